@@ -1,0 +1,105 @@
+"""Classify a whole video file: the top-level function that ``vidcls classify`` mirrors."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+from .classifier import Category, ClassifierOptions, VideoClassifier
+from .video import VideoFile
+
+NATIVE = "native"
+
+
+@dataclass
+class FrameResult:
+    """The top categories after feeding the frame presented at ``time`` seconds."""
+
+    time: float
+    top: list[Category]
+
+    def to_dict(self) -> dict:
+        return {"time": round(self.time, 4), "top": [c.to_dict() for c in self.top]}
+
+
+@dataclass
+class VideoResult:
+    """Per-frame results and the summary (the prediction after the last frame fed)."""
+
+    source: str
+    model: str
+    fps: float | str
+    frames: list[FrameResult] = field(default_factory=list)
+    summary: list[Category] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "model": self.model,
+            "fps": self.fps,
+            "frames": [f.to_dict() for f in self.frames],
+            "summary": {"top": [c.to_dict() for c in self.summary]},
+        }
+
+
+def parse_fps(value: float | str | None) -> float | None:
+    """``"native"`` or None -> None (every decoded frame); else a positive number."""
+    if value is None or (isinstance(value, str) and value.lower() == NATIVE):
+        return None
+    fps = float(value)
+    if not fps > 0:
+        raise ValueError(f"fps must be positive or 'native', not {value}")
+    return fps
+
+
+def classify_video(
+    path: str | os.PathLike,
+    model: str | os.PathLike = "a0",
+    *,
+    fps: float | str | None = None,
+    classifier: VideoClassifier | None = None,
+    progress: bool = False,
+    **options,
+) -> VideoResult:
+    """Classify a video file from its start, feeding frames at ``fps``.
+
+    ``fps`` defaults to the model's own rate (5 for MoViNet); ``"native"`` feeds every decoded
+    frame. Other keyword arguments are :class:`ClassifierOptions` fields (``max_results``,
+    ``score_threshold``, ``label_allow_list``, ...). Pass ``classifier`` to reuse a loaded
+    model across files; its state is reset first.
+    """
+    if classifier is None:
+        classifier = VideoClassifier.create_from_options(ClassifierOptions(model=model, **options))
+    elif options:
+        raise TypeError("pass either a classifier or classifier options, not both")
+    rate = classifier.fps if fps is None else parse_fps(fps)
+    result = VideoResult(os.fspath(path), classifier.model_name, rate if rate else NATIVE)
+    classifier.reset()
+    pre = classifier.preprocessor
+    with VideoFile(path) as video:
+        bar = _progress(video, progress)
+        for t, frame in video.frames(rate):
+            top = classifier.classify_prepared(pre.from_frame(frame))
+            result.frames.append(FrameResult(t, top))
+            bar.update(t - bar.n) if bar.total else bar.update(1)
+        bar.close()
+    result.summary = classifier.top()
+    return result
+
+
+def _progress(video: VideoFile, enabled: bool):
+    from tqdm import tqdm
+
+    duration = video.info.duration
+    return tqdm(
+        total=round(duration, 1) if duration else None,
+        desc=os.path.basename(video.path),
+        unit="s",
+        disable=not enabled,
+        file=sys.stderr,
+        leave=False,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} s [{elapsed}<{remaining}]"
+        if duration
+        else None,
+    )

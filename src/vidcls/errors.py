@@ -1,0 +1,17 @@
+"""The one exception type that users see: a problem with their input, named with its file."""
+
+from __future__ import annotations
+
+import os
+
+
+class VidclsError(Exception):
+    """A user-facing error: bad input, bad model, unreachable download.
+
+    The CLI prints ``str(error)`` on one line and exits with code 2.
+    """
+
+    def __init__(self, message: str, path: str | os.PathLike | None = None) -> None:
+        self.message = message
+        self.path = None if path is None else os.fspath(path)
+        super().__init__(f"{self.path}: {message}" if self.path else message)

@@ -1,0 +1,359 @@
+"""A loaded MoViNet-style stream model: its layout, read from the file, and its streams.
+
+A stream model takes one frame (``[1, 1, H, W, 3]`` float32) plus its state tensors and returns
+the logits for that frame plus the next state, under output names equal to the state inputs.
+Nothing about the layout is hard-coded: the signature key, image input, state names, shapes and
+dtypes, and the logits output are all read from the model.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._native import quiet_stderr
+from .errors import VidclsError
+
+try:  # reading logits into a preallocated array; the public read() allocates each call
+    from ai_edge_litert.tensor_buffer import _tb as _tensor_buffer_native
+except ImportError:  # pragma: no cover - depends on the LiteRT build
+    _tensor_buffer_native = None
+
+BACKENDS = ("auto", "compiled", "interpreter")
+_environment = None  # one LiteRT environment for every model: created once, freed at exit
+
+
+def _shared_environment():
+    global _environment
+    if _environment is None:
+        from ai_edge_litert.compiled_model import Environment
+
+        _environment = Environment.create()
+    return _environment
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, shape and dtype of one signature input or output."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass(frozen=True)
+class ModelLayout:
+    """Where a stream model keeps its image input, states and logits."""
+
+    signature_key: str
+    image: TensorSpec
+    states: tuple[TensorSpec, ...]
+    logits: TensorSpec
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+    @property
+    def height(self) -> int:
+        return self.image.shape[-3]
+
+    @property
+    def width(self) -> int:
+        return self.image.shape[-2]
+
+    @property
+    def num_classes(self) -> int:
+        return self.logits.shape[-1]
+
+
+def _spec(name: str, detail: dict) -> TensorSpec:
+    return TensorSpec(name, tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]))
+
+
+def find_layout(
+    signatures: dict[str, tuple[dict[str, TensorSpec], dict[str, TensorSpec]]],
+    path: str | os.PathLike,
+) -> ModelLayout:
+    """Pick the stream signature among ``{key: (inputs, outputs)}`` and name its parts.
+
+    Raises VidclsError when no signature has the stream layout.
+    """
+    problems = []
+    keys = sorted(signatures, key=lambda k: k != "serving_default")
+    for key in keys:
+        inputs, outputs = signatures[key]
+        try:
+            return _layout_of(key, inputs, outputs)
+        except ValueError as e:
+            problems.append(f"signature '{key}': {e}")
+    detail = "; ".join(problems) if problems else "it has no signatures"
+    raise VidclsError(f"not a MoViNet-style stream model ({detail})", path)
+
+
+def _layout_of(
+    key: str, inputs: dict[str, TensorSpec], outputs: dict[str, TensorSpec]
+) -> ModelLayout:
+    non_state_in = [n for n in inputs if n not in outputs]
+    non_state_out = [n for n in outputs if n not in inputs]
+    images = [n for n in non_state_in if len(inputs[n].shape) == 5 and inputs[n].shape[-1] == 3]
+    if len(non_state_in) != 1 or len(images) != 1:
+        raise ValueError(
+            "expected exactly one image input [1, 1, H, W, 3] besides the states, "
+            f"found {non_state_in or 'none'}"
+        )
+    image = inputs[images[0]]
+    if image.dtype != np.float32 or image.shape[:2] != (1, 1) or min(image.shape) <= 0:
+        raise ValueError(f"image input {image.name} is {image.dtype} {list(image.shape)}")
+    if len(non_state_out) != 1:
+        raise ValueError(f"expected one logits output besides the states, found {non_state_out}")
+    logits = outputs[non_state_out[0]]
+    if logits.dtype != np.float32 or len(logits.shape) != 2 or logits.shape[0] != 1:
+        raise ValueError(f"logits output {logits.name} is {logits.dtype} {list(logits.shape)}")
+    states = tuple(inputs[n] for n in inputs if n in outputs)
+    if not states:
+        raise ValueError("no state inputs: this is not a stream model")
+    for s in states:
+        o = outputs[s.name]
+        if (o.shape, o.dtype) != (s.shape, s.dtype):
+            raise ValueError(f"state {s.name} is {list(s.shape)} in but {list(o.shape)} out")
+    return ModelLayout(key, image, states, logits, tuple(inputs), tuple(outputs))
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise VidclsError("model file not found", path)
+    if path.is_dir():
+        raise VidclsError("model path is a directory, not a .tflite file", path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise VidclsError(f"cannot read model file ({e.strerror or e})", path) from None
+    if len(head) < 8 or head[4:8] != b"TFL3":
+        raise VidclsError("not a TFLite model file", path)
+
+
+class StreamModel:
+    """A stream model loaded once; any number of independent :class:`Stream` s run on it.
+
+    ``backend="compiled"`` uses LiteRT's CompiledModel with two sets of state buffers that swap
+    roles each frame (no state copy); ``"interpreter"`` uses the Interpreter's signature runner,
+    as the official examples do; ``"auto"`` takes the first that loads the model.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, num_threads: int = 1, backend: str = "auto"
+    ) -> None:
+        if backend not in BACKENDS:
+            raise VidclsError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
+        self.path = Path(path)
+        self.num_threads = int(num_threads)
+        _check_file(self.path)
+        self._lock = threading.Lock()
+        errors = []
+        for name in ("compiled", "interpreter") if backend == "auto" else (backend,):
+            try:
+                with quiet_stderr():
+                    loader = self._load_compiled if name == "compiled" else self._load_interpreter
+                    self.layout = loader()
+                self.backend = name
+                break
+            except VidclsError:
+                raise
+            except Exception as e:  # LiteRT raises RuntimeError/ValueError with native text
+                errors.append(f"{name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+        else:
+            raise VidclsError(f"LiteRT cannot load this model ({'; '.join(errors)})", self.path)
+        self._zeros = {s.name: np.zeros(s.shape, s.dtype) for s in self.layout.states}
+
+    # -- loading -------------------------------------------------------------------------
+
+    def _load_compiled(self) -> ModelLayout:
+        from ai_edge_litert.compiled_model import CompiledModel, CpuOptions, Options
+
+        options = Options(cpu_options=CpuOptions(num_threads=self.num_threads))
+        cm = CompiledModel.from_file(
+            str(self.path), options=options, environment=_shared_environment()
+        )
+        sigs = {}
+        for key in cm.get_signature_list():
+            ins = {n: _spec(n, d) for n, d in cm.get_input_tensor_details(key).items()}
+            outs = {n: _spec(n, d) for n, d in cm.get_output_tensor_details(key).items()}
+            sigs[key] = (ins, outs)
+        layout = find_layout(sigs, self.path)
+        self._compiled = cm
+        self._signature_index = cm.get_signature_index(layout.signature_key)
+        order = cm.get_signature_list()[layout.signature_key]
+        # The run call takes buffers in the signature's own order.
+        return ModelLayout(
+            layout.signature_key,
+            layout.image,
+            layout.states,
+            layout.logits,
+            tuple(order["inputs"]),
+            tuple(order["outputs"]),
+        )
+
+    def _load_interpreter(self) -> ModelLayout:
+        from ai_edge_litert.interpreter import Interpreter
+
+        it = Interpreter(model_path=str(self.path), num_threads=self.num_threads)
+        sigs = {}
+        for key in it.get_signature_list():
+            runner = it.get_signature_runner(key)
+            ins = {n: _spec(n, d) for n, d in runner.get_input_details().items()}
+            outs = {n: _spec(n, d) for n, d in runner.get_output_details().items()}
+            sigs[key] = (ins, outs)
+        layout = find_layout(sigs, self.path)
+        self._interpreter = it
+        self._runner = it.get_signature_runner(layout.signature_key)
+        return layout
+
+    # -- streams -------------------------------------------------------------------------
+
+    def new_stream(self) -> Stream:
+        """A fresh stream with zero state, independent of every other stream."""
+        with quiet_stderr():  # the first buffers create LiteRT's environment, which logs
+            if self.backend == "compiled":
+                return _CompiledStream(self)
+            return _InterpreterStream(self)
+
+    def __repr__(self) -> str:
+        lay = self.layout
+        return (
+            f"StreamModel({str(self.path)!r}, signature={lay.signature_key!r}, "
+            f"input={lay.height}x{lay.width}, states={len(lay.states)}, "
+            f"classes={lay.num_classes}, backend={self.backend!r})"
+        )
+
+
+class Stream:
+    """One video's recurrent state on a :class:`StreamModel`.
+
+    ``step(image)`` feeds one preprocessed frame (float32 ``[H, W, 3]`` in [0, 1]) and returns
+    the logits, in an array that is overwritten by the next step. The low-level parts of a step
+    (``load_image``, ``invoke``, ``swap_state``, ``read_logits``) are public for benchmarks.
+    """
+
+    def __init__(self, model: StreamModel) -> None:
+        self.model = model
+        self.layout = model.layout
+        self.logits = np.zeros(self.layout.num_classes, np.float32)
+        self.frames = 0
+
+    def step(self, image: np.ndarray) -> np.ndarray:
+        """Feed one frame; return the logits for it (valid until the next step)."""
+        self.load_image(image)
+        with self.model._lock:
+            self.invoke()
+        self.swap_state()
+        return self.read_logits()
+
+    def load_image(self, image: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def invoke(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def swap_state(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def read_logits(self) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reset(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class _CompiledStream(Stream):
+    """State in two sets of LiteRT buffers: set ``p`` is read while set ``1-p`` is written."""
+
+    def __init__(self, model: StreamModel) -> None:
+        super().__init__(model)
+        cm, key, lay = model._compiled, self.layout.signature_key, self.layout
+        self._image = cm.create_input_buffer_by_name(key, lay.image.name)
+        self._logits_buf = cm.create_output_buffer_by_name(key, lay.logits.name)
+        self._sets = [
+            {s.name: cm.create_input_buffer_by_name(key, s.name) for s in lay.states}
+            for _ in range(2)
+        ]
+
+        def capsules(names: tuple[str, ...], states: dict) -> list:
+            fixed = {lay.image.name: self._image, lay.logits.name: self._logits_buf}
+            return [(states[n] if n in states else fixed[n]).capsule for n in names]
+
+        # _runs[p] = (inputs from set p, outputs into set 1-p), built once.
+        self._runs = [
+            (capsules(lay.inputs, self._sets[p]), capsules(lay.outputs, self._sets[1 - p]))
+            for p in (0, 1)
+        ]
+        self._parity = 0
+        native = getattr(cm, "_model", None)
+        self._run_native = getattr(native, "RunByIndex", None)
+        self.reset()
+
+    def load_image(self, image: np.ndarray) -> None:
+        self._image.write(image)
+
+    def invoke(self) -> None:
+        ins, outs = self._runs[self._parity]
+        idx = self.model._signature_index
+        if self._run_native is not None:
+            self._run_native(idx, ins, outs)
+        else:  # pragma: no cover - older wrapper without the native handle
+            self.model._compiled._model.RunByIndex(idx, ins, outs)
+
+    def swap_state(self) -> None:
+        self._parity ^= 1
+        self.frames += 1
+
+    def read_logits(self) -> np.ndarray:
+        if _tensor_buffer_native is not None:
+            _tensor_buffer_native.ReadTensorToBuffer(self._logits_buf.capsule, self.logits, "float32")
+        else:  # pragma: no cover
+            self.logits[:] = self._logits_buf.read(self.logits.size, np.float32)
+        return self.logits
+
+    def reset(self) -> None:
+        """Zero both state sets (a pass-through state is never written by the model)."""
+        for states in self._sets:
+            for name, buf in states.items():
+                buf.write(self.model._zeros[name])
+        self._parity = 0
+        self.frames = 0
+
+
+class _InterpreterStream(Stream):
+    """The official examples' loop: the signature runner copies state in and out each frame."""
+
+    def __init__(self, model: StreamModel) -> None:
+        super().__init__(model)
+        self._inputs: dict[str, np.ndarray] = {}
+        self._outputs: dict[str, np.ndarray] = {}
+        self.reset()
+
+    def load_image(self, image: np.ndarray) -> None:
+        self._inputs[self.layout.image.name] = image.reshape(self.layout.image.shape)
+
+    def invoke(self) -> None:
+        self._outputs = self.model._runner(**self._inputs)
+
+    def swap_state(self) -> None:
+        for s in self.layout.states:
+            self._inputs[s.name] = self._outputs[s.name]
+        self.frames += 1
+
+    def read_logits(self) -> np.ndarray:
+        self.logits[:] = self._outputs[self.layout.logits.name].reshape(-1)
+        return self.logits
+
+    def reset(self) -> None:
+        self._inputs = dict(self.model._zeros)
+        self.frames = 0

@@ -1,0 +1,75 @@
+"""Turn an RGB picture of any size into the model's input: float32 ``[H, W, 3]`` in [0, 1].
+
+``resize="bilinear"`` (default) is OpenCV's INTER_LINEAR on the full RGB frame, the official
+example's pipeline, so its logits are reproduced exactly. ``resize="area"`` lets FFmpeg scale
+while it converts the decoded frame from YUV, which never builds a full-size RGB frame and is
+much cheaper on large video (it averages pixels, so results differ slightly from bilinear).
+``crop=True`` takes the centre square (the model's aspect) before scaling instead of squashing.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+RESIZES = ("bilinear", "area")
+
+
+class Preprocessor:
+    """Reusable buffers for one input size; every call overwrites the returned array."""
+
+    def __init__(self, height: int, width: int, resize: str = "bilinear", crop: bool = False):
+        if resize not in RESIZES:
+            raise ValueError(f"resize must be one of {RESIZES}, not {resize!r}")
+        self.height, self.width, self.resize, self.crop = height, width, resize, crop
+        self._pixels = np.empty((height, width, 3), np.uint8)
+        self._input = np.empty((height, width, 3), np.float32)
+        self._reformatter = None  # av.video.reformatter.VideoReformatter, made on first use
+
+    def from_array(self, rgb: np.ndarray) -> np.ndarray:
+        """Prepare an RGB uint8 ``[h, w, 3]`` array (any size)."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected an RGB uint8 HxWx3 array, got {rgb.dtype} {rgb.shape}")
+        if self.crop:
+            rgb = _centre_crop(rgb, self.width / self.height)
+        if rgb.shape[:2] == (self.height, self.width):
+            np.copyto(self._pixels, rgb)
+        else:
+            cv2.resize(rgb, (self.width, self.height), self._pixels, interpolation=cv2.INTER_LINEAR)
+        return self._to_float()
+
+    def from_frame(self, frame) -> np.ndarray:
+        """Prepare a decoded PyAV VideoFrame."""
+        if self.resize == "bilinear":
+            return self.from_array(self._reformat(frame, format="rgb24"))
+        w, h = frame.width, frame.height
+        if self.crop:  # scale the short side to the model size, then cut the centre
+            s = max(self.width / w, self.height / h)
+            w, h = max(self.width, round(w * s)), max(self.height, round(h * s))
+        else:
+            w, h = self.width, self.height
+        rgb = self._reformat(frame, format="rgb24", width=w, height=h, interpolation="AREA")
+        return self.from_array(rgb)
+
+    def _reformat(self, frame, **kwargs) -> np.ndarray:
+        if self._reformatter is None:
+            from av.video.reformatter import VideoReformatter
+
+            self._reformatter = VideoReformatter()
+        return self._reformatter.reformat(frame, **kwargs).to_ndarray()
+
+    def _to_float(self) -> np.ndarray:
+        np.divide(self._pixels, np.float32(255), out=self._input, dtype=np.float32)
+        return self._input
+
+
+def _centre_crop(rgb: np.ndarray, aspect: float) -> np.ndarray:
+    """The largest centred region of ``rgb`` with width/height = ``aspect`` (a view)."""
+    h, w = rgb.shape[:2]
+    if w > h * aspect:
+        cw = round(h * aspect)
+        x = (w - cw) // 2
+        return rgb[:, x : x + cw]
+    ch = round(w / aspect)
+    y = (h - ch) // 2
+    return rgb[y : y + ch]

@@ -1,0 +1,136 @@
+"""Read video files with PyAV (FFmpeg) and pick the frames to feed at a target frame rate."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from .errors import VidclsError
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about its first video stream."""
+
+    path: str
+    codec: str
+    width: int
+    height: int
+    fps: float | None
+    duration: float | None
+    frames: int | None
+
+
+class FrameSampler:
+    """Keeps the first frame of each ``1/fps`` slot, by timestamp; ``fps=None`` keeps all.
+
+    Slots are centred on multiples of ``1/fps`` after the first frame, so a source that is
+    already at ``fps`` (even with jittery timestamps) keeps every frame, and a faster source
+    keeps one frame per slot. Frames are never repeated to fill a slower source.
+    """
+
+    def __init__(self, fps: float | None) -> None:
+        if fps is not None and not (fps > 0 and math.isfinite(fps)):
+            raise ValueError(f"fps must be a positive number, not {fps}")
+        self.fps = fps
+        self._start: float | None = None
+        self._last_slot = -1
+
+    def keep(self, t: float) -> bool:
+        """Whether the frame presented at ``t`` seconds is fed to the model."""
+        if self.fps is None:
+            return True
+        if self._start is None:
+            self._start = t
+        slot = math.floor((t - self._start) * self.fps + 0.5)
+        if slot > self._last_slot:
+            self._last_slot = slot
+            return True
+        return False
+
+
+class VideoFile:
+    """An opened video file: ``info`` and ``frames(fps)``. Use as a context manager."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = str(path)
+        p = Path(path)
+        if not p.exists():
+            raise VidclsError("file not found", path)
+        if p.is_dir():
+            raise VidclsError("is a directory, not a video file", path)
+        if not os.access(p, os.R_OK):
+            raise VidclsError("permission denied", path)
+        if p.stat().st_size == 0:
+            raise VidclsError("file is empty", path)
+        try:
+            self._container = av.open(self.path, metadata_errors="ignore")
+        except av.FFmpegError as e:
+            raise VidclsError(f"not a readable video ({_reason(e)})", path) from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise VidclsError("no video stream in this file", path)
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        self.info = self._info()
+
+    def _info(self) -> VideoInfo:
+        s, c = self._stream, self._container
+        rate = s.average_rate or s.guessed_rate
+        fps = float(rate) if rate else None
+        duration = None
+        if s.duration is not None and s.time_base is not None:
+            duration = float(s.duration * s.time_base)
+        elif c.duration is not None:
+            duration = c.duration / av.time_base
+        frames = s.frames or (round(duration * fps) if duration and fps else None)
+        name = s.codec_context.name if s.codec_context else "unknown"
+        return VideoInfo(self.path, name, s.width, s.height, fps, duration, frames)
+
+    def frames(self, fps: float | None = None) -> Iterator[tuple[float, av.VideoFrame]]:
+        """Decoded frames at ``fps`` (None: every frame), as ``(seconds from start, frame)``.
+
+        Frames that are skipped are decoded (the codec needs them) but never converted.
+        """
+        sampler = FrameSampler(fps)
+        start = None
+        rate = self.info.fps or 30.0
+        decoded = 0
+        try:
+            for index, frame in enumerate(self._container.decode(self._stream)):
+                decoded += 1
+                t = frame.time if frame.time is not None else index / rate
+                if start is None:
+                    start = t
+                t -= start
+                if sampler.keep(t):
+                    yield t, frame
+        except av.FFmpegError as e:
+            if decoded == 0:
+                raise VidclsError(f"no decodable video frames ({_reason(e)})", self.path) from None
+            raise VidclsError(
+                f"decoding failed after {decoded} frames ({_reason(e)}); the file may be "
+                "truncated or corrupt",
+                self.path,
+            ) from None
+        if decoded == 0:
+            raise VidclsError("no decodable video frames", self.path)
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> VideoFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _reason(e: Exception) -> str:
+    text = getattr(e, "strerror", None) or str(e)
+    return text.split(":")[0].strip() if ": '" in text else text.strip()
