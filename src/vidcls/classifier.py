@@ -1,4 +1,4 @@
-"""The classifier: options, categories, and a stream classifier that takes one RGB frame at a time."""
+"""The classifier: options, categories, and a classifier fed one RGB frame at a time."""
 
 from __future__ import annotations
 
@@ -169,4 +169,3 @@ class VideoClassifier:
 
     def __repr__(self) -> str:
         return f"VideoClassifier(model={self.model_name!r}, classes={len(self.labels)})"
-

@@ -316,7 +316,9 @@ class _CompiledStream(Stream):
 
     def read_logits(self) -> np.ndarray:
         if _tensor_buffer_native is not None:
-            _tensor_buffer_native.ReadTensorToBuffer(self._logits_buf.capsule, self.logits, "float32")
+            _tensor_buffer_native.ReadTensorToBuffer(
+                self._logits_buf.capsule, self.logits, "float32"
+            )
         else:  # pragma: no cover
             self.logits[:] = self._logits_buf.read(self.logits.size, np.float32)
         return self.logits

@@ -100,7 +100,9 @@ def resolve_model(model: str | os.PathLike, progress: bool | None = None) -> Pat
     path = Path(text).expanduser()
     if path.exists() or os.sep in text or text.endswith(".tflite"):
         return path  # the loader reports a missing or invalid file
-    raise VidclsError(f"unknown model '{text}' (zoo models: {', '.join(MODELS)}; or a .tflite path)")
+    raise VidclsError(
+        f"unknown model '{text}' (zoo models: {', '.join(MODELS)}; or a .tflite path)"
+    )
 
 
 def fetch(model: ZooModel, progress: bool | None = None) -> Path:
@@ -119,15 +121,17 @@ def fetch(model: ZooModel, progress: bool | None = None) -> Path:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{model.filename}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, _open_source(source) as (stream, total):
-            with _progress_bar(total, f"fetching {model.name}", progress) as bar:
-                try:
-                    while chunk := stream.read(1 << 16):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        bar.update(len(chunk))
-                except OSError as e:
-                    reason = getattr(e, "strerror", None) or e
-                    raise VidclsError(f"download interrupted ({reason})", source) from None
+            bar = _progress_bar(total, f"fetching {model.name}", progress)
+            try:
+                while chunk := stream.read(1 << 16):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+            except OSError as e:
+                reason = getattr(e, "strerror", None) or e
+                raise VidclsError(f"download interrupted ({reason})", source) from None
+            finally:
+                bar.close()
         if model.sha256 and digest.hexdigest() != model.sha256:
             raise VidclsError(
                 f"checksum mismatch for {model.name}: got sha256 {digest.hexdigest()}, "

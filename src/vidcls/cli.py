@@ -1,0 +1,246 @@
+"""The ``vidcls`` command line: classify, models, bench."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from . import __version__, zoo
+from .classifier import ClassifierOptions, VideoClassifier
+from .classify import classify_video, parse_fps
+from .errors import VidclsError
+from .output import FORMATS, render, render_one, write_atomic
+from .preprocess import RESIZES
+
+LONG_VIDEO_SECONDS = 10.0
+
+
+def _fps(text: str) -> float | str:
+    try:
+        rate = parse_fps(text)
+        return "native" if rate is None else rate
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number or 'native', got {text!r}"
+        ) from None
+
+
+def _label_list(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        default=zoo.DEFAULT_MODEL,
+        help="zoo name (see `vidcls models`) or .tflite path [a0]",
+    )
+    p.add_argument(
+        "--labels",
+        help="label file, one class per line "
+        "(default: embedded, beside the model, or Kinetics-600)",
+    )
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for inference [1]")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidcls", description="Streaming video classification with MoViNet on the CPU."
+    )
+    parser.add_argument("--version", action="version", version=f"vidcls {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser(
+        "classify", help="classify video files", description="Classify video files frame by frame."
+    )
+    c.add_argument("paths", nargs="+", metavar="PATH", help="video file(s): anything FFmpeg reads")
+    _model_options(c)
+    c.add_argument("--top-k", type=int, default=5, help="categories per frame; 0 = all [5]")
+    c.add_argument("--threshold", type=float, default=0.0, help="minimum score to report [0]")
+    c.add_argument("--allow", type=_label_list, help="only these labels (comma-separated)")
+    c.add_argument("--deny", type=_label_list, help="never these labels (comma-separated)")
+    c.add_argument(
+        "--fps",
+        type=_fps,
+        help="frames per second fed to the model, or 'native' for every frame "
+        "[the model's rate, 5]",
+    )
+    c.add_argument(
+        "--resize",
+        choices=RESIZES,
+        default="bilinear",
+        help="bilinear: OpenCV, as the official example [default]; "
+        "area: FFmpeg scales while converting (faster on large video)",
+    )
+    c.add_argument(
+        "--crop", action="store_true", help="centre-crop to the model's aspect instead of squashing"
+    )
+    c.add_argument("--format", choices=FORMATS, default="table", help="output format [table]")
+    c.add_argument("--output", "-o", help="write results to this file instead of stdout")
+    c.add_argument("--summary-only", action="store_true", help="omit per-frame results")
+    c.add_argument(
+        "--backend",
+        choices=("auto", "compiled", "interpreter"),
+        default="auto",
+        help=argparse.SUPPRESS,
+    )
+    progress = c.add_mutually_exclusive_group()
+    progress.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="always show a progress bar",
+    )
+    progress.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="never show a progress bar"
+    )
+
+    m = sub.add_parser(
+        "models", help="list the model zoo", description="List the model zoo and what is cached."
+    )
+    m.add_argument("--fetch", metavar="NAME", help="download a zoo model into the cache now")
+
+    b = sub.add_parser(
+        "bench",
+        help="measure per-frame latency",
+        description="Per-frame latency of vidcls against the official example's "
+        "signature-runner loop.",
+    )
+    b.add_argument("--model", default=zoo.DEFAULT_MODEL, help="zoo name or .tflite path [a0]")
+    b.add_argument(
+        "--video", help="video to decode (default: a synthetic 1280x720 clip made with PyAV)"
+    )
+    b.add_argument(
+        "--threads", type=int, nargs="+", default=[1, 2], help="thread counts to measure [1 2]"
+    )
+    b.add_argument("--frames", type=int, default=200, help="frames timed per configuration [200]")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "classify":
+            return _classify(args)
+        if args.command == "models":
+            return _models(args)
+        if args.command == "bench":
+            from .bench import run_bench
+
+            run_bench(args.model, args.video, args.threads, args.frames)
+            return 0
+    except VidclsError as e:
+        _error(str(e))
+        return 2
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    return 0  # pragma: no cover
+
+
+def _error(message: str) -> None:
+    print(f"vidcls: error: {message}", file=sys.stderr, flush=True)
+
+
+def _classify(args: argparse.Namespace) -> int:
+    if args.top_k < 0:
+        raise VidclsError("--top-k must be 0 (all) or more")
+    if args.threads < 1:
+        raise VidclsError("--threads must be 1 or more")
+    options = ClassifierOptions(
+        model=args.model,
+        labels=args.labels,
+        max_results=args.top_k,
+        score_threshold=args.threshold,
+        label_allow_list=args.allow,
+        label_deny_list=args.deny,
+        num_threads=args.threads,
+        resize=args.resize,
+        center_crop=args.crop,
+        backend=args.backend,
+    )
+    if args.output:
+        out_dir = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(out_dir):
+            raise VidclsError("output folder does not exist", out_dir)
+    classifier = VideoClassifier.create_from_options(options)
+    frames = not args.summary_only
+    streaming = args.format != "json" and not args.output
+    results, failures = [], 0
+    for path in args.paths:
+        try:
+            show = args.progress if args.progress is not None else _long_video(path)
+            result = classify_video(path, fps=args.fps, classifier=classifier, progress=show)
+        except VidclsError as e:
+            _error(str(e))
+            failures += 1
+            continue
+        results.append(result)
+        if streaming:
+            sys.stdout.write(render_one(result, args.format, frames, header=len(results) == 1))
+            sys.stdout.flush()
+    if results and not streaming:
+        text = render(results, args.format, frames)
+        if args.output:
+            write_atomic(args.output, text)
+        else:
+            sys.stdout.write(text)
+    if failures:
+        ok = len(args.paths) - failures
+        if len(args.paths) > 1:
+            _error(f"{failures} of {len(args.paths)} files failed; {ok} classified")
+        return 2
+    return 0
+
+
+def _long_video(path: str) -> bool:
+    """Show progress when stderr is a terminal and the video is long."""
+    if not sys.stderr.isatty():
+        return False
+    try:
+        import av
+
+        with av.open(path) as c:
+            return (c.duration or 0) / av.time_base > LONG_VIDEO_SECONDS
+    except Exception:
+        return False
+
+
+def _models(args: argparse.Namespace) -> int:
+    if args.fetch:
+        name = args.fetch.lower()
+        if name not in zoo.MODELS:
+            raise VidclsError(f"unknown model '{args.fetch}' (zoo models: {', '.join(zoo.MODELS)})")
+        print(zoo.fetch(zoo.MODELS[name]))
+        return 0
+    rows = [("name", "variant", "precision", "input", "fps", "size", "cached")]
+    for m in zoo.MODELS.values():
+        size = f"{m.size_bytes / 1e6:.1f} MB" if m.size_bytes else "?"
+        cached = str(zoo.cached_path(m)) if zoo.is_cached(m) else "no"
+        if zoo.is_cached(m):
+            size = f"{zoo.cached_path(m).stat().st_size / 1e6:.1f} MB"
+        rows.append(
+            (
+                m.name,
+                m.variant,
+                m.precision,
+                f"{m.input_size}x{m.input_size}",
+                f"{m.fps:g}",
+                size,
+                cached,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    print(f"\ncache: {zoo.cache_dir()}")
+    mirror = os.environ.get("VIDCLS_MIRROR")
+    print(f"source: {'mirror ' + mirror if mirror else 'published (TF Hub / Kaggle)'}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
