@@ -48,7 +48,7 @@ def embedded_labels(model_path: str | os.PathLike) -> list[str] | None:
 
 
 def labels_beside(model_path: str | os.PathLike) -> Path | None:
-    """A label file next to the model: ``<stem>.labels.txt``, ``<stem>_labels.txt``, ``labels.txt``."""
+    """A label file beside the model named <stem>.labels.txt, <stem>_labels.txt or labels.txt."""
     p = Path(model_path)
     for candidate in (
         p.with_name(p.stem + ".labels.txt"),
