@@ -133,6 +133,11 @@ class VideoClassifier:
         return name.lower() if name.lower() in zoo.MODELS else str(self.model.path)
 
     @property
+    def logits(self) -> np.ndarray:
+        """The latest frame's raw logits (overwritten by the next frame)."""
+        return self._stream.logits
+
+    @property
     def frames_seen(self) -> int:
         """Frames fed since creation or the last reset."""
         return self._stream.frames

@@ -1,0 +1,45 @@
+"""Shared fixtures: the real models and clips in ../shared, and an isolated model cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("VIDCLS_SHARED", ROOT.parent / "shared"))
+MODELS = SHARED / "assets" / "models"
+VIDEOS = SHARED / "assets" / "videos"
+REFERENCE = SHARED / "assets" / "reference"
+A0 = MODELS / "movinet_a0_stream_int8.tflite"
+CUSTOM = MODELS / "custom_7class" / "a0_stream_int8_7class.tflite"
+CUSTOM_LABELS = MODELS / "custom_7class" / "labels.txt"
+
+needs_shared = pytest.mark.skipif(
+    not A0.is_file(), reason=f"real models and clips not found in {SHARED} (set VIDCLS_SHARED)"
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test sees an empty model cache and the shared folder as the zoo mirror."""
+    monkeypatch.setenv("VIDCLS_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("VIDCLS_MIRROR", str(MODELS))
+
+
+@pytest.fixture(scope="session")
+def a0_model():
+    """The official A0 int8 stream model, loaded once for the session."""
+    if not A0.is_file():
+        pytest.skip(f"{A0} not found")
+    from vidcls.model import StreamModel
+
+    return StreamModel(A0, num_threads=2)
+
+
+def video(name: str) -> Path:
+    path = VIDEOS / name
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    return path

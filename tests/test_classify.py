@@ -1,0 +1,115 @@
+"""End to end on the real model and clips: the official pipeline's logits, top-1 at 5 fps."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import CUSTOM, CUSTOM_LABELS, REFERENCE, needs_shared, video
+
+import vidcls
+from vidcls import ClassifierOptions, VideoClassifier, classify_video
+from vidcls.video import VideoFile
+
+pytestmark = needs_shared
+
+
+@pytest.fixture(scope="module")
+def reference():
+    path = REFERENCE / "a0_int8_every_frame_final_logits.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    return np.load(path)
+
+
+@pytest.mark.parametrize("clip", ["carving_ice_rpi.mp4", "carving_ice_android.mp4"])
+@pytest.mark.parametrize("backend", ["compiled", "interpreter"])
+def test_native_rate_reproduces_official_logits(clip, backend, reference):
+    clf = VideoClassifier.create_from_options(ClassifierOptions(model="a0", backend=backend))
+    with VideoFile(video(clip)) as v:
+        n = 0
+        for _, frame in v.frames(None):
+            clf.classify_prepared(clf.preprocessor.from_frame(frame))
+            n += 1
+    assert n == {"carving_ice_rpi.mp4": 131, "carving_ice_android.mp4": 200}[clip]
+    np.testing.assert_allclose(clf.logits, reference[clip], rtol=0, atol=1e-4)
+
+
+def test_other_clips_match_official_logits(reference):
+    for clip in ("example_video01.mp4", "eye_makeup.avi"):
+        clf = VideoClassifier.create_from_options(ClassifierOptions())
+        with VideoFile(video(clip)) as v:
+            for _, frame in v.frames(None):
+                clf.classify_prepared(clf.preprocessor.from_frame(frame))
+        np.testing.assert_allclose(clf.logits, reference[clip], rtol=0, atol=1e-4)
+
+
+def test_official_top5_json(reference):
+    doc = json.loads((REFERENCE / "a0_int8_every_frame_top5.json").read_text())
+    for key, expected in doc["videos"].items():
+        clip = key.split("/")[-1]
+        r = classify_video(video(clip), fps="native", max_results=5)
+        assert [c.label for c in r.summary] == [e[0] for e in expected["top5"]]
+        np.testing.assert_allclose(
+            [c.score for c in r.summary], [e[2] for e in expected["top5"]], atol=1e-4
+        )
+
+
+@pytest.mark.parametrize("clip", ["carving_ice_rpi.mp4", "carving_ice_android.mp4"])
+def test_default_5fps_top1_is_carving_ice(clip):
+    r = classify_video(video(clip))
+    assert r.fps == 5.0
+    assert r.summary[0].label == "carving ice"
+    # 5 fps from ~30 fps: about duration * 5 frames, spaced about 0.2 s.
+    times = np.array([f.time for f in r.frames])
+    assert np.all(np.diff(times) > 0.09) and np.median(np.diff(times)) == pytest.approx(
+        0.2, abs=0.02
+    )
+
+
+def test_eye_makeup_avi_classifies():
+    r = classify_video(video("eye_makeup.avi"), max_results=3)
+    assert len(r.frames) in range(32, 36)
+    assert len(r.summary) == 3
+    assert all(0 < c.score < 1 for c in r.summary)
+    assert r.summary[0].score >= r.summary[1].score >= r.summary[2].score
+
+
+def test_custom_model_runs_with_its_labels():
+    labels = CUSTOM_LABELS.read_text().split()
+    r = classify_video(
+        video("carving_ice_rpi.mp4"), model=CUSTOM, labels=CUSTOM_LABELS, max_results=0
+    )
+    assert sorted(c.label for c in r.summary) == sorted(labels)
+    assert sum(c.score for c in r.summary) == pytest.approx(1.0, abs=1e-5)
+    assert r.model == str(CUSTOM)
+
+
+def test_reuses_a_loaded_classifier_across_files():
+    clf = VideoClassifier.create_from_options(ClassifierOptions(max_results=3))
+    a = classify_video(video("carving_ice_rpi.mp4"), classifier=clf)
+    classify_video(video("eye_makeup.avi"), classifier=clf)
+    again = classify_video(video("carving_ice_rpi.mp4"), classifier=clf)
+    assert a.to_dict() == again.to_dict()  # the state was reset between files
+
+
+def test_center_crop_and_area_resize_run():
+    for kwargs in (
+        {"center_crop": True},
+        {"resize": "area"},
+        {"resize": "area", "center_crop": True},
+    ):
+        r = classify_video(video("carving_ice_android.mp4"), **kwargs)
+        assert r.summary[0].label == "carving ice", kwargs
+
+
+def test_result_json_shape():
+    d = classify_video(video("carving_ice_rpi.mp4"), max_results=2).to_dict()
+    assert set(d) == {"source", "model", "fps", "frames", "summary"}
+    assert d["model"] == "a0" and d["fps"] == 5.0
+    f = d["frames"][0]
+    assert set(f) == {"time", "top"} and f["time"] == 0.0
+    assert set(f["top"][0]) == {"label", "index", "score"}
+    assert len(d["summary"]["top"]) == 2
+    assert vidcls.__version__
