@@ -1,0 +1,239 @@
+"""``vidcls bench``: per-frame latency by stage, against the official example's loop.
+
+Both pipelines decode and preprocess the same way (PyAV, OpenCV bilinear, /255); they differ in
+how the model is run. vidcls: LiteRT CompiledModel with two swapped state-buffer sets. Official:
+the Interpreter's signature runner, called with every state as a keyword argument, each output
+copied back out (the Raspberry Pi and Android examples' loop). Its call is split into the same
+steps SignatureRunner.__call__ takes, so state handling can be told apart from invoke.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from . import zoo
+from .classifier import ClassifierOptions, VideoClassifier, softmax
+from .labels import kinetics600_labels
+from .model import StreamModel
+from .preprocess import Preprocessor
+from .video import VideoFile
+
+STAGES = ("decode", "preprocess", "invoke", "state", "postprocess")
+WARMUP = 10
+
+
+def synthetic_video(
+    path: Path, width: int = 1280, height: int = 720, seconds: float = 10.0
+) -> Path:
+    """Encode an H.264 clip of moving shapes with PyAV (the bench's default input)."""
+    import av
+
+    fps = 30
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "23"})
+        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
+        yy, xx = np.mgrid[0:height, 0:width]
+        for i in range(int(seconds * fps)):
+            img = np.empty((height, width, 3), np.uint8)
+            img[..., 0] = (xx + 4 * i) % 256
+            img[..., 1] = (yy + 2 * i) % 256
+            img[..., 2] = 128
+            cx = int((0.5 + 0.4 * np.sin(i / 15)) * width)
+            img[max(0, height // 3) : height // 2, max(0, cx - 60) : cx + 60] = 255
+            for packet in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in s.encode():
+            out.mux(packet)
+    return path
+
+
+def _frames(path: str, fps: float, count: int) -> Iterator[tuple[float, object]]:
+    """``count`` fed frames, looping over the file; yields (decode seconds, frame)."""
+    n = 0
+    while n < count:
+        with VideoFile(path) as v:
+            it = v.frames(fps)
+            while n < count:
+                t0 = time.perf_counter()
+                try:
+                    _, frame = next(it)
+                except StopIteration:
+                    break
+                yield time.perf_counter() - t0, frame
+                n += 1
+
+
+def _bench_vidcls(model_path: Path, video: str, threads: int, frames: int) -> dict[str, list]:
+    clf = VideoClassifier.create_from_options(
+        ClassifierOptions(model=model_path, num_threads=threads, backend="compiled")
+    )
+    stream, pre = clf._stream, clf.preprocessor
+    times = {k: [] for k in STAGES}
+    clock = time.perf_counter
+    for i, (dec, frame) in enumerate(_frames(video, clf.fps, frames + WARMUP)):
+        t0 = clock()
+        stream.load_image(pre.from_frame(frame))
+        t1 = clock()
+        stream.invoke()
+        t2 = clock()
+        stream.swap_state()
+        t3 = clock()
+        softmax(stream.read_logits(), out=clf.probabilities)
+        clf.top()
+        t4 = clock()
+        if i >= WARMUP:
+            for k, v in zip(STAGES, (dec, t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                times[k].append(v)
+    return times
+
+
+class _OfficialLoop:
+    """The official examples' per-frame call, split into its steps."""
+
+    def __init__(self, model_path: Path, threads: int) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.it = Interpreter(model_path=str(model_path), num_threads=threads)
+        key = list(self.it.get_signature_list())[0]
+        self.runner = self.it.get_signature_runner(key)
+        details = self.runner.get_input_details()
+        self.image_name = next(n for n, d in details.items() if len(d["shape"]) == 5)
+        self.states = {
+            n: np.zeros(d["shape"], d["dtype"]) for n, d in details.items() if n != self.image_name
+        }
+        self.logits_name = next(n for n in self.runner.get_output_details() if n not in details)
+
+    def step(self, image: np.ndarray, clock=time.perf_counter) -> tuple[float, float, np.ndarray]:
+        """Returns (state seconds, invoke seconds, logits); same steps as runner(**inputs)."""
+        r = self.runner
+        w, sg = r._interpreter_wrapper, r._subgraph_index
+        inputs = {**self.states, self.image_name: image}
+        t0 = clock()
+        for name, value in inputs.items():
+            w.ResizeInputTensor(r._inputs[name], np.array(value.shape, np.int32), False, sg)
+        w.AllocateTensors(sg)
+        for name, value in inputs.items():
+            w.SetTensor(r._inputs[name], value, sg)
+        t1 = clock()
+        w.Invoke(sg)
+        t2 = clock()
+        outputs = {name: w.GetTensor(index, sg) for name, index in r._outputs}
+        logits = outputs.pop(self.logits_name)
+        self.states = outputs
+        t3 = clock()
+        return (t1 - t0) + (t3 - t2), t2 - t1, logits
+
+
+def _bench_official(model_path: Path, video: str, threads: int, frames: int, fps: float):
+    loop = _OfficialLoop(model_path, threads)
+    labels = kinetics600_labels()
+    h, w = loop.runner.get_input_details()[loop.image_name]["shape"][2:4]
+    pre = Preprocessor(int(h), int(w))
+    times = {k: [] for k in STAGES}
+    clock = time.perf_counter
+    for i, (dec, frame) in enumerate(_frames(video, fps, frames + WARMUP)):
+        t0 = clock()
+        image = pre.from_frame(frame)[None, None]
+        t1 = clock()
+        state, invoke, logits = loop.step(image)
+        t2 = clock()
+        # The example's post-processing: softmax, sort every class, keep the top 5.
+        x = logits[0]
+        probs = np.exp(x - x.max())
+        probs /= probs.sum()
+        order = np.argsort(-probs)
+        top = [(labels[j] if j < len(labels) else str(j), float(probs[j])) for j in order[:5]]
+        del top
+        t3 = clock()
+        if i >= WARMUP:
+            for k, v in zip(STAGES, (dec, t1 - t0, invoke, state, t3 - t2), strict=True):
+                times[k].append(v)
+    return times
+
+
+def _floor(model_path: Path, threads: int, frames: int) -> tuple[float, float]:
+    """Median ms of invoke alone: CompiledModel run, Interpreter.invoke()."""
+    m = StreamModel(model_path, num_threads=threads, backend="compiled")
+    s = m.new_stream()
+    s.load_image(np.full((m.layout.height, m.layout.width, 3), 0.5, np.float32))
+    a = []
+    for i in range(frames + WARMUP):
+        t0 = time.perf_counter()
+        s.invoke()
+        if i >= WARMUP:
+            a.append(time.perf_counter() - t0)
+    loop = _OfficialLoop(model_path, threads)
+    loop.step(np.full(loop.runner.get_input_details()[loop.image_name]["shape"], 0.5, np.float32))
+    wrapper, subgraph = loop.runner._interpreter_wrapper, loop.runner._subgraph_index
+    b = []
+    for i in range(frames + WARMUP):
+        t0 = time.perf_counter()
+        wrapper.Invoke(subgraph)
+        if i >= WARMUP:
+            b.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(a)), 1e3 * float(np.median(b))
+
+
+def _row(name: str, ours: list[float], theirs: list[float]) -> str:
+    def cell(xs):
+        x = 1e3 * np.asarray(xs)
+        return f"{np.median(x):8.3f} {np.percentile(x, 90):8.3f}"
+
+    return f"  {name:<12}{cell(ours)}   {cell(theirs)}"
+
+
+def run_bench(model: str, video: str | None, threads: list[int], frames: int) -> None:
+    """Print the per-stage latency table for each thread count."""
+    model_path = zoo.resolve_model(model)
+    tmp = None
+    if video is None:
+        tmp = tempfile.TemporaryDirectory(prefix="vidcls-bench-")
+        print("encoding a synthetic 1280x720 30 fps H.264 clip with PyAV ...", file=sys.stderr)
+        video = str(synthetic_video(Path(tmp.name) / "synthetic_720p.mp4"))
+    with VideoFile(video) as v:
+        info = v.info
+    print(f"model  {model_path}")
+    print(
+        f"video  {video if tmp is None else 'synthetic'}: {info.codec} {info.width}x{info.height}"
+        f" {info.fps or 0:.1f} fps, fed at 5 fps; {frames} frames timed after {WARMUP} warm-up"
+    )
+    print(f"cpu    {os.cpu_count()} cores; numpy {np.__version__}")
+    try:
+        for n in threads:
+            ours = _bench_vidcls(model_path, video, n, frames)
+            theirs = _bench_official(model_path, video, n, frames, 5.0)
+            floor_cm, floor_it = _floor(model_path, n, frames)
+            print(
+                f"\nthreads={n}   per-frame ms    vidcls (median p90)    official loop (median p90)"
+            )
+            for k in STAGES:
+                print(_row(k, ours[k], theirs[k]))
+            tot_o = np.sum([ours[k] for k in STAGES], axis=0)
+            tot_t = np.sum([theirs[k] for k in STAGES], axis=0)
+            print(_row("total", tot_o, tot_t))
+            eng_o = np.sum([ours[k] for k in STAGES[2:]], axis=0)
+            eng_t = np.sum([theirs[k] for k in STAGES[2:]], axis=0)
+            print(_row("model step", eng_o, eng_t))
+            total_ratio = np.median(tot_t) / np.median(tot_o)
+            step_ratio = np.median(eng_t) / np.median(eng_o)
+            print(
+                f"  ratio official/vidcls (median): total {total_ratio:.2f}x,"
+                f" model step (invoke+state+post) {step_ratio:.2f}x"
+            )
+            print(
+                f"  floor, invoke() alone: CompiledModel {floor_cm:.3f} ms,"
+                f" Interpreter {floor_it:.3f} ms"
+            )
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS {rss:.0f} MB")
