@@ -27,11 +27,13 @@ class VideoInfo:
 
 
 class FrameSampler:
-    """Keeps the first frame of each ``1/fps`` slot, by timestamp; ``fps=None`` keeps all.
+    """Picks, by timestamp, the frame nearest each point of a ``1/fps`` grid; ``fps=None``: all.
 
-    Slots are centred on multiples of ``1/fps`` after the first frame, so a source that is
-    already at ``fps`` (even with jittery timestamps) keeps every frame, and a faster source
-    keeps one frame per slot. Frames are never repeated to fill a slower source.
+    The grid starts at the first frame. A frame takes the grid points up to half its
+    preceding frame interval after it (at most half a grid step), the ones it is nearer to than
+    the next frame is likely to be. So 30 fps video at 5 fps keeps frames 0.2 s apart, a source
+    already at 5 fps keeps every frame even with jittery timestamps, and a slower source keeps
+    every frame once: frames are never repeated.
     """
 
     def __init__(self, fps: float | None) -> None:
@@ -39,6 +41,7 @@ class FrameSampler:
             raise ValueError(f"fps must be a positive number, not {fps}")
         self.fps = fps
         self._start: float | None = None
+        self._previous = 0.0
         self._last_slot = -1
 
     def keep(self, t: float) -> bool:
@@ -46,8 +49,10 @@ class FrameSampler:
         if self.fps is None:
             return True
         if self._start is None:
-            self._start = t
-        slot = math.floor((t - self._start) * self.fps + 0.5)
+            self._start = self._previous = t
+        reach = 0.5 * min(max(t - self._previous, 0.0), 1.0 / self.fps)
+        self._previous = t
+        slot = math.floor((t - self._start + reach) * self.fps + 1e-9)
         if slot > self._last_slot:
             self._last_slot = slot
             return True
