@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from . import _files
 from .classifier import Category
 from .classify import VideoResult
 
@@ -96,7 +97,7 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
-        os.replace(tmp, target)
+        _files.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

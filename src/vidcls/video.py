@@ -26,6 +26,12 @@ class VideoInfo:
     frames: int | None
 
 
+# FFmpeg's "tty" demuxer reads any text file as ANSI art; that is never a video to classify.
+_NOT_VIDEO_FORMATS = {"tty"}
+# A stream that ends before this share of its indexed frames and duration was cut short.
+_TRUNCATED_BELOW = 0.9
+
+
 class FrameSampler:
     """Picks, by timestamp, the frame nearest each point of a ``1/fps`` grid; ``fps=None``: all.
 
@@ -59,6 +65,38 @@ class FrameSampler:
         return False
 
 
+class _Timestamps:
+    """Presentation times as FFmpeg's best-effort timestamp guesses them.
+
+    Use pts unless it has gone backwards more often than dts (AVI files with packed B-frames
+    carry permuted pts), and never report a time earlier than the previous one.
+    """
+
+    def __init__(self, time_base, rate: float) -> None:
+        self.time_base = float(time_base) if time_base else None
+        self.rate = rate
+        self.pts_faults = self.dts_faults = 0
+        self.last_pts = self.last_dts = None
+        self.last = None
+
+    def __call__(self, frame, index: int) -> float:
+        pts, dts = frame.pts, frame.dts
+        if dts is not None:
+            self.dts_faults += self.last_dts is not None and dts <= self.last_dts
+            self.last_dts = dts
+        if pts is not None:
+            self.pts_faults += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        best = (
+            pts if pts is not None and (dts is None or self.pts_faults <= self.dts_faults) else dts
+        )
+        t = index / self.rate if best is None or self.time_base is None else best * self.time_base
+        if self.last is not None and t < self.last:
+            t = self.last
+        self.last = t
+        return t
+
+
 class VideoFile:
     """An opened video file: ``info`` and ``frames(fps)``. Use as a context manager."""
 
@@ -77,7 +115,7 @@ class VideoFile:
             self._container = av.open(self.path, metadata_errors="ignore")
         except av.FFmpegError as e:
             raise VidclsError(f"not a readable video ({_reason(e)})", path) from None
-        if not self._container.streams.video:
+        if self._container.format.name in _NOT_VIDEO_FORMATS or not self._container.streams.video:
             self._container.close()
             raise VidclsError("no video stream in this file", path)
         self._stream = self._container.streams.video[0]
@@ -103,13 +141,13 @@ class VideoFile:
         Frames that are skipped are decoded (the codec needs them) but never converted.
         """
         sampler = FrameSampler(fps)
+        clock = _Timestamps(self._stream.time_base, self.info.fps or 30.0)
         start = None
-        rate = self.info.fps or 30.0
         decoded = 0
         try:
             for index, frame in enumerate(self._container.decode(self._stream)):
                 decoded += 1
-                t = frame.time if frame.time is not None else index / rate
+                t = clock(frame, index)
                 if start is None:
                     start = t
                 t -= start
@@ -125,6 +163,19 @@ class VideoFile:
             ) from None
         if decoded == 0:
             raise VidclsError("no decodable video frames", self.path)
+        self._check_complete(decoded, t)
+
+    def _check_complete(self, decoded: int, last_time: float) -> None:
+        """Raise if decoding stopped well short of the frames and duration the index promises."""
+        expected, duration = self._stream.frames, self.info.duration
+        if not expected or not duration:
+            return
+        if decoded < _TRUNCATED_BELOW * expected and last_time < _TRUNCATED_BELOW * duration:
+            raise VidclsError(
+                f"truncated: only {decoded} of {expected} frames decoded "
+                f"({last_time:.1f} s of {duration:.1f} s)",
+                self.path,
+            )
 
     def close(self) -> None:
         self._container.close()

@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import _files
 from .errors import VidclsError
 
 _HUB = "https://tfhub.dev/tensorflow/lite-model/movinet/{v}/stream/kinetics-600/classification/tflite/{p}/1?lite-format=tflite"
@@ -138,7 +139,7 @@ def fetch(model: ZooModel, progress: bool | None = None) -> Path:
                 f"expected {model.sha256}",
                 source,
             )
-        os.replace(tmp, target)
+        _files.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

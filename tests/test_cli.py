@@ -1,0 +1,310 @@
+"""End-to-end tests of the ``vidcls`` command, run as a real subprocess on real models and clips."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import A0, needs_shared, video
+
+pytestmark = needs_shared
+
+CLI = [sys.executable, "-m", "vidcls.cli"]
+CLIP = "carving_ice_rpi.mp4"  # the shortest real clip: 131 frames, 4.4 s
+CLIP_FED = range(21, 24)  # frames fed at 5 fps: ~22
+CSV_HEADER = ["source", "kind", "time", "rank", "label", "index", "score"]
+
+
+def run(*args, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``vidcls ARGS`` with the current environment (conftest's isolated cache/mirror)."""
+    environ = {k: v for k, v in os.environ.items() if k != "VIDCLS_VERBOSE"}
+    environ.update(env or {})
+    return subprocess.run(
+        [*CLI, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=300,
+        **kwargs,
+    )
+
+
+def assert_clean_error(r: subprocess.CompletedProcess, *names: object) -> str:
+    """Exit 2, exactly one ``vidcls: error:`` line on stderr naming ``names``, no traceback."""
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr + r.stdout
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    line = lines[0]
+    assert line.startswith("vidcls: error: "), line
+    for name in names:
+        assert str(name) in line, (name, line)
+    return line
+
+
+def garbage(path: Path, size: int = 20_000) -> Path:
+    path.write_bytes(random.Random(5).randbytes(size))
+    return path
+
+
+def stream_free_model(path: Path) -> Path:
+    """A valid TFLite file with one signature y = relu(x), x: float32 [1, 4]: not a stream model."""
+    flatbuffers = pytest.importorskip("flatbuffers")
+    schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
+
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.RELU
+    code.version = 1
+    tensors = []
+    for i, name in enumerate(("x", "y")):
+        t = schema.TensorT()
+        t.shape, t.type, t.buffer, t.name = [1, 4], schema.TensorType.FLOAT32, i + 1, name
+        tensors.append(t)
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
+    graph = schema.SubGraphT()
+    graph.tensors, graph.inputs, graph.outputs, graph.operators = tensors, [0], [1], [op]
+    maps = []
+    for i, name in enumerate(("x", "y")):
+        m = schema.TensorMapT()
+        m.name, m.tensorIndex = name, i
+        maps.append(m)
+    signature = schema.SignatureDefT()
+    signature.signatureKey, signature.subgraphIndex = "serving_default", 0
+    signature.inputs, signature.outputs = maps[:1], maps[1:]
+    model = schema.ModelT()
+    model.version = 3
+    model.operatorCodes, model.subgraphs, model.signatureDefs = [code], [graph], [signature]
+    model.buffers = [schema.BufferT() for _ in range(3)]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(bytes(builder.Output()))
+    return path
+
+
+# -- the command itself ------------------------------------------------------------------
+
+
+def test_python_m_vidcls_cli_runs_main():
+    r = run("--version")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("vidcls ")
+
+
+# -- every error: exit 2, one line on stderr naming the culprit --------------------------
+
+
+def test_missing_video(tmp_path):
+    path = tmp_path / "missing.mp4"
+    assert_clean_error(run("classify", path), path)
+
+
+def test_empty_video(tmp_path):
+    path = tmp_path / "empty.mp4"
+    path.touch()
+    assert_clean_error(run("classify", path), path)
+
+
+def test_garbage_video(tmp_path):
+    path = garbage(tmp_path / "noise.mp4")
+    assert_clean_error(run("classify", path), path)
+
+
+def test_directory_as_video(tmp_path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    assert_clean_error(run("classify", folder), folder)
+
+
+def test_text_file_as_model(tmp_path):
+    model = tmp_path / "some.txt"
+    model.write_text("not a model\n")
+    line = assert_clean_error(run("classify", video(CLIP), "--model", model), model)
+    assert "TFLite" in line
+
+
+def test_truncated_model(tmp_path):
+    model = tmp_path / "cut.tflite"
+    model.write_bytes(A0.read_bytes()[: A0.stat().st_size // 3])
+    assert_clean_error(run("classify", video(CLIP), "--model", model), model)
+
+
+def test_tflite_model_that_is_not_a_stream_model(tmp_path):
+    model = stream_free_model(tmp_path / "relu.tflite")
+    line = assert_clean_error(run("classify", video(CLIP), "--model", model), model)
+    assert "stream model" in line
+
+
+def test_unknown_zoo_name():
+    line = assert_clean_error(run("classify", video(CLIP), "--model", "a9"), "'a9'")
+    assert "a0" in line  # lists the zoo
+
+
+def test_label_count_mismatch(tmp_path):
+    labels = tmp_path / "three.txt"
+    labels.write_text("walking\nrunning\njumping\n")
+    line = assert_clean_error(
+        run("classify", video(CLIP), "--model", A0, "--labels", labels), labels
+    )
+    assert "3" in line and "600" in line
+
+
+def test_unknown_label_in_allow_list():
+    r = run("classify", video(CLIP), "--model", A0, "--allow", "carving ice,no such action")
+    line = assert_clean_error(r, "no such action")
+    assert "allow" in line
+
+
+def test_unreachable_download(tmp_path):
+    cache = tmp_path / "empty-cache"
+    cache.mkdir()
+    mirror = "http://127.0.0.1:9/"
+    r = run("classify", video(CLIP), env={"VIDCLS_MIRROR": mirror, "VIDCLS_CACHE": str(cache)})
+    assert_clean_error(r, "http://127.0.0.1:9/movinet_a0_stream_int8.tflite")
+    assert list(cache.iterdir()) == []  # no partial download left behind
+
+
+def test_missing_output_folder(tmp_path):
+    out = tmp_path / "no" / "such" / "folder" / "out.json"
+    assert_clean_error(run("classify", video(CLIP), "-o", out), out.parent)
+
+
+# -- several files -----------------------------------------------------------------------
+
+
+def test_one_bad_file_among_several(tmp_path):
+    good = video(CLIP)
+    bad = garbage(tmp_path / "bad.mp4")
+    r = run("classify", good, bad, "--format", "jsonl", "--summary-only")
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["source"] for row in rows] == [str(good)]
+    assert rows[0]["summary"]["top"][0]["label"] == "carving ice"
+    errors = r.stderr.splitlines()
+    assert all(line.startswith("vidcls: error: ") for line in errors)
+    assert any(str(bad) in line for line in errors)
+    assert not any(str(good) in line for line in errors)
+
+
+# -- output files and formats ------------------------------------------------------------
+
+
+def test_output_file_json(tmp_path):
+    out = tmp_path / "result.json"
+    r = run("classify", video(CLIP), "--format", "json", "--output", out, "--top-k", "3")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    doc = json.loads(out.read_text("utf-8"))
+    assert {"source", "model", "fps", "frames", "summary"} <= doc.keys()
+    assert doc["source"] == str(video(CLIP))
+    assert doc["model"] == "a0"
+    assert doc["fps"] == 5
+    assert len(doc["frames"]) in CLIP_FED
+    times = [f["time"] for f in doc["frames"]]
+    assert times[0] == 0 and all(b > a for a, b in zip(times, times[1:], strict=False))
+    for frame in doc["frames"]:
+        assert len(frame["top"]) == 3
+        for c in frame["top"]:
+            assert set(c) == {"label", "index", "score"}
+            assert isinstance(c["label"], str) and 0 <= c["index"] < 600
+            assert 0 <= c["score"] <= 1
+    top = doc["summary"]["top"]
+    assert len(top) == 3 and top[0]["label"] == "carving ice"
+    assert [c["score"] for c in top] == sorted((c["score"] for c in top), reverse=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # no temp files left
+
+
+def test_output_file_untouched_when_every_input_fails(tmp_path):
+    out = tmp_path / "result.json"
+    before = b'{"previous": "results"}\n'
+    out.write_bytes(before)
+    bad = garbage(tmp_path / "bad.mp4")
+    r = run("classify", bad, tmp_path / "missing.mp4", "--format", "json", "--output", out)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert str(bad) in r.stderr and str(tmp_path / "missing.mp4") in r.stderr
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4", "result.json"]
+
+
+def test_output_file_mode_follows_umask(tmp_path):
+    new, existing = tmp_path / "new.csv", tmp_path / "existing.csv"
+    existing.write_text("old\n")
+    existing.chmod(0o644)
+    for out in (new, existing):
+        r = run(
+            "classify", video(CLIP), "--summary-only", "--format", "csv", "-o", out, umask=0o022
+        )
+        assert r.returncode == 0, r.stderr
+    assert existing.stat().st_mode & 0o777 == 0o644
+    assert new.stat().st_mode & 0o777 == 0o644
+
+
+def test_csv_format(tmp_path):
+    r = run("classify", video(CLIP), "--format", "csv", "--top-k", "2")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.reader(io.StringIO(r.stdout)))
+    assert rows[0] == CSV_HEADER
+    records = [dict(zip(CSV_HEADER, row, strict=True)) for row in rows[1:]]
+    frames = [x for x in records if x["kind"] == "frame"]
+    summary = [x for x in records if x["kind"] == "summary"]
+    assert len(frames) == 2 * len({x["time"] for x in frames})
+    assert len({x["time"] for x in frames}) in CLIP_FED
+    assert [x["rank"] for x in summary] == ["1", "2"]
+    assert summary[0]["label"] == "carving ice" and summary[0]["time"] == ""
+    assert {x["source"] for x in records} == {str(video(CLIP))}
+    for x in records:
+        assert 0 <= float(x["score"]) <= 1 and 0 <= int(x["index"]) < 600
+    assert len(records) == len(frames) + len(summary)
+
+
+def test_jsonl_format():
+    r = run("classify", video(CLIP), "--format", "jsonl", "--top-k", "1")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    *frames, last = rows
+    assert len(frames) in CLIP_FED
+    assert all(set(f) == {"source", "time", "top"} and len(f["top"]) == 1 for f in frames)
+    assert last["summary"]["top"][0]["label"] == "carving ice"
+    assert last["model"] == "a0" and last["fps"] == 5
+
+
+# -- the model zoo -----------------------------------------------------------------------
+
+
+def _models_table(stdout: str) -> dict[str, list[str]]:
+    return {line.split()[0]: line.split() for line in stdout.splitlines() if line.strip()}
+
+
+def test_models_list_and_fetch():
+    cache = Path(os.environ["VIDCLS_CACHE"])
+    r = run("models")
+    assert r.returncode == 0, r.stderr
+    table = _models_table(r.stdout)
+    assert {"a0", "a1", "a2"} <= table.keys()
+    assert table["a0"][-1] == "no"
+    assert str(cache) in r.stdout
+
+    r = run("models", "--fetch", "a0")
+    assert r.returncode == 0, r.stderr
+    cached = cache / A0.name
+    assert r.stdout.strip() == str(cached)
+    assert cached.read_bytes() == A0.read_bytes()
+
+    r = run("models")
+    assert r.returncode == 0, r.stderr
+    table = _models_table(r.stdout)
+    assert table["a0"][-1] == str(cached)
+    assert table["a1"][-1] == "no"
+
+
+def test_models_fetch_unknown_name():
+    assert_clean_error(run("models", "--fetch", "a9"), "'a9'")
