@@ -19,7 +19,7 @@ pytestmark = needs_shared
 CLI = [sys.executable, "-m", "vidcls.cli"]
 CLIP = "carving_ice_rpi.mp4"  # the shortest real clip: 131 frames, 4.4 s
 CLIP_FED = range(21, 24)  # frames fed at 5 fps: ~22
-CSV_HEADER = ["source", "kind", "time", "rank", "label", "index", "score"]
+CSV_HEADER = ["source", "kind", "time", "rank", "label", "index", "score", "end"]
 
 
 def run(*args, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:

@@ -10,8 +10,9 @@ import numpy as np
 from . import zoo
 from .errors import VidclsError
 from .labels import resolve_labels
-from .model import StreamModel
+from .model import Stream, StreamModel
 from .preprocess import RESIZES, Preprocessor
+from .window import WindowedStreams
 
 
 @dataclass
@@ -21,7 +22,8 @@ class ClassifierOptions:
     ``model`` is a zoo name (``a0``, ``a1``, ``a2``, ...) or a .tflite path. ``labels`` is a
     label file, a list, or None (labels embedded in or beside the model, else Kinetics-600).
     Filters apply in the official example's order: deny list, allow list, score threshold,
-    max results (``max_results <= 0`` keeps all).
+    max results (``max_results <= 0`` keeps all). ``window`` (seconds) makes predictions follow
+    the content of long videos: see :mod:`vidcls.window`; None is cumulative, as the model is.
     """
 
     model: str | os.PathLike = zoo.DEFAULT_MODEL
@@ -34,6 +36,7 @@ class ClassifierOptions:
     resize: str = "bilinear"
     center_crop: bool = False
     backend: str = "auto"
+    window: float | None = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ class VideoClassifier:
         self.preprocessor = Preprocessor(
             lay.height, lay.width, self.options.resize, self.options.center_crop
         )
-        self._stream = model.new_stream()
+        self._stream = self._new_stream(self.fps)
         self.probabilities = np.zeros(lay.num_classes, np.float32)
 
     @classmethod
@@ -147,6 +150,20 @@ class VideoClassifier:
         """The frame rate the model was trained at (5 for MoViNet)."""
         name = os.fspath(self.options.model).lower()
         return zoo.MODELS[name].fps if name in zoo.MODELS else 5.0
+
+    def _new_stream(self, feed_fps: float) -> Stream | WindowedStreams:
+        if self.options.window is None:
+            return self.model.new_stream()
+        if not self.options.window > 0:
+            raise VidclsError(
+                f"window must be a positive number of seconds, not {self.options.window}"
+            )
+        return WindowedStreams(self.model, max(2, round(self.options.window * feed_fps)))
+
+    def set_feed_rate(self, fps: float) -> None:
+        """Frames per second actually fed (sizes the window in frames); resets the state."""
+        self._stream = self._new_stream(fps)
+        self.probabilities[:] = 0
 
     def classify(self, frame: np.ndarray) -> list[Category]:
         """Feed one RGB uint8 ``[h, w, 3]`` frame; categories sorted by score."""

@@ -6,7 +6,10 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .classifier import Category, ClassifierOptions, VideoClassifier
+from .segments import Segment, Segmenter, SegmentOptions
 from .video import VideoFile
 
 NATIVE = "native"
@@ -32,15 +35,28 @@ class VideoResult:
     fps: float | str
     frames: list[FrameResult] = field(default_factory=list)
     summary: list[Category] = field(default_factory=list)
+    window: float | None = None
+    segments: list[Segment] | None = None
+    labels: list[str] = field(default_factory=list, repr=False)
+    probabilities: np.ndarray | None = field(default=None, repr=False)  # [frames, classes]
 
     def to_dict(self) -> dict:
-        return {
+        doc = {
             "source": self.source,
             "model": self.model,
             "fps": self.fps,
             "frames": [f.to_dict() for f in self.frames],
             "summary": {"top": [c.to_dict() for c in self.summary]},
         }
+        if self.window is not None:
+            doc["window"] = self.window
+        if self.segments is not None:
+            doc["segments"] = [s.to_dict() for s in self.segments]
+        return doc
+
+    @property
+    def times(self) -> np.ndarray:
+        return np.array([f.time for f in self.frames], np.float64)
 
 
 def parse_fps(value: float | str | None) -> float | None:
@@ -59,6 +75,8 @@ def classify_video(
     *,
     fps: float | str | None = None,
     classifier: VideoClassifier | None = None,
+    segments: SegmentOptions | bool | None = None,
+    keep_probabilities: bool = False,
     progress: bool = False,
     **options,
 ) -> VideoResult:
@@ -67,24 +85,46 @@ def classify_video(
     ``fps`` defaults to the model's own rate (5 for MoViNet); ``"native"`` feeds every decoded
     frame. Other keyword arguments are :class:`ClassifierOptions` fields (``max_results``,
     ``score_threshold``, ``label_allow_list``, ...). Pass ``classifier`` to reuse a loaded
-    model across files; its state is reset first.
+    model across files; its state is reset first. ``segments`` (True or options) adds action
+    segments; ``keep_probabilities`` keeps every frame's full probability vector (for plots).
     """
     if classifier is None:
         classifier = VideoClassifier.create_from_options(ClassifierOptions(model=model, **options))
     elif options:
         raise TypeError("pass either a classifier or classifier options, not both")
     rate = classifier.fps if fps is None else parse_fps(fps)
-    result = VideoResult(os.fspath(path), classifier.model_name, rate if rate else NATIVE)
-    classifier.reset()
+    result = VideoResult(
+        os.fspath(path),
+        classifier.model_name,
+        rate if rate else NATIVE,
+        window=classifier.options.window,
+        labels=classifier.labels,
+    )
+    if segments is True:
+        segments = SegmentOptions()
+    segmenter = Segmenter(classifier.labels, segments) if segments else None
+    kept: list[np.ndarray] = []
     pre = classifier.preprocessor
     with VideoFile(path) as video:
+        if classifier.options.window is not None:
+            classifier.set_feed_rate(rate or video.info.fps or classifier.fps)
+        classifier.reset()
         bar = _progress(video, progress)
         for t, frame in video.frames(rate):
             top = classifier.classify_prepared(pre.from_frame(frame))
             result.frames.append(FrameResult(t, top))
+            if segmenter is not None:
+                segmenter.update(t, classifier.probabilities)
+            if keep_probabilities:
+                kept.append(classifier.probabilities.copy())
             bar.update(t - bar.n) if bar.total else bar.update(1)
         bar.close()
     result.summary = classifier.top()
+    if segmenter is not None:
+        segmenter.finish()
+        result.segments = segmenter.segments
+    if keep_probabilities:
+        result.probabilities = np.array(kept).reshape(len(kept), len(classifier.labels))
     return result
 
 

@@ -13,6 +13,7 @@ from .classify import classify_video, parse_fps
 from .errors import VidclsError
 from .output import FORMATS, render, render_one, write_atomic
 from .preprocess import RESIZES
+from .segments import SegmentOptions, to_srt
 
 LONG_VIDEO_SECONDS = 10.0
 
@@ -80,6 +81,31 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=FORMATS, default="table", help="output format [table]")
     c.add_argument("--output", "-o", help="write results to this file instead of stdout")
     c.add_argument("--summary-only", action="store_true", help="omit per-frame results")
+    c.add_argument(
+        "--window",
+        type=float,
+        metavar="SECONDS",
+        help="follow the content of long videos: predictions from the last SECONDS/2 to SECONDS "
+        "of video (two staggered streams) instead of everything since the start",
+    )
+    seg = c.add_argument_group("action segments")
+    seg.add_argument("--segments", action="store_true", help="report action segments")
+    seg.add_argument("--srt", metavar="FILE", help="write the segments as SRT subtitles")
+    seg.add_argument(
+        "--enter", type=float, default=0.3, help="probability that opens a segment [0.3]"
+    )
+    seg.add_argument(
+        "--exit", type=float, default=0.15, help="probability below which it closes [0.15]"
+    )
+    seg.add_argument("--min-duration", type=float, default=1.0, help="shortest segment kept, s [1]")
+    seg.add_argument(
+        "--smoothing", type=float, default=0.5, help="smoothing time constant, s [0.5]"
+    )
+    vis = c.add_argument_group("pictures (one input file)")
+    vis.add_argument(
+        "--annotate", metavar="OUT.mp4", help="write the video with results drawn on it"
+    )
+    vis.add_argument("--plot", metavar="OUT.png", help="plot the leading classes over time")
     c.add_argument(
         "--backend",
         choices=("auto", "compiled", "interpreter"),
@@ -161,11 +187,22 @@ def _classify(args: argparse.Namespace) -> int:
         resize=args.resize,
         center_crop=args.crop,
         backend=args.backend,
+        window=args.window,
     )
-    if args.output:
-        out_dir = os.path.dirname(os.path.abspath(args.output))
-        if not os.path.isdir(out_dir):
-            raise VidclsError("output folder does not exist", out_dir)
+    if args.window is not None and not args.window > 0:
+        raise VidclsError("--window must be a positive number of seconds")
+    extras = [f for f in ("srt", "annotate", "plot") if getattr(args, f)]
+    if extras and len(args.paths) > 1:
+        raise VidclsError(f"--{extras[0]} takes one input file, not {len(args.paths)}")
+    for out in (args.output, args.srt, args.annotate, args.plot):
+        if out and not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+            raise VidclsError("output folder does not exist", os.path.dirname(os.path.abspath(out)))
+    segments = None
+    if args.segments or args.srt or args.annotate or args.plot:
+        try:
+            segments = SegmentOptions(args.enter, args.exit, args.min_duration, args.smoothing)
+        except ValueError as e:
+            raise VidclsError(f"bad segment options: {e}") from None
     classifier = VideoClassifier.create_from_options(options)
     frames = not args.summary_only
     streaming = args.format != "json" and not args.output
@@ -173,7 +210,14 @@ def _classify(args: argparse.Namespace) -> int:
     for path in args.paths:
         try:
             show = args.progress if args.progress is not None else _long_video(path)
-            result = classify_video(path, fps=args.fps, classifier=classifier, progress=show)
+            result = classify_video(
+                path,
+                fps=args.fps,
+                classifier=classifier,
+                segments=segments,
+                keep_probabilities=bool(args.plot),
+                progress=show,
+            )
         except VidclsError as e:
             _error(str(e))
             failures += 1
@@ -188,12 +232,31 @@ def _classify(args: argparse.Namespace) -> int:
             write_atomic(args.output, text)
         else:
             sys.stdout.write(text)
+    if results and extras:
+        _pictures(results[0], args)
     if failures:
         ok = len(args.paths) - failures
         if len(args.paths) > 1:
             _error(f"{failures} of {len(args.paths)} files failed; {ok} classified")
         return 2
     return 0
+
+
+def _pictures(result, args: argparse.Namespace) -> None:
+    """The SRT, annotated video and plot asked for, each written whole or not at all."""
+    if args.srt:
+        write_atomic(args.srt, to_srt(result.segments or []))
+        print(f"vidcls: wrote {args.srt}", file=sys.stderr)
+    if args.plot:
+        from .plot import plot_timeline
+
+        plot_timeline(result, args.plot)
+        print(f"vidcls: wrote {args.plot}", file=sys.stderr)
+    if args.annotate:
+        from .annotate import annotate_video
+
+        annotate_video(result, args.annotate)
+        print(f"vidcls: wrote {args.annotate}", file=sys.stderr)
 
 
 def _long_video(path: str) -> bool:

@@ -15,7 +15,7 @@ from .classifier import Category
 from .classify import VideoResult
 
 FORMATS = ("table", "json", "jsonl", "csv")
-CSV_FIELDS = ("source", "kind", "time", "rank", "label", "index", "score")
+CSV_FIELDS = ("source", "kind", "time", "rank", "label", "index", "score", "end")
 
 
 def format_time(seconds: float) -> str:
@@ -62,6 +62,12 @@ def _table(r: VideoResult, frames: bool) -> str:
     if frames:
         lines += [f"  {format_time(f.time):>9}  {_top_text(f.top)}" for f in r.frames]
     lines.append(f"  {'summary':>9}  {_top_text(r.summary)}")
+    if r.segments is not None:
+        lines.append(f"  segments ({len(r.segments)})")
+        lines += [
+            f"  {format_time(s.start):>9} - {format_time(s.end):<9} {s.label} (peak {s.peak:.2f})"
+            for s in r.segments
+        ]
     return "\n".join(lines) + "\n\n"
 
 
@@ -70,6 +76,7 @@ def _jsonl(r: VideoResult, frames: bool) -> str:
     if frames:
         rows += [{"source": r.source, **f.to_dict()} for f in r.frames]
     d = r.to_dict()
+    rows += [{"source": r.source, "segment": s} for s in d.get("segments", [])]
     rows.append({"source": r.source, "model": r.model, "fps": r.fps, "summary": d["summary"]})
     return "".join(json.dumps(row) + "\n" for row in rows)
 
@@ -82,11 +89,23 @@ def _csv(r: VideoResult, frames: bool, header: bool) -> str:
     if frames:
         for f in r.frames:
             for rank, c in enumerate(f.top, 1):
-                w.writerow(
-                    [r.source, "frame", f"{f.time:.4f}", rank, c.label, c.index, f"{c.score:.6f}"]
-                )
+                row = [r.source, "frame", f"{f.time:.4f}", rank, c.label, c.index, f"{c.score:.6f}"]
+                w.writerow([*row, ""])
+    for s in r.segments or []:
+        w.writerow(
+            [
+                r.source,
+                "segment",
+                f"{s.start:.4f}",
+                "",
+                s.label,
+                s.index,
+                f"{s.peak:.6f}",
+                f"{s.end:.4f}",
+            ]
+        )
     for rank, c in enumerate(r.summary, 1):
-        w.writerow([r.source, "summary", "", rank, c.label, c.index, f"{c.score:.6f}"])
+        w.writerow([r.source, "summary", "", rank, c.label, c.index, f"{c.score:.6f}", ""])
     return buf.getvalue()
 
 

@@ -65,7 +65,7 @@ class FrameSampler:
         return False
 
 
-class _Timestamps:
+class Timestamps:
     """Presentation times as FFmpeg's best-effort timestamp guesses them.
 
     Use pts unless it has gone backwards more often than dts (AVI files with packed B-frames
@@ -141,7 +141,7 @@ class VideoFile:
         Frames that are skipped are decoded (the codec needs them) but never converted.
         """
         sampler = FrameSampler(fps)
-        clock = _Timestamps(self._stream.time_base, self.info.fps or 30.0)
+        clock = Timestamps(self._stream.time_base, self.info.fps or 30.0)
         start = None
         decoded = 0
         try:

@@ -1,0 +1,56 @@
+"""Timeline plot: the leading classes' probabilities over time, with segments shaded."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import _files
+from .classify import VideoResult
+from .errors import VidclsError
+
+
+def plot_timeline(result: VideoResult, out: str | os.PathLike, classes: int = 5) -> Path:
+    """Save a PNG of the ``classes`` classes that peak highest (needs ``keep_probabilities``)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise VidclsError("plots need matplotlib: pip install 'vidcls[plot]'") from None
+    if result.probabilities is None:
+        raise ValueError("classify with keep_probabilities=True to plot a timeline")
+    out = Path(out)
+    times, probs = result.times, result.probabilities
+    leading = np.argsort(-probs.max(axis=0))[:classes] if len(probs) else []
+    colors = plt.get_cmap("tab10").colors
+    color_of = {int(c): colors[i % len(colors)] for i, c in enumerate(leading)}
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=120, layout="constrained")
+    for i, seg in enumerate(result.segments or []):
+        color = color_of.get(seg.index, (0.45, 0.45, 0.45))
+        ax.axvspan(seg.start, seg.end, color=color, alpha=0.15, lw=0)
+        y = 1.015 + 0.05 * (i % 2)  # alternate heights so neighbours' labels do not collide
+        mid = (seg.start + seg.end) / 2
+        ax.text(mid, y, seg.label, ha="center", va="bottom", fontsize=8, color=color, clip_on=False)
+    for c in leading:
+        ax.plot(times, probs[:, c], color=color_of[int(c)], lw=1.6, label=result.labels[c])
+    ax.set_xlim(0, max(times[-1], 1e-3) if len(times) else 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("probability")
+    mode = f"window {result.window:g} s" if result.window else "cumulative"
+    fps = result.fps if isinstance(result.fps, str) else f"{result.fps:g} fps"
+    ax.set_title(f"{Path(result.source).name}: {result.model}, {fps}, {mode}", fontsize=10, pad=22)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    try:
+        fig.savefig(tmp, format="png")
+        _files.replace(tmp, out)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return out

@@ -1,0 +1,173 @@
+"""Action segments from per-frame probabilities: smoothing, hysteresis, minimum duration.
+
+A segment opens when a class's smoothed probability reaches ``enter`` (the leading class, if
+several do), lasts while it stays at or above ``exit``, and is kept only if it lasts at least
+``min_duration`` seconds. A stronger class that reaches ``enter`` takes over. Works online
+(:class:`Segmenter`, frame by frame, with start/end events) and offline (:func:`find_segments`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SegmentOptions:
+    """Thresholds on smoothed probabilities; durations in seconds."""
+
+    enter: float = 0.3
+    exit: float = 0.15
+    min_duration: float = 1.0
+    smoothing: float = 0.5  # time constant of the exponential moving average; 0: none
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.exit <= self.enter <= 1:
+            raise ValueError(f"need 0 <= exit ({self.exit}) <= enter ({self.enter}) <= 1")
+        if self.min_duration < 0 or self.smoothing < 0:
+            raise ValueError("min_duration and smoothing must not be negative")
+
+
+@dataclass
+class Segment:
+    """One action from ``start`` to ``end`` seconds, with its highest smoothed probability."""
+
+    label: str
+    index: int
+    start: float
+    end: float
+    peak: float
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "index": self.index,
+            "start": round(self.start, 4),
+            "end": round(self.end, 4),
+            "peak": round(self.peak, 6),
+        }
+
+
+@dataclass(frozen=True)
+class SegmentEvent:
+    """``kind`` is ``"start"`` (once the segment has lasted ``min_duration``) or ``"end"``."""
+
+    kind: str
+    time: float
+    segment: Segment
+
+
+@dataclass
+class Segmenter:
+    """Online segmentation: feed ``update(time, probabilities)`` frame by frame."""
+
+    labels: list[str]
+    options: SegmentOptions = field(default_factory=SegmentOptions)
+    segments: list[Segment] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._smoothed: np.ndarray | None = None
+        self._last_time: float | None = None
+        self._frame_step = 0.0
+        self._active: Segment | None = None
+        self._announced = False
+
+    @property
+    def active(self) -> Segment | None:
+        """The current segment, once it has lasted ``min_duration``."""
+        return self._active if self._announced else None
+
+    def update(self, time: float, probabilities: np.ndarray) -> list[SegmentEvent]:
+        """Feed one frame's probabilities; returns the events it causes."""
+        s = self._smooth(time, probabilities)
+        events: list[SegmentEvent] = []
+        active = self._active
+        if active is not None:
+            score = float(s[active.index])
+            if score < self.options.exit:
+                events += self._close(time)
+            else:
+                active.end = time
+                active.peak = max(active.peak, score)
+                best = int(np.argmax(s))
+                if best != active.index and s[best] >= self.options.enter and s[best] > score:
+                    events += self._close(time)
+        if self._active is None:
+            best = int(np.argmax(s))
+            if s[best] >= self.options.enter:
+                self._active = Segment(self.labels[best], best, time, time, float(s[best]))
+                self._announced = False
+        events += self._announce(time)
+        return events
+
+    def finish(self) -> list[SegmentEvent]:
+        """End of input: close the open segment at the end of the last frame."""
+        if self._last_time is None:
+            return []
+        return self._close(self._last_time + self._frame_step)
+
+    def reset(self) -> list[SegmentEvent]:
+        """Forget the smoothing (e.g. after a reconnect); closes the open segment."""
+        events = self.finish()
+        self._smoothed, self._last_time = None, None
+        return events
+
+    def _smooth(self, time: float, p: np.ndarray) -> np.ndarray:
+        tau = self.options.smoothing
+        if self._smoothed is None:
+            self._smoothed = np.array(p, dtype=np.float32)
+        else:
+            dt = max(time - self._last_time, 0.0)
+            self._frame_step = dt
+            alpha = 1.0 if tau == 0 else 1.0 - math.exp(-dt / tau)
+            self._smoothed += alpha * (p - self._smoothed)
+        self._last_time = time
+        return self._smoothed
+
+    def _announce(self, time: float) -> list[SegmentEvent]:
+        a = self._active
+        if a is None or self._announced or a.end - a.start < self.options.min_duration:
+            return []
+        self._announced = True
+        return [SegmentEvent("start", time, a)]
+
+    def _close(self, time: float) -> list[SegmentEvent]:
+        a, self._active = self._active, None
+        if a is None:
+            return []
+        a.end = max(a.end, time)
+        if a.end - a.start < self.options.min_duration:
+            return []
+        self.segments.append(a)
+        events = [] if self._announced else [SegmentEvent("start", a.start, a)]
+        return [*events, SegmentEvent("end", time, a)]
+
+
+def find_segments(
+    times: np.ndarray, probabilities: np.ndarray, labels: list[str], options: SegmentOptions
+) -> list[Segment]:
+    """Segments of a whole video from per-frame times and probabilities ``[frames, classes]``."""
+    seg = Segmenter(labels, options)
+    for t, p in zip(times, probabilities, strict=True):
+        seg.update(float(t), p)
+    seg.finish()
+    return seg.segments
+
+
+def to_srt(segments: list[Segment]) -> str:
+    """Segments as SubRip subtitles."""
+
+    def stamp(t: float) -> str:
+        ms = round(t * 1000)
+        h, ms = divmod(ms, 3_600_000)
+        m, ms = divmod(ms, 60_000)
+        s, ms = divmod(ms, 1000)
+        return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+
+    blocks = [
+        f"{i}\n{stamp(s.start)} --> {stamp(s.end)}\n{s.label} ({s.peak:.2f})\n"
+        for i, s in enumerate(segments, 1)
+    ]
+    return "\n".join(blocks)

@@ -1,0 +1,42 @@
+"""Test media made here with PyAV: clips joined end to end."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def join_clips(paths: list[Path], out: Path, size: int = 256, fps: int = 25) -> list[float]:
+    """Decode ``paths`` and encode them one after another (H.264, ``size``², ``fps``).
+
+    Frames are resampled to ``fps`` by timestamp. Returns each clip's start time in ``out``.
+    """
+    starts = []
+    with av.open(str(out), "w") as dst:
+        s = dst.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "20"})
+        s.width = s.height = size
+        s.pix_fmt = "yuv420p"
+        s.codec_context.time_base = Fraction(1, fps)
+        n = 0
+        for path in paths:
+            starts.append(n / fps)
+            with av.open(str(path)) as src:
+                frames = [
+                    (f.time, f.to_ndarray(format="rgb24", width=size, height=size))
+                    for f in src.decode(video=0)
+                ]
+            t0, t_end = frames[0][0], frames[-1][0]
+            times = np.array([t for t, _ in frames]) - t0
+            for k in range(int((t_end - t0) * fps) + 1):
+                i = int(np.searchsorted(times, k / fps, side="right")) - 1
+                frame = av.VideoFrame.from_ndarray(frames[max(i, 0)][1], format="rgb24")
+                frame.pts = n
+                n += 1
+                for packet in s.encode(frame):
+                    dst.mux(packet)
+        for packet in s.encode():
+            dst.mux(packet)
+    return starts
