@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -124,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-progress", dest="progress", action="store_false", help="never show a progress bar"
     )
 
+    _add_live_parser(sub)
+
     m = sub.add_parser(
         "models", help="list the model zoo", description="List the model zoo and what is cached."
     )
@@ -146,13 +151,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_live_parser(sub) -> None:
+    lv = sub.add_parser(
+        "live",
+        help="classify a camera, network stream or file continuously",
+        description="Classify a live source continuously: the freshest frame at the model's "
+        "frame rate. SOURCE: a camera index (0), a device (/dev/video0), an rtsp://, rtmp://, "
+        "http(s)://, udp://, tcp:// or srt:// URL, or a file played at its real speed. Network "
+        "sources that drop are reopened with backoff. In the window: q quits, r resets.",
+    )
+    lv.add_argument("source", metavar="SOURCE")
+    _model_options(lv)
+    lv.add_argument("--top-k", type=int, default=3, help="categories per result [3]")
+    lv.add_argument("--threshold", type=float, default=0.0, help="minimum score to report [0]")
+    lv.add_argument("--allow", type=_label_list, help="only these labels (comma-separated)")
+    lv.add_argument("--deny", type=_label_list, help="never these labels (comma-separated)")
+    lv.add_argument("--fps", type=float, help="frames per second fed to the model [5]")
+    lv.add_argument(
+        "--window",
+        type=float,
+        default=4.0,
+        metavar="SECONDS",
+        help="predictions from the last SECONDS/2 to SECONDS of video [4]",
+    )
+    lv.add_argument("--cumulative", action="store_true", help="no window: all since the start")
+    lv.add_argument("--headless", action="store_true", help="no window: print results instead")
+    lv.add_argument("--format", choices=("table", "jsonl"), default="table", help="printed format")
+    lv.add_argument("--output", "-o", help="also append JSON Lines results and events to FILE")
+    lv.add_argument("--duration", type=float, metavar="SECONDS", help="stop after SECONDS")
+    lv.add_argument("--realtime", action="store_true", help="play files at real speed (always on)")
+    lv.add_argument("--loop", action="store_true", help="loop a file source")
+    lv.add_argument("--enter", type=float, default=0.3, help="probability opening a segment [0.3]")
+    lv.add_argument("--exit", type=float, default=0.15, help="probability closing it [0.15]")
+    lv.add_argument("--min-duration", type=float, default=1.0, help="shortest segment, s [1]")
+    lv.add_argument("--smoothing", type=float, default=0.5, help="smoothing time constant, s [0.5]")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(format="vidcls: %(message)s", level=logging.WARNING, stream=sys.stderr)
     try:
         if args.command == "classify":
             return _classify(args)
         if args.command == "models":
             return _models(args)
+        if args.command == "live":
+            return _live(args)
         if args.command == "bench":
             from .bench import run_bench
 
@@ -257,6 +301,77 @@ def _pictures(result, args: argparse.Namespace) -> None:
 
         annotate_video(result, args.annotate)
         print(f"vidcls: wrote {args.annotate}", file=sys.stderr)
+
+
+def _live(args: argparse.Namespace) -> int:
+    if args.threads < 1 or args.top_k < 0:
+        raise VidclsError("--threads must be 1 or more and --top-k 0 or more")
+    window = None if args.cumulative else args.window
+    if window is not None and not window > 0:
+        raise VidclsError("--window must be a positive number of seconds")
+    try:
+        segments = SegmentOptions(args.enter, args.exit, args.min_duration, args.smoothing)
+    except ValueError as e:
+        raise VidclsError(f"bad segment options: {e}") from None
+    classifier = VideoClassifier.create_from_options(
+        ClassifierOptions(
+            model=args.model,
+            labels=args.labels,
+            max_results=args.top_k,
+            score_threshold=args.threshold,
+            label_allow_list=args.allow,
+            label_deny_list=args.deny,
+            num_threads=args.threads,
+            window=window,
+        )
+    )
+    if args.fps is not None and args.fps != classifier.fps and window is not None:
+        classifier.set_feed_rate(args.fps)
+    with contextlib.ExitStack() as stack:
+        sink = None
+        if args.output:
+            sink = stack.enter_context(open(args.output, "a", buffering=1, encoding="utf-8"))
+        stats = _run_live(args, classifier, segments, sink)
+    print(
+        f"vidcls: {stats.fed} frames classified of {stats.captured} received in "
+        f"{stats.seconds:.1f} s, {stats.reconnects} reconnects",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _run_live(args, classifier, segments, sink):
+    from .live import run_live
+    from .output import format_time
+
+    printing = args.headless or sink is None
+
+    def write(doc: dict, text: str) -> None:
+        if sink is not None:
+            sink.write(json.dumps(doc) + "\n")
+        if printing:
+            print(json.dumps(doc) if args.format == "jsonl" else text, flush=True)
+
+    def on_result(r) -> None:
+        top = "  ".join(f"{c.label} {c.score:.3f}" for c in r.top) or "-"
+        status = f"[{r.infer_ms:.1f} ms, {r.input_fps:.1f} fps in, {r.latency_ms:.0f} ms late]"
+        write(r.to_dict(), f"{format_time(r.time):>9}  {top}  {status}")
+
+    def on_segment(e) -> None:
+        doc = {"time": round(e.time, 3), "event": e.kind, "segment": e.segment.to_dict()}
+        write(doc, f"{format_time(e.time):>9}  -- {e.kind} {e.segment.label}")
+
+    return run_live(
+        args.source,
+        classifier,
+        on_result,
+        on_segment,
+        fps=args.fps,
+        duration=args.duration,
+        segments=segments,
+        display=not args.headless,
+        loop=args.loop,
+    )
 
 
 def _long_video(path: str) -> bool:

@@ -1,0 +1,189 @@
+"""Live classification: a real HTTP stream on loopback that drops and comes back, the freshest
+frame under a slow consumer, files at real speed, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import needs_shared, video
+from stream_server import LiveTSServer, make_ts
+
+from vidcls import ClassifierOptions, VidclsError, VideoClassifier
+from vidcls.live import run_live
+
+pytestmark = needs_shared
+CLI = [sys.executable, "-m", "vidcls.cli"]
+
+
+@pytest.fixture(scope="module")
+def live_ts(tmp_path_factory):
+    path = tmp_path_factory.mktemp("stream") / "live.ts"
+    duration = make_ts(video("carving_ice_rpi.mp4"), path, repeats=3)
+    return path, duration
+
+
+class Reader(threading.Thread):
+    """Collects a process's output lines with the time each arrived."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream, self.lines = stream, []
+
+    def run(self):
+        for line in self.stream:
+            self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+
+def test_http_stream_drop_reconnects_and_results_resume(live_ts):
+    ts, duration = live_ts
+    server = LiveTSServer(ts, duration).start()
+    proc = subprocess.Popen(
+        [*CLI, "live", server.url, "--headless", "--format", "jsonl", "--duration", "16"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    out, err = Reader(proc.stdout), Reader(proc.stderr)
+    out.start()
+    err.start()
+    try:
+        deadline = time.monotonic() + 30
+        while sum("top" in line for _, line in out.lines) < 8 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sum("top" in line for _, line in out.lines) >= 8, err.lines
+        server.kill()
+        killed = time.monotonic()
+        time.sleep(2.0)
+        server = LiveTSServer(ts, duration, port=server.port).start()
+        restarted = time.monotonic()
+        assert proc.wait(timeout=40) == 0
+    finally:
+        server.kill()
+        if proc.poll() is None:
+            proc.kill()
+    out.join(5)
+    err.join(5)
+    log = "\n".join(line for _, line in err.lines)
+    assert "Traceback" not in log
+    assert "lost " + server.url in log
+    assert "reconnected to " + server.url in log
+    assert "state reset" in log
+    results = [(t, json.loads(line)) for t, line in out.lines]
+    results = [(t, d) for t, d in results if "top" in d]
+    before = [d for t, d in results if t < killed]
+    after = [d for t, d in results if t > restarted + 0.5]
+    assert len(before) >= 8 and len(after) >= 5, (len(before), len(after), log)
+    # The model classifies the stream after the reconnect too (after its state was reset).
+    assert after[-1]["top"][0]["label"] == "carving ice"
+    # Nothing is classified while the server is down (no stale frames replayed).
+    gap = [t for t, _ in results if killed + 0.5 < t < restarted]
+    assert not gap
+
+
+def test_freshest_frame_bounded_latency_with_a_slow_consumer():
+    """A consumer 10x slower than the source sees fresh frames: latency does not grow."""
+    clf = VideoClassifier.create_from_options(ClassifierOptions(window=4.0))
+    latencies, times = [], []
+
+    def slow(result):
+        latencies.append(result.latency_ms)
+        times.append(result.time)
+        time.sleep(0.35)  # the consumer can take ~3 frames per second of a 30 fps source
+
+    stats = run_live(str(video("carving_ice_android.mp4")), clf, slow, duration=5.0)
+    assert stats.fed >= 8
+    assert stats.captured >= 120  # the source ran at its own speed meanwhile
+    lat = np.array(latencies)
+    # Each result's frame is at most about one source frame old (33 ms), plus scheduling slack.
+    assert lat.max() < 120, lat
+    # No queue: the last results are no later than the first ones.
+    assert np.median(lat[-4:]) < np.median(lat[:4]) + 40, lat
+
+
+def test_file_at_real_speed_with_segment_events():
+    clf = VideoClassifier.create_from_options(ClassifierOptions(window=4.0, max_results=3))
+    results, events = [], []
+    t0 = time.monotonic()
+    stats = run_live(str(video("carving_ice_rpi.mp4")), clf, results.append, events.append)
+    elapsed = time.monotonic() - t0
+    assert 4.0 < elapsed < 7.0  # a 4.4 s clip played at its real speed
+    assert 18 <= stats.fed <= 25  # fed at about 5 fps
+    assert results[-1].top[0].label == "carving ice"
+    assert [e.kind for e in events] == ["start", "end"]
+    assert events[0].segment.label == "carving ice"
+
+
+def test_cli_ctrl_c_ends_cleanly_and_flushes(tmp_path):
+    out = tmp_path / "live.jsonl"
+    proc = subprocess.Popen(
+        [*CLI, "live", str(video("carving_ice_rpi.mp4")), "--loop", "--headless", "-o", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "frames classified" in stderr
+    lines = out.read_text().splitlines()
+    assert len(lines) >= 5
+    for line in lines:
+        json.loads(line)  # every line complete
+    assert any("top" in json.loads(line) for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("/no/such/clip.mp4", "no such file, camera or stream"),
+        ("gopher://example/x", "unsupported stream scheme"),
+        ("/dev/video99", "cannot open"),
+    ],
+)
+def test_bad_sources_are_clear_errors(source, message):
+    r = subprocess.run(
+        [*CLI, "live", source, "--headless", "--duration", "5"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=60,
+    )
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vidcls: error:") and message in lines[0]
+
+
+def test_window_without_gui_is_a_clear_error():
+    clf = VideoClassifier.create_from_options(ClassifierOptions())
+    import cv2
+
+    try:
+        cv2.namedWindow("probe")
+        cv2.destroyAllWindows()
+        pytest.skip("this OpenCV has a GUI")
+    except cv2.error:
+        pass
+    with pytest.raises(VidclsError, match="--headless"):
+        run_live(str(video("carving_ice_rpi.mp4")), clf, lambda r: None, display=True)
+
+
+def test_unreadable_network_source_keeps_retrying_then_stops(tmp_path):
+    clf = VideoClassifier.create_from_options(ClassifierOptions())
+    t0 = time.monotonic()
+    stats = run_live("http://127.0.0.1:9/none.ts", clf, lambda r: None, duration=2.0)
+    assert stats.fed == 0 and 1.5 < time.monotonic() - t0 < 8
+    assert Path(tmp_path).exists()
