@@ -40,3 +40,11 @@ def join_clips(paths: list[Path], out: Path, size: int = 256, fps: int = 25) -> 
         for packet in s.encode():
             dst.mux(packet)
     return starts
+
+
+if __name__ == "__main__":  # python tests/media.py OUT.mp4 CLIP [CLIP ...]
+    import sys
+
+    out, *clips = sys.argv[1:]
+    for start, clip in zip(join_clips([Path(c) for c in clips], Path(out)), clips, strict=True):
+        print(f"{start:7.2f} s  {clip}")
