@@ -78,7 +78,7 @@ def annotate_video(
             if resampler is not None:
                 _mux_audio(dst, None, aout, resampler)
         _files.replace(tmp, out)
-    except av.FFmpegError as e:
+    except (av.FFmpegError, ValueError) as e:
         raise VidclsError(f"cannot write annotated video ({e})", out) from None
     finally:
         if os.path.exists(tmp):

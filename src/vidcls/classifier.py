@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -154,7 +155,7 @@ class VideoClassifier:
     def _new_stream(self, feed_fps: float) -> Stream | WindowedStreams:
         if self.options.window is None:
             return self.model.new_stream()
-        if not self.options.window > 0:
+        if not (self.options.window > 0 and math.isfinite(self.options.window)):
             raise VidclsError(
                 f"window must be a positive number of seconds, not {self.options.window}"
             )

@@ -6,9 +6,11 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__, zoo
 from .classifier import ClassifierOptions, VideoClassifier
@@ -19,6 +21,7 @@ from .preprocess import RESIZES
 from .segments import SegmentOptions, to_srt
 
 LONG_VIDEO_SECONDS = 10.0
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv")
 
 
 def _fps(text: str) -> float | str:
@@ -233,11 +236,13 @@ def _classify(args: argparse.Namespace) -> int:
         backend=args.backend,
         window=args.window,
     )
-    if args.window is not None and not args.window > 0:
+    if args.window is not None and not (args.window > 0 and math.isfinite(args.window)):
         raise VidclsError("--window must be a positive number of seconds")
     extras = [f for f in ("srt", "annotate", "plot") if getattr(args, f)]
     if extras and len(args.paths) > 1:
         raise VidclsError(f"--{extras[0]} takes one input file, not {len(args.paths)}")
+    if args.annotate and Path(args.annotate).suffix.lower() not in VIDEO_SUFFIXES:
+        raise VidclsError(f"--annotate writes {'/'.join(VIDEO_SUFFIXES)} files", args.annotate)
     for out in (args.output, args.srt, args.annotate, args.plot):
         if out and not os.path.isdir(os.path.dirname(os.path.abspath(out))):
             raise VidclsError("output folder does not exist", os.path.dirname(os.path.abspath(out)))
@@ -307,7 +312,7 @@ def _live(args: argparse.Namespace) -> int:
     if args.threads < 1 or args.top_k < 0:
         raise VidclsError("--threads must be 1 or more and --top-k 0 or more")
     window = None if args.cumulative else args.window
-    if window is not None and not window > 0:
+    if window is not None and not (window > 0 and math.isfinite(window)):
         raise VidclsError("--window must be a positive number of seconds")
     try:
         segments = SegmentOptions(args.enter, args.exit, args.min_duration, args.smoothing)

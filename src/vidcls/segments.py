@@ -128,17 +128,20 @@ class Segmenter:
 
     def _announce(self, time: float) -> list[SegmentEvent]:
         a = self._active
-        if a is None or self._announced or a.end - a.start < self.options.min_duration:
+        if a is None or self._announced or not self._long_enough(a):
             return []
         self._announced = True
         return [SegmentEvent("start", time, a)]
+
+    def _long_enough(self, a: Segment) -> bool:
+        return a.end - a.start >= self.options.min_duration - 1e-9  # frame times are inexact
 
     def _close(self, time: float) -> list[SegmentEvent]:
         a, self._active = self._active, None
         if a is None:
             return []
         a.end = max(a.end, time)
-        if a.end - a.start < self.options.min_duration:
+        if not self._long_enough(a):
             return []
         self.segments.append(a)
         events = [] if self._announced else [SegmentEvent("start", a.start, a)]

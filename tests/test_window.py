@@ -1,0 +1,263 @@
+"""Windowed classification: two staggered streams on the real A0 model, and the switch it buys.
+
+The acceptance test joins a carving-ice clip and a stretching/sit-up clip end to end: with a
+4 s window the prediction follows the cut within seconds; cumulative pooling never does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import A0, needs_shared, video
+from media import join_clips
+
+from vidcls import ClassifierOptions, VideoClassifier, classify_video
+from vidcls.window import WindowedStreams
+
+pytestmark = needs_shared
+
+CLI = [sys.executable, "-m", "vidcls.cli"]
+CARVING = "carving ice"
+MAX_LATENCY = 4.0  # seconds after the cut by which a 4 s window must have switched
+
+
+def run(*args, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``vidcls ARGS`` with the current environment (conftest's isolated cache/mirror)."""
+    environ = {k: v for k, v in os.environ.items() if k != "VIDCLS_VERBOSE"}
+    return subprocess.run(
+        [*CLI, *map(str, args)], capture_output=True, text=True, env=environ, timeout=300, **kwargs
+    )
+
+
+def assert_clean_error(r: subprocess.CompletedProcess, *names: object) -> str:
+    """Exit 2, exactly one ``vidcls: error:`` line on stderr naming ``names``, no traceback."""
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr + r.stdout
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("vidcls: error: "), lines[0]
+    for name in names:
+        assert str(name) in lines[0], (name, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def carving_then_other(tmp_path_factory):
+    """carving_ice_android.mp4 then example_video01.mp4 (256², 25 fps, no audio), and the cut."""
+    out = tmp_path_factory.mktemp("joined") / "carving_then_other.mp4"
+    starts = join_clips([video("carving_ice_android.mp4"), video("example_video01.mp4")], out)
+    return out, starts[1]
+
+
+@pytest.fixture(scope="module")
+def other_then_carving(tmp_path_factory):
+    out = tmp_path_factory.mktemp("joined") / "other_then_carving.mp4"
+    starts = join_clips([video("example_video01.mp4"), video("carving_ice_android.mp4")], out)
+    return out, starts[1]
+
+
+# -- WindowedStreams against plain streams ------------------------------------------------
+
+
+def random_frames(model, n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    shape = (model.layout.height, model.layout.width, 3)
+    return [rng.random(shape, dtype=np.float32) for _ in range(n)]
+
+
+def expected_schedule(steps: int, window: int) -> list[tuple[int, int]]:
+    """(stream, first frame of its current run) reported at each step, from the design alone.
+
+    Stream 0 starts afresh at frames 0, W, 2W, ...; stream 1 at W/2, W/2 + W, ...; the one
+    reported is the one that has seen more frames since its last fresh start (stream 0 on a tie).
+    """
+    restarts = (
+        list(range(0, steps, window)),
+        list(range(window // 2, steps, window)),
+    )
+    schedule = []
+    for n in range(steps):
+        seen = []
+        for k in (0, 1):
+            started = [r for r in restarts[k] if r <= n]
+            seen.append((n - started[-1] + 1, started[-1]) if started else (0, None))
+        k = 0 if seen[0][0] >= seen[1][0] else 1
+        schedule.append((k, seen[k][1]))
+    return schedule
+
+
+def test_windowed_logits_equal_a_fresh_stream_fed_since_the_last_reset(a0_model):
+    window, steps = 6, 27
+    frames = random_frames(a0_model, steps)
+    schedule = expected_schedule(steps, window)
+    # Logits of a fresh plain stream fed frames[start:], for every start the schedule uses.
+    fresh: dict[int, list[np.ndarray]] = {}
+    for start in sorted({s for _, s in schedule}):
+        stream = a0_model.new_stream()
+        fresh[start] = [stream.step(f).copy() for f in frames[start : start + window]]
+    cumulative = a0_model.new_stream()
+
+    ws = WindowedStreams(a0_model, window)
+    assert ws.window == window and ws.frames == 0
+    actives = []
+    for n, frame in enumerate(frames):
+        logits = ws.step(frame)
+        whole = cumulative.step(frame)
+        k, start = schedule[n]
+        actives.append(ws.active)
+        assert ws.active == k, (n, ws.active, k)
+        assert ws.frames == n + 1
+        assert ws.streams[k].frames == n - start + 1, n
+        assert logits is ws.logits
+        np.testing.assert_array_equal(logits, fresh[start][n - start], err_msg=f"step {n}")
+        if start > 0:  # after a reset the window really forgot the earlier frames
+            assert not np.allclose(logits, whole, atol=1e-3), n
+        else:
+            np.testing.assert_array_equal(logits, whole, err_msg=f"step {n}")
+
+    # Stream 0 for the first window, then the two take turns every W/2 frames.
+    assert actives == [0] * 6 + [1, 1, 1, 0, 0, 0] * 3 + [1, 1, 1]
+
+
+def test_windowed_reset_repeats_the_sequence_exactly(a0_model):
+    frames = random_frames(a0_model, 16, seed=1)
+    ws = WindowedStreams(a0_model, 6)
+    first = [(ws.step(f).copy(), ws.active) for f in frames]
+    ws.reset()
+    assert ws.frames == 0 and ws.active == 0
+    assert all(s.frames == 0 for s in ws.streams)
+    second = [(ws.step(f).copy(), ws.active) for f in frames]
+    assert [a for _, a in first] == [a for _, a in second]
+    for n, ((a, _), (b, _)) in enumerate(zip(first, second, strict=True)):
+        np.testing.assert_array_equal(a, b, err_msg=f"step {n}")
+
+
+@pytest.mark.parametrize("window", [2, 5, 6])
+def test_reported_stream_has_seen_half_a_window_to_a_window(a0_model, window):
+    ws = WindowedStreams(a0_model, window)
+    for n, frame in enumerate(random_frames(a0_model, 3 * window, seed=2)):
+        ws.step(frame)
+        seen = ws.streams[ws.active].frames
+        if n + 1 < window / 2:
+            assert seen == n + 1
+        else:
+            assert window / 2 <= seen <= window, (n, seen)
+
+
+@pytest.mark.parametrize("window", [1, 0, -4])
+def test_window_shorter_than_two_frames_is_rejected(a0_model, window):
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        WindowedStreams(a0_model, window)
+
+
+# -- the issue's acceptance test -------------------------------------------------------------
+
+
+def top1(result) -> list[tuple[float, str]]:
+    return [(f.time, f.top[0].label) for f in result.frames]
+
+
+def switch_latency(frames: list[tuple[float, str]], cut: float, settled) -> float | None:
+    """Seconds from ``cut`` to the first frame after which every frame satisfies ``settled``."""
+    after = [(t, label) for t, label in frames if t >= cut]
+    for i, (t, _) in enumerate(after):
+        if all(settled(label) for _, label in after[i:]):
+            return t - cut
+    return None
+
+
+def seconds(latency: float | None) -> str:
+    return "never" if latency is None else f"{latency:.2f} s"
+
+
+def trace(frames, cut) -> str:
+    return ", ".join(f"{t:.1f} {label}" for t, label in frames if t >= cut - 1.5)
+
+
+def test_window_follows_the_cut_and_cumulative_does_not(carving_then_other):
+    joined, cut = carving_then_other
+    windowed = classify_video(joined, window=4.0)
+    cumulative = classify_video(joined)
+    assert windowed.window == 4.0 and cumulative.window is None
+    w, c = top1(windowed), top1(cumulative)
+    assert len(w) == len(c) and w[-1][0] > cut + MAX_LATENCY + 1, (len(w), w[-1], cut)
+
+    before = [label for t, label in w if cut - 1.0 <= t < cut]
+    assert before and all(label == CARVING for label in before), trace(w, cut)
+
+    latency = switch_latency(w, cut, lambda label: label != CARVING)
+    print(f"\ncarving ice -> example_video01 (cut {cut:.2f} s): windowed switch {seconds(latency)}")
+    assert latency is not None and latency <= MAX_LATENCY, (latency, trace(w, cut))
+    # The cumulative pooling still says carving ice at the end: that is what the window fixes.
+    assert c[-1][1] == CARVING, trace(c, cut)
+    assert cumulative.summary[0].label == CARVING
+    assert windowed.summary[0].label != CARVING
+
+
+def test_window_follows_the_cut_into_carving_ice(other_then_carving):
+    joined, cut = other_then_carving
+    windowed = classify_video(joined, window=4.0)
+    w = top1(windowed)
+    assert w[-1][0] > cut + MAX_LATENCY + 1
+    assert all(label != CARVING for t, label in w if t < cut), trace(w, cut)
+    latency = switch_latency(w, cut, lambda label: label == CARVING)
+    print(f"\nexample_video01 -> carving ice (cut {cut:.2f} s): windowed switch {seconds(latency)}")
+    assert latency is not None and latency <= MAX_LATENCY, (latency, trace(w, cut))
+    assert windowed.summary[0].label == CARVING
+
+
+def test_window_in_frames_follows_the_feed_rate(carving_then_other):
+    joined, cut = carving_then_other
+    clf = VideoClassifier.create_from_options(ClassifierOptions(window=4.0))
+    assert clf._stream.window == 20  # 4 s at the model's 5 fps until told otherwise
+    clf.set_feed_rate(25)
+    assert isinstance(clf._stream, WindowedStreams) and clf._stream.window == 100
+    clf.set_feed_rate(10)
+    assert clf._stream.window == 40
+
+    native = classify_video(joined, fps="native", classifier=clf)
+    assert native.fps == "native" and native.window == 4.0
+    assert clf._stream.window == 100  # the joined clip is 25 fps
+    assert clf._stream.frames == len(native.frames)
+    latency = switch_latency(top1(native), cut, lambda label: label != CARVING)
+    print(f"\nnative 25 fps, 100-frame window: switch {seconds(latency)} after the cut")
+    assert latency is not None and latency <= MAX_LATENCY, trace(top1(native), cut)
+
+    classify_video(joined, classifier=clf)  # the same classifier back at 5 fps
+    assert clf._stream.window == 20
+
+
+def test_cumulative_classifier_has_no_window():
+    clf = VideoClassifier.create_from_options(ClassifierOptions(model=A0))
+    assert not isinstance(clf._stream, WindowedStreams)
+    clf.set_feed_rate(25)
+    assert not isinstance(clf._stream, WindowedStreams)
+
+
+# -- command line --------------------------------------------------------------------------
+
+
+def test_cli_window_in_json(carving_then_other):
+    joined, _ = carving_then_other
+    r = run("classify", joined, "--window", 4, "--format", "json", "--summary-only")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["window"] == 4.0
+    assert doc["frames"] == []
+    assert doc["summary"]["top"][0]["label"] != CARVING
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_cli_window_must_be_positive(value):
+    r = run("classify", video("carving_ice_rpi.mp4"), "--window", value)
+    assert_clean_error(r, "--window")
+
+
+def test_cli_infinite_window_is_a_clean_error():
+    r = run("classify", video("carving_ice_rpi.mp4"), "--window", "inf", "--summary-only")
+    assert_clean_error(r, "--window")
