@@ -1,0 +1,229 @@
+"""Find a stream model's classification head in its TFLite graph, and replace the classifier.
+
+The MoViNet head is: cumulative global average pool -> 1x1 conv (to 2048, ReLU6 in the int8
+A0) -> 1x1 conv to the classes -> reshape to ``[1, N]`` logits. Walking back from the logits
+output through reshapes and (de)quantizations finds the classifier conv; its input is the
+*hidden* feature tensor; the conv before it takes the *pooled* features. Replacing the
+classifier rewrites that conv's weights and bias (int8 per-channel, as the original) and the
+class count in every tensor and shape constant after it: inputs, states and signature stay.
+Uses the flatbuffer schema that LiteRT ships; no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+
+import flatbuffers
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+from .errors import VidclsError
+
+_PASS_THROUGH = {"RESHAPE", "SQUEEZE", "DEQUANTIZE", "QUANTIZE"}
+# Between the two head convs: the activation (ReLU6 fused in the int8 A0; swish as
+# LOGISTIC + MUL, or HARD_SWISH, in other exports).
+_ACTIVATIONS = _PASS_THROUGH | {"HARD_SWISH", "RELU", "RELU6", "LOGISTIC", "MUL", "TANH"}
+_OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+_NUMPY = {
+    schema.TensorType.FLOAT32: np.float32,
+    schema.TensorType.INT8: np.int8,
+    schema.TensorType.INT32: np.int32,
+    schema.TensorType.FLOAT16: np.float16,
+}
+
+
+@dataclass
+class Head:
+    """Tensor indices of the head in subgraph 0."""
+
+    signature_key: str
+    logits: int  # the signature's logits output
+    classifier_op: int  # the last CONV_2D / FULLY_CONNECTED
+    hidden: int  # its data input: features the classifier sees
+    weight: int
+    bias: int
+    pooled: int  # the data input of the conv before it
+    tail: list[int]  # tensors after the classifier whose last dimension is the class count
+
+
+def load(data: bytes) -> schema.ModelT:
+    return schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+
+
+def op_name(model: schema.ModelT, op) -> str:
+    code = model.operatorCodes[op.opcodeIndex]
+    return _OP_NAMES.get(max(code.builtinCode, code.deprecatedBuiltinCode), "?")
+
+
+def find_head(model: schema.ModelT, path: str = "model") -> Head:
+    """Locate the classifier of a MoViNet-style stream model; VidclsError if there is none."""
+    sg = model.subgraphs[0]
+    producer = {t: i for i, op in enumerate(sg.operators) for t in op.outputs}
+    for sig in model.signatureDefs or []:
+        inputs = {m.name for m in sig.inputs}
+        outs = [m for m in sig.outputs if m.name not in inputs]
+        if len(outs) != 1 or sig.subgraphIndex != 0:
+            continue
+        logits = outs[0].tensorIndex
+        tail, t = [], logits
+        while t in producer and op_name(model, sg.operators[producer[t]]) in _PASS_THROUGH:
+            tail.append(t)
+            t = sg.operators[producer[t]].inputs[0]
+        if t not in producer:
+            continue
+        cls_op = producer[t]
+        if op_name(model, sg.operators[cls_op]) not in ("CONV_2D", "FULLY_CONNECTED"):
+            continue
+        tail.append(t)
+        hidden, weight, bias = sg.operators[cls_op].inputs[:3]
+        p = hidden
+        while p in producer and op_name(model, sg.operators[producer[p]]) in _ACTIVATIONS:
+            p = sg.operators[producer[p]].inputs[0]
+        if p not in producer or op_name(model, sg.operators[producer[p]]) != "CONV_2D":
+            continue
+        pooled = sg.operators[producer[p]].inputs[0]
+        key = sig.signatureKey.decode() if isinstance(sig.signatureKey, bytes) else sig.signatureKey
+        return Head(key, logits, cls_op, hidden, weight, bias, pooled, tail)
+    raise VidclsError("cannot find a MoViNet classification head in this model", path)
+
+
+def tensor_array(model: schema.ModelT, index: int) -> np.ndarray:
+    """A constant tensor's stored values (raw: int8 stays int8)."""
+    t = model.subgraphs[0].tensors[index]
+    raw = model.buffers[t.buffer].data
+    return np.frombuffer(bytes(np.asarray(raw, np.uint8)), _NUMPY[t.type]).reshape(t.shape)
+
+
+def quantization(model: schema.ModelT, index: int) -> tuple[np.ndarray, np.ndarray] | None:
+    q = model.subgraphs[0].tensors[index].quantization
+    if q is None or q.scale is None or len(q.scale) == 0:
+        return None
+    return np.asarray(q.scale, np.float64), np.asarray(q.zeroPoint, np.int64)
+
+
+def classifier_weights(model: schema.ModelT, head: Head) -> tuple[np.ndarray, np.ndarray]:
+    """The classifier's float weight ``[N, C]`` and bias ``[N]``."""
+    w = tensor_array(model, head.weight).astype(np.float64)
+    b = tensor_array(model, head.bias).astype(np.float64)
+    wq = quantization(model, head.weight)
+    if wq is not None:
+        w = w * wq[0].reshape(-1, *([1] * (w.ndim - 1)))
+        b = b * quantization(model, head.bias)[0]
+    return w.reshape(w.shape[0], -1), b
+
+
+def output_quantization(model: schema.ModelT, head: Head) -> tuple[float, int] | None:
+    q = quantization(model, head.tail[-1])
+    return None if q is None else (float(q[0][0]), int(q[1][0]))
+
+
+def replace_classifier(
+    data: bytes,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    *,
+    output_range: tuple[float, float] | None = None,
+    output_quant: tuple[float, int] | None = None,
+    labels: list[str] | None = None,
+    path: str = "model",
+) -> bytes:
+    """A new .tflite: ``data`` with its classifier set to ``weight [N, C]`` and ``bias [N]``.
+
+    For an int8 classifier the weights are quantized per output channel (symmetric, as the
+    original) and the logits' int8 grid is ``output_quant`` (scale, zero point) or fitted to
+    ``output_range``. ``labels`` are packed into the file as ``labels.txt``, the way TFLite
+    metadata packs associated files.
+    """
+    model = load(data)
+    head = find_head(model, path)
+    sg = model.subgraphs[0]
+    n, c = weight.shape
+    wt, bt = sg.tensors[head.weight], sg.tensors[head.bias]
+    if wt.shape[-1] != c:
+        raise ValueError(f"classifier takes {wt.shape[-1]} features, the weights have {c}")
+    new_w_shape = [n, *list(wt.shape[1:])]
+    if quantization(model, head.weight) is not None:
+        in_scale = quantization(model, head.hidden)[0][0]
+        w_scale = np.maximum(np.abs(weight).max(axis=1), 1e-12) / 127.0
+        w_q = np.clip(np.round(weight / w_scale[:, None]), -127, 127).astype(np.int8)
+        b_scale = in_scale * w_scale
+        b_q = np.round(bias / b_scale).astype(np.int32)
+        _set_const(model, head.weight, w_q.reshape(new_w_shape), w_scale, np.zeros(n, np.int64))
+        _set_const(model, head.bias, b_q, b_scale, np.zeros(n, np.int64))
+        if output_quant is None:
+            lo, hi = output_range if output_range is not None else (-20.0, 20.0)
+            lo, hi = min(lo, 0.0), max(hi, 0.0)
+            scale = max(hi - lo, 1e-6) / 255.0
+            output_quant = (scale, int(np.clip(round(-128 - lo / scale), -128, 127)))
+        for t in head.tail:
+            if quantization(model, t) is not None:
+                q = sg.tensors[t].quantization
+                q.scale, q.zeroPoint = [float(output_quant[0])], [int(output_quant[1])]
+    else:
+        dtype = _NUMPY[wt.type]
+        _set_const(model, head.weight, weight.astype(dtype).reshape(new_w_shape))
+        _set_const(model, head.bias, bias.astype(_NUMPY[bt.type]))
+    _set_class_count(model, head, n)
+    builder = flatbuffers.Builder(len(data) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    out = bytes(builder.Output())
+    if labels is not None:
+        out = _with_labels(out, labels)
+    return out
+
+
+def _set_const(model, index, values, scale=None, zero_point=None) -> None:
+    """Give tensor ``index`` its own buffer holding ``values`` (and per-channel quantization)."""
+    sg = model.subgraphs[0]
+    t = sg.tensors[index]
+    old = t.buffer
+    buf = schema.BufferT()
+    buf.data = np.frombuffer(np.ascontiguousarray(values).tobytes(), np.uint8)
+    model.buffers.append(buf)
+    t.buffer = len(model.buffers) - 1
+    if old > 0 and not any(x.buffer == old for x in sg.tensors):
+        model.buffers[old].data = None  # drop the replaced weights from the file
+    t.shape = np.array(values.shape, np.int32)
+    if t.shapeSignature is not None:
+        t.shapeSignature = np.array(values.shape, np.int32)
+    if scale is not None:
+        q = t.quantization or schema.QuantizationParametersT()
+        q.scale, q.zeroPoint, q.quantizedDimension = list(map(float, scale)), list(zero_point), 0
+        q.min = q.max = None
+        t.quantization = q
+
+
+def _set_class_count(model, head: Head, n: int) -> None:
+    """Every tensor after the classifier, and reshape targets, end in ``n`` classes."""
+    sg = model.subgraphs[0]
+    for t in head.tail:
+        tensor = sg.tensors[t]
+        tensor.shape = np.array([*list(tensor.shape[:-1]), n], np.int32)
+        if tensor.shapeSignature is not None and len(tensor.shapeSignature):
+            tensor.shapeSignature = np.array([*list(tensor.shapeSignature[:-1]), n], np.int32)
+    tail = set(head.tail)
+    for op in sg.operators:
+        if op_name(model, op) != "RESHAPE" or op.outputs[0] not in tail:
+            continue
+        if len(op.inputs) > 1 and op.inputs[1] >= 0:
+            shape_t = sg.tensors[op.inputs[1]]
+            target = tensor_array(model, op.inputs[1]).copy()
+            target[-1] = n
+            buf = schema.BufferT()
+            buf.data = np.frombuffer(target.astype(np.int32).tobytes(), np.uint8)
+            model.buffers.append(buf)
+            shape_t.buffer = len(model.buffers) - 1
+        opts = op.builtinOptions
+        if opts is not None and getattr(opts, "newShape", None) is not None and len(opts.newShape):
+            opts.newShape = [*list(opts.newShape[:-1]), n]
+
+
+def _with_labels(tflite: bytes, labels: list[str]) -> bytes:
+    """Append a zip holding labels.txt (readable by zipfile and TFLite metadata tools)."""
+    buf = io.BytesIO()
+    buf.write(tflite)
+    with zipfile.ZipFile(buf, "a", compression=zipfile.ZIP_STORED) as z:
+        z.writestr("labels.txt", "\n".join(labels) + "\n")
+    return buf.getvalue()
