@@ -10,7 +10,7 @@ import numpy as np
 
 from . import zoo
 from .errors import VidclsError
-from .labels import resolve_labels
+from .labels import embedded_config, resolve_labels
 from .model import Stream, StreamModel
 from .preprocess import RESIZES, Preprocessor
 from .window import WindowedStreams
@@ -92,6 +92,16 @@ class _Filter:
         return [Category(labels[i], int(i), float(probs[i])) for i in idx]
 
 
+def _model_fps(name: str | os.PathLike, path: os.PathLike) -> float | None:
+    """The rate to feed: 5 for MoViNet; for a model vidcls trained, the rate it was trained
+    with (None: every frame)."""
+    key = os.fspath(name).lower()
+    if key in zoo.MODELS:
+        return zoo.MODELS[key].fps
+    config = embedded_config(path)
+    return config.get("fps", 5.0)
+
+
 def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Numerically stable softmax of a 1-D array (into ``out`` when given)."""
     out = np.subtract(logits, logits.max(), out=out)
@@ -119,7 +129,8 @@ class VideoClassifier:
         self.preprocessor = Preprocessor(
             lay.height, lay.width, self.options.resize, self.options.center_crop
         )
-        self._stream = self._new_stream(self.fps)
+        self.fps = _model_fps(self.options.model, model.path)
+        self._stream = self._new_stream(self.fps or 5.0)
         self.probabilities = np.zeros(lay.num_classes, np.float32)
 
     @classmethod
@@ -145,12 +156,6 @@ class VideoClassifier:
     def frames_seen(self) -> int:
         """Frames fed since creation or the last reset."""
         return self._stream.frames
-
-    @property
-    def fps(self) -> float:
-        """The frame rate the model was trained at (5 for MoViNet)."""
-        name = os.fspath(self.options.model).lower()
-        return zoo.MODELS[name].fps if name in zoo.MODELS else 5.0
 
     def _new_stream(self, feed_fps: float) -> Stream | WindowedStreams:
         if self.options.window is None:

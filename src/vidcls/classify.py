@@ -92,7 +92,7 @@ def classify_video(
         classifier = VideoClassifier.create_from_options(ClassifierOptions(model=model, **options))
     elif options:
         raise TypeError("pass either a classifier or classifier options, not both")
-    rate = classifier.fps if fps is None else parse_fps(fps)
+    rate = classifier.fps if fps is None else parse_fps(fps)  # None: every frame
     result = VideoResult(
         os.fspath(path),
         classifier.model_name,
@@ -107,7 +107,7 @@ def classify_video(
     pre = classifier.preprocessor
     with VideoFile(path) as video:
         if classifier.options.window is not None:
-            classifier.set_feed_rate(rate or video.info.fps or classifier.fps)
+            classifier.set_feed_rate(rate or video.info.fps or 5.0)
         classifier.reset()
         bar = _progress(video, progress)
         for t, frame in video.frames(rate):

@@ -132,6 +132,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_live_parser(sub)
 
+    t = sub.add_parser(
+        "train",
+        help="train a model on new action classes",
+        description="Train a new classification head on a frozen stream model from a folder "
+        "with one subfolder of clips per class, and write a streaming .tflite.",
+    )
+    t.add_argument("data_dir", metavar="DATA_DIR")
+    t.add_argument("--out", "-o", required=True, help="the .tflite to write")
+    t.add_argument(
+        "--model", default=zoo.DEFAULT_MODEL, help="base model: zoo name or .tflite [a0]"
+    )
+    t.add_argument(
+        "--val-fraction", type=float, default=0.3, help="held out per class, from the end [0.3]"
+    )
+    t.add_argument(
+        "--views", type=int, default=8, help="clip + augmented views per training clip [8]"
+    )
+    t.add_argument("--fps", type=_fps, default="native", help="frames per second fed [native: all]")
+    t.add_argument("--l2", type=float, help="L2 strength (default: chosen by cross-validation)")
+    t.add_argument("--seed", type=int, default=0, help="augmentation seed [0]")
+    t.add_argument("--threads", type=int, default=2, help="CPU threads for inference [2]")
+
+    e = sub.add_parser(
+        "evaluate",
+        help="measure a model's accuracy on labelled clips",
+        description="Top-1, top-5, per-class precision and recall and the confusion matrix of a "
+        "model on a folder with one subfolder of clips per class (named as the model's labels).",
+    )
+    e.add_argument("data_dir", metavar="DATA_DIR")
+    _model_options(e)
+    e.add_argument("--fps", type=_fps, help="frames per second fed [the model's]")
+    e.add_argument(
+        "--split",
+        choices=("all", "val"),
+        default="all",
+        help="all clips, or the held-out part as train splits it",
+    )
+    e.add_argument("--val-fraction", type=float, default=0.3, help="with --split val [0.3]")
+    e.add_argument("--format", choices=("table", "json"), default="table")
+    e.add_argument("--output", "-o", help="write the JSON report to FILE")
+    e.add_argument("--plot", metavar="OUT.png", help="draw the confusion matrix")
+
     m = sub.add_parser(
         "models", help="list the model zoo", description="List the model zoo and what is cached."
     )
@@ -200,6 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _models(args)
         if args.command == "live":
             return _live(args)
+        if args.command == "train":
+            return _train(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
         if args.command == "bench":
             from .bench import run_bench
 
@@ -377,6 +423,57 @@ def _run_live(args, classifier, segments, sink):
         display=not args.headless,
         loop=args.loop,
     )
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .train import TrainOptions, train, write_report
+
+    if args.views < 1 or args.threads < 1:
+        raise VidclsError("--views and --threads must be 1 or more")
+    options = TrainOptions(
+        model=args.model,
+        val_fraction=args.val_fraction,
+        views=args.views,
+        fps=None if args.fps == "native" else args.fps,
+        l2=args.l2,
+        seed=args.seed,
+        num_threads=args.threads,
+    )
+    result = train(args.data_dir, args.out, options)
+    report = write_report(result, options, args.data_dir)
+    print(f"wrote {result.model_path} ({len(result.classes)} classes) and {result.labels_path}")
+    print(f"training accuracy    {result.train_accuracy:.1%}")
+    if result.val_accuracy is not None:
+        print(f"validation accuracy  {result.val_accuracy_exported:.1%} (exported model)")
+        print(
+            f"largest probability difference, exported vs numpy head: "
+            f"{result.max_probability_difference:.4f}"
+        )
+    print(f"report {report}  ({result.seconds:.0f} s)")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate, plot_confusion, write_json
+
+    result = evaluate(
+        args.data_dir,
+        args.model,
+        labels=args.labels,
+        fps=args.fps,
+        split=args.split,
+        val_fraction=args.val_fraction,
+        num_threads=args.threads,
+    )
+    if args.output:
+        write_json(result, args.output)
+    if args.plot:
+        plot_confusion(result, args.plot)
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(result.table(), end="")
+    return 0
 
 
 def _long_video(path: str) -> bool:

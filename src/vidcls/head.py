@@ -84,9 +84,12 @@ def find_head(model: schema.ModelT, path: str = "model") -> Head:
         if p not in producer or op_name(model, sg.operators[producer[p]]) != "CONV_2D":
             continue
         pooled = sg.operators[producer[p]].inputs[0]
-        key = sig.signatureKey.decode() if isinstance(sig.signatureKey, bytes) else sig.signatureKey
-        return Head(key, logits, cls_op, hidden, weight, bias, pooled, tail)
+        return Head(_decode(sig.signatureKey), logits, cls_op, hidden, weight, bias, pooled, tail)
     raise VidclsError("cannot find a MoViNet classification head in this model", path)
+
+
+def _decode(name: bytes | str) -> str:
+    return name.decode() if isinstance(name, bytes) else name
 
 
 def tensor_array(model: schema.ModelT, index: int) -> np.ndarray:

@@ -47,6 +47,20 @@ def embedded_labels(model_path: str | os.PathLike) -> list[str] | None:
     return None
 
 
+def embedded_config(model_path: str | os.PathLike) -> dict:
+    """Settings vidcls packed into a model it trained (``vidcls.json``), or {}."""
+    import json
+
+    try:
+        if zipfile.is_zipfile(model_path):
+            with zipfile.ZipFile(model_path) as z:
+                if "vidcls.json" in z.namelist():
+                    return json.loads(z.read("vidcls.json"))
+    except (OSError, zipfile.BadZipFile, ValueError):
+        pass
+    return {}
+
+
 def labels_beside(model_path: str | os.PathLike) -> Path | None:
     """A label file beside the model named <stem>.labels.txt, <stem>_labels.txt or labels.txt."""
     p = Path(model_path)

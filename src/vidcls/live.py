@@ -69,7 +69,8 @@ def run_live(
     segment starts or ends. When the source is reopened after a loss, the classifier and the
     segments are reset.
     """
-    period = 1.0 / (fps or classifier.fps)
+    rate = fps or classifier.fps
+    period = 1.0 / rate if rate else 0.0  # no rate: every new frame
     grabber = FrameGrabber(open_source(source, realtime=True, loop=loop))
     segmenter = Segmenter(classifier.labels, segments or SegmentOptions())
     stats = LiveStats()
