@@ -149,7 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--views", type=int, default=8, help="clip + augmented views per training clip [8]"
     )
-    t.add_argument("--fps", type=_fps, default="native", help="frames per second fed [native: all]")
+    t.add_argument(
+        "--fps",
+        type=lambda v: v if v == "auto" else _fps(v),
+        default="auto",
+        help="frames per second fed, 'native' for every frame, or 'auto': 5 when clips last "
+        "2 s or more, else every frame [auto]",
+    )
     t.add_argument("--l2", type=float, help="L2 strength (default: chosen by cross-validation)")
     t.add_argument("--seed", type=int, default=0, help="augmentation seed [0]")
     t.add_argument("--threads", type=int, default=2, help="CPU threads for inference [2]")
@@ -434,7 +440,7 @@ def _train(args: argparse.Namespace) -> int:
         model=args.model,
         val_fraction=args.val_fraction,
         views=args.views,
-        fps=None if args.fps == "native" else args.fps,
+        fps=None if args.fps == "native" else args.fps,  # a number, None or "auto"
         l2=args.l2,
         seed=args.seed,
         num_threads=args.threads,

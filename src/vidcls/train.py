@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,12 +40,13 @@ L2_GRID = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1)
 
 @dataclass
 class TrainOptions:
-    """How to train; ``fps=None`` feeds every frame of a clip (right for short clips)."""
+    """How to train. ``fps="auto"`` feeds MoViNet's 5 fps when the clips are long enough
+    (median at least 2 s) and every frame otherwise; None feeds every frame."""
 
     model: str | os.PathLike = zoo.DEFAULT_MODEL
     val_fraction: float = 0.3
     views: int = 8  # per training clip: the clip itself plus views-1 augmentations
-    fps: float | None = None
+    fps: float | str | None = "auto"
     epochs: int = 500  # L-BFGS iterations at most
     l2: float | None = None  # None: chosen by cross-validation from L2_GRID
     seed: int = 0
@@ -88,6 +89,7 @@ class TrainResult:
     confusion: list[list[int]] | None = None
     extraction_seconds: float = 0.0
     evaluation: object = field(default=None, repr=False)  # the exported model on val clips
+    fps: float | None = None  # the rate clips were fed at (None: every frame)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -217,6 +219,8 @@ def train(
     if not out.parent.is_dir():
         raise VidclsError("output folder does not exist", out.parent)
     dataset = load_dataset(data_dir, options.val_fraction)
+    if options.fps == "auto":
+        options = replace(options, fps=auto_fps([c.path for c in dataset.train]))
     base = zoo.resolve_model(options.model)
     extractor = FeatureExtractor(base, options.num_threads)
     cache = FeatureCache(options.cache or zoo.cache_dir() / "features")
@@ -283,7 +287,24 @@ def train(
         confusion,
         extraction,
         evaluation,
+        options.fps,
     )
+
+
+def auto_fps(paths: list[Path], long_enough: float = 2.0) -> float | None:
+    """5 fps (MoViNet's rate) if the median clip lasts ``long_enough`` seconds, else None (every
+    frame): a clip of a few frames would otherwise be cut to one or two."""
+    import av
+
+    durations = []
+    for p in paths:
+        try:
+            with av.open(str(p)) as c:
+                if c.duration:
+                    durations.append(c.duration / av.time_base)
+        except (av.FFmpegError, OSError):
+            continue
+    return 5.0 if durations and float(np.median(durations)) >= long_enough else None
 
 
 def _verify(out: Path, dataset: Dataset, fitted: SoftmaxHead, va, options: TrainOptions):
@@ -359,7 +380,7 @@ def write_report(result: TrainResult, options: TrainOptions, data_dir: str | os.
             )
         except VidclsError as e:  # no matplotlib: the table in the report still has it
             log.warning("%s", e)
-    fps = "every frame" if options.fps is None else f"{options.fps:g} fps"
+    fps = "every frame" if result.fps is None else f"{result.fps:g} fps"
     lines = [
         f"# {result.model_path.name}",
         "",
