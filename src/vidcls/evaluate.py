@@ -118,19 +118,29 @@ def evaluate(
         ClassifierOptions(model=model, labels=labels, max_results=5, num_threads=num_threads)
     )
     rate = clf.fps if fps is None else parse_fps(fps)
-    found = scan_classes(data_dir)
+    if split not in ("all", "val"):
+        raise VidclsError(f"split must be 'all' or 'val', not {split!r}")
+    root = Path(data_dir)
+    explicit = (root / "train").is_dir() and (root / "val").is_dir()
+    if explicit:  # the split is the folders: val, or train and val together
+        found: dict[str, list[Path]] = {}
+        for part in ["val"] if split == "val" else ["train", "val"]:
+            for c, paths in scan_classes(root / part).items():
+                found.setdefault(c, []).extend(paths)
+    else:
+        found = scan_classes(root)
+    if not found:
+        raise VidclsError("no class folders with clips", data_dir)
     unknown = [c for c in found if c not in clf.labels]
     if unknown:
         raise VidclsError(
             f"class folders that are not labels of the model: {', '.join(unknown)}", data_dir
         )
-    if split == "val":
-        clips = load_dataset(data_dir, val_fraction, classes=sorted(found)).val
-    elif split == "all":
-        names = sorted(found)
-        clips = [Clip(p, c, names.index(c)) for c in names for p in found[c]]
+    names = sorted(found)
+    if split == "val" and not explicit:
+        clips = load_dataset(root, val_fraction, classes=names).val
     else:
-        raise VidclsError(f"split must be 'all' or 'val', not {split!r}")
+        clips = [Clip(p, c, names.index(c)) for c in names for p in found[c]]
     result = Evaluation(str(model), sorted(found))
     show = sys.stderr.isatty() if progress is None else progress
     for clip in tqdm(clips, desc="evaluate", unit="clip", disable=not show, file=sys.stderr):

@@ -1,0 +1,179 @@
+"""Folders of labelled clips: natural order, contiguous and explicit splits, bad folders."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from vidcls.dataset import load_dataset, natural_key, scan_classes
+from vidcls.errors import VidclsError
+from vidcls.features import read_clip
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory) -> Path:
+    """A real 6-frame 32x32 H.264 clip made with PyAV."""
+    path = tmp_path_factory.mktemp("media") / "tiny.mp4"
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=12)
+        s.width = s.height = 32
+        s.pix_fmt = "yuv420p"
+        s.codec_context.time_base = Fraction(1, 12)
+        for i in range(6):
+            frame = av.VideoFrame.from_ndarray(
+                np.full((32, 32, 3), 40 * i, np.uint8), format="rgb24"
+            )
+            frame.pts = i
+            for packet in s.encode(frame):
+                out.mux(packet)
+        for packet in s.encode():
+            out.mux(packet)
+    return path
+
+
+def make(root: Path, layout: dict[str, list[str]], clip: Path) -> Path:
+    """Folders under ``root`` holding copies of ``clip`` under the given names."""
+    for folder, names in layout.items():
+        d = root / folder
+        d.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            shutil.copyfile(clip, d / name)
+    return root
+
+
+def names(clips) -> list[str]:
+    return [c.path.name for c in clips]
+
+
+def test_the_tiny_clip_is_a_real_video(tiny_clip):
+    frames = read_clip(tiny_clip)
+    assert len(frames) == 6 and frames[0].shape == (32, 32, 3)
+
+
+def test_natural_sort_puts_clip_2_before_clip_10(tmp_path, tiny_clip):
+    files = ["clip_10.mp4", "clip_2.mp4", "clip_1.mp4", "Clip_3.mp4", "clip_21.mp4"]
+    make(tmp_path, {"a": files, "b": ["x.mp4"]}, tiny_clip)
+    (tmp_path / "a" / "notes.txt").write_text("not a clip")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "clip.mp4").write_bytes(tiny_clip.read_bytes())
+    found = scan_classes(tmp_path)
+    assert list(found) == ["a", "b"]  # hidden folders and non-video files ignored
+    assert [p.name for p in found["a"]] == [
+        "clip_1.mp4",
+        "clip_2.mp4",
+        "Clip_3.mp4",
+        "clip_10.mp4",
+        "clip_21.mp4",
+    ]
+    assert sorted(map(Path, ["c_10", "c_9", "c_100"]), key=natural_key) == [
+        Path("c_9"),
+        Path("c_10"),
+        Path("c_100"),
+    ]
+
+
+def test_contiguous_split_holds_out_the_last_30_percent_of_each_class(tmp_path, tiny_clip):
+    layout = {
+        "big": [f"clip_{i}.mp4" for i in range(1, 11)],  # 10 clips: 3 held out
+        "small": ["s_1.mp4", "s_2.mp4"],  # 2 clips: round(0.6) = 1 held out
+        "three": ["t_1.mp4", "t_2.mp4", "t_10.mp4"],  # round(0.9) = 1
+        "single": ["only.mp4"],  # 1 clip: nothing to hold out
+    }
+    ds = load_dataset(make(tmp_path, layout, tiny_clip))
+    assert ds.classes == ["big", "single", "small", "three"]
+    by = {
+        c: ([x for x in ds.train if x.label == c], [x for x in ds.val if x.label == c])
+        for c in ds.classes
+    }
+    assert names(by["big"][0]) == [f"clip_{i}.mp4" for i in range(1, 8)]
+    assert names(by["big"][1]) == ["clip_8.mp4", "clip_9.mp4", "clip_10.mp4"]
+    assert names(by["small"][0]) == ["s_1.mp4"] and names(by["small"][1]) == ["s_2.mp4"]
+    assert names(by["three"][1]) == ["t_10.mp4"]  # natural order: t_10 is last
+    assert names(by["single"][0]) == ["only.mp4"] and by["single"][1] == []
+    assert ds.counts() == {
+        "big": {"train": 7, "val": 3},
+        "single": {"train": 1, "val": 0},
+        "small": {"train": 1, "val": 1},
+        "three": {"train": 2, "val": 1},
+    }
+    assert all(ds.classes[c.index] == c.label for c in ds.train + ds.val)
+    # No clip in both parts, none lost.
+    assert len({c.path for c in ds.train} | {c.path for c in ds.val}) == 16
+
+
+def test_val_fraction_zero_holds_nothing_out_and_a_bad_fraction_is_an_error(tmp_path, tiny_clip):
+    root = make(tmp_path, {"a": ["1.mp4", "2.mp4"], "b": ["1.mp4", "2.mp4"]}, tiny_clip)
+    ds = load_dataset(root, val_fraction=0.0)
+    assert len(ds.train) == 4 and ds.val == []
+    with pytest.raises(VidclsError, match="fraction"):
+        load_dataset(root, val_fraction=1.0)
+
+
+def test_explicit_train_and_val_folders_are_the_split(tmp_path, tiny_clip):
+    make(
+        tmp_path / "train",
+        {"cat": ["c_1.mp4", "c_2.mp4"], "dog": ["d_1.mp4", "d_2.mp4"]},
+        tiny_clip,
+    )
+    make(tmp_path / "val", {"dog": ["d_9.mp4"], "cat": ["c_9.mp4", "c_10.mp4"]}, tiny_clip)
+    ds = load_dataset(tmp_path)
+    assert ds.classes == ["cat", "dog"]
+    assert names(ds.train) == ["c_1.mp4", "c_2.mp4", "d_1.mp4", "d_2.mp4"]
+    assert names(ds.val) == ["c_9.mp4", "c_10.mp4", "d_9.mp4"]
+    assert all(c.path.parent.parent.name == "train" for c in ds.train)
+    assert all(c.path.parent.parent.name == "val" for c in ds.val)
+    assert [c.index for c in ds.val] == [0, 0, 1]
+
+
+def test_val_classes_not_in_train_are_an_error(tmp_path, tiny_clip):
+    make(tmp_path / "train", {"cat": ["c_1.mp4"], "dog": ["d_1.mp4"]}, tiny_clip)
+    make(tmp_path / "val", {"cat": ["c_2.mp4"], "horse": ["h_1.mp4"]}, tiny_clip)
+    with pytest.raises(VidclsError, match="horse") as e:
+        load_dataset(tmp_path)
+    assert str(tmp_path) in str(e.value)
+
+
+def test_an_empty_class_folder_is_skipped_with_a_warning(tmp_path, tiny_clip, caplog):
+    root = make(tmp_path, {"a": ["1.mp4", "2.mp4"], "b": ["1.mp4", "2.mp4"]}, tiny_clip)
+    (root / "empty_class").mkdir()
+    (root / "text_only").mkdir()
+    (root / "text_only" / "readme.txt").write_text("no clips here")
+    with caplog.at_level(logging.WARNING, logger="vidcls"):
+        ds = load_dataset(root)
+    assert ds.classes == ["a", "b"]
+    warnings = [r for r in caplog.records if r.name == "vidcls" and r.levelno == logging.WARNING]
+    messages = [r.getMessage() for r in warnings]
+    assert len(messages) == 2, messages
+    assert any(str(root / "empty_class") in m for m in messages)
+    assert any(str(root / "text_only") in m for m in messages)
+
+
+def test_only_one_class_is_an_error(tmp_path, tiny_clip):
+    root = make(tmp_path, {"lonely": ["1.mp4", "2.mp4"]}, tiny_clip)
+    (root / "empty").mkdir()  # an empty folder does not count as a class
+    with pytest.raises(VidclsError, match="at least 2") as e:
+        load_dataset(root)
+    assert "lonely" in str(e.value) and str(root) in str(e.value)
+
+
+def test_no_class_folders_is_an_error(tmp_path, tiny_clip):
+    shutil.copyfile(tiny_clip, tmp_path / "loose.mp4")
+    with pytest.raises(VidclsError, match="at least 2"):
+        load_dataset(tmp_path)
+
+
+def test_a_missing_folder_is_an_error(tmp_path):
+    missing = tmp_path / "nope"
+    with pytest.raises(VidclsError, match="not found") as e:
+        load_dataset(missing)
+    assert str(missing) in str(e.value)
+    not_a_folder = tmp_path / "file.mp4"
+    not_a_folder.write_bytes(b"x")
+    with pytest.raises(VidclsError, match="not found"):
+        load_dataset(not_a_folder)

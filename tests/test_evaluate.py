@@ -1,0 +1,224 @@
+"""Accuracy on a folder of labelled clips: the real A0 on shared clips, and the metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import A0, needs_shared, video
+
+from vidcls.errors import VidclsError
+from vidcls.evaluate import OTHER, Evaluation, evaluate, plot_confusion
+
+CLI = [sys.executable, "-m", "vidcls.cli"]
+CARVING = ("carving_ice_rpi.mp4", "carving_ice_android.mp4")
+
+
+def run(*args, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``vidcls ARGS`` with the current environment (conftest's isolated cache/mirror)."""
+    environ = {k: v for k, v in os.environ.items() if k != "VIDCLS_VERBOSE"}
+    environ.update(env or {})
+    return subprocess.run(
+        [*CLI, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=300,
+        **kwargs,
+    )
+
+
+def assert_clean_error(r: subprocess.CompletedProcess, *names: object) -> str:
+    """Exit 2, exactly one ``vidcls: error:`` line on stderr naming ``names``, no traceback."""
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr + r.stdout
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    line = lines[0]
+    assert line.startswith("vidcls: error: "), line
+    for name in names:
+        assert str(name) in line, (name, line)
+    return line
+
+
+def by_label(root: Path, folders: dict[str, tuple[str, ...]]) -> Path:
+    """``root/<label>/`` holding symlinks to shared clips."""
+    for label, clips in folders.items():
+        (root / label).mkdir(parents=True)
+        for name in clips:
+            (root / label / name).symlink_to(video(name))
+    return root
+
+
+# -- the real model on real clips --------------------------------------------------------
+
+
+@needs_shared
+def test_a0_on_carving_ice_clips_via_the_cli(tmp_path):
+    data = by_label(tmp_path / "data", {"carving ice": CARVING})
+    report, png = tmp_path / "eval.json", tmp_path / "confusion.png"
+    r = run("evaluate", data, "--model", A0, "--format", "json", "--output", report, "--plot", png)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    doc = json.loads(r.stdout)
+    assert set(doc) == {
+        "model",
+        "clips",
+        "top1",
+        "top5",
+        "per_class",
+        "confusion",
+        "skipped",
+        "predictions",
+    }
+    assert json.loads(report.read_text()) == doc
+    assert doc["clips"] == 2 and doc["skipped"] == []
+    assert doc["top1"] == 1.0 and doc["top5"] == 1.0
+    assert doc["per_class"] == {"carving ice": {"precision": 1.0, "recall": 1.0, "support": 2}}
+    assert doc["confusion"] == {"labels": ["carving ice"], "matrix": [[2]]}
+    assert sorted(Path(p["path"]).name for p in doc["predictions"]) == sorted(CARVING)
+    for p in doc["predictions"]:
+        assert set(p) == {"path", "label", "predicted", "top5"}
+        assert p["label"] == p["predicted"] == "carving ice" and len(p["top5"]) == 5
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@needs_shared
+def test_a0_on_carving_ice_clips_in_python(tmp_path):
+    data = by_label(tmp_path, {"carving ice": CARVING})
+    result = evaluate(data, A0)
+    assert result.classes == ["carving ice"]
+    assert result.top1 == 1.0
+    cols, m = result.confusion()
+    assert cols == ["carving ice"] and m.shape == (1, 1) and m.tolist() == [[2]]
+    assert "carving ice" in result.table()
+    # Every frame instead of the model's 5 fps: the same verdict on these clips.
+    assert evaluate(data, A0, fps="native").top1 == 1.0
+
+
+@needs_shared
+def test_a_folder_not_named_as_a_model_label_is_a_clean_error(tmp_path):
+    data = by_label(tmp_path / "data", {"carving ice": CARVING[:1], "ice sculpting": CARVING[1:]})
+    assert_clean_error(run("evaluate", data, "--model", A0), "ice sculpting", data)
+    with pytest.raises(VidclsError, match="ice sculpting"):
+        evaluate(data, A0)
+
+
+@needs_shared
+def test_an_unreadable_clip_is_skipped_and_named(tmp_path):
+    data = by_label(tmp_path, {"carving ice": CARVING[:1]})
+    bad = data / "carving ice" / "broken.mp4"
+    bad.write_bytes(b"\x00not a video" * 500)
+    result = evaluate(data, A0)
+    assert len(result.clips) == 1 and result.top1 == 1.0
+    assert len(result.skipped) == 1 and str(bad) in result.skipped[0]
+
+
+@needs_shared
+def test_split_val_on_explicit_train_and_val_folders(tmp_path):
+    data = tmp_path / "data"
+    by_label(data / "train", {"carving ice": CARVING[:1], "situp": ("example_video01.mp4",)})
+    by_label(data / "val", {"carving ice": CARVING[1:], "situp": ("example_video01.mp4",)})
+    r = run("evaluate", data, "--model", A0, "--split", "val", "--format", "json")
+    assert "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["clips"] == 2
+    assert all(Path(p["path"]).parent.parent.name == "val" for p in doc["predictions"])
+    assert set(doc["per_class"]) == {"carving ice", "situp"}
+
+
+@needs_shared
+def test_a_missing_data_folder_is_a_clean_error(tmp_path):
+    missing = tmp_path / "missing"
+    assert_clean_error(run("evaluate", missing, "--model", A0), missing)
+
+
+# -- the metrics, on hand-made predictions -------------------------------------------------
+
+
+def _clip(label: str, predicted: str, top5: list[str] | None = None) -> dict:
+    return {
+        "path": f"{label}/{predicted}.mp4",
+        "label": label,
+        "predicted": predicted,
+        "top5": top5 or [predicted],
+    }
+
+
+@pytest.fixture
+def hand_made() -> Evaluation:
+    """Three classes, eight clips; two predictions fall outside the dataset's classes."""
+    e = Evaluation("hand.tflite", ["a", "b", "c"])
+    e.clips = [
+        _clip("a", "a", ["a", "b"]),
+        _clip("a", "a"),
+        _clip("a", "b", ["b", "a"]),  # wrong, right in top-5
+        _clip("b", "b"),
+        _clip("b", "zebra", ["zebra", "c"]),  # outside: (other); b not in top-5
+        _clip("c", "c"),
+        _clip("c", "a", ["a", "x", "c"]),  # wrong, right in top-5
+        _clip("c", "yak", ["yak", "c"]),  # outside: (other); right in top-5
+    ]
+    return e
+
+
+def test_top1_top5(hand_made):
+    assert hand_made.top1 == pytest.approx(4 / 8)
+    assert hand_made.top5 == pytest.approx(7 / 8)
+
+
+def test_confusion_has_an_other_column_for_predictions_outside_the_classes(hand_made):
+    cols, m = hand_made.confusion()
+    assert cols == ["a", "b", "c", OTHER]
+    assert m.shape == (3, 4)
+    np.testing.assert_array_equal(m, [[2, 1, 0, 0], [0, 1, 0, 1], [1, 0, 1, 1]])
+    assert m.sum() == len(hand_made.clips)
+
+
+def test_precision_and_recall_per_class(hand_made):
+    per = hand_made.per_class()
+    assert list(per) == ["a", "b", "c"]  # no row for (other)
+    # a: predicted 3 times (2 right); 3 true clips, 2 found.
+    assert per["a"] == {
+        "precision": pytest.approx(2 / 3),
+        "recall": pytest.approx(2 / 3),
+        "support": 3,
+    }
+    # b: predicted twice (1 right); 2 true clips, 1 found.
+    assert per["b"] == {
+        "precision": pytest.approx(1 / 2),
+        "recall": pytest.approx(1 / 2),
+        "support": 2,
+    }
+    # c: predicted once (right); 3 true clips, 1 found.
+    assert per["c"] == {"precision": 1.0, "recall": pytest.approx(1 / 3), "support": 3}
+
+
+def test_a_class_never_predicted_has_precision_zero_not_a_division_error():
+    e = Evaluation("m", ["a", "b"])
+    e.clips = [_clip("a", "a"), _clip("b", "a")]
+    per = e.per_class()
+    assert per["b"] == {"precision": 0.0, "recall": 0.0, "support": 1}
+    assert per["a"]["precision"] == 0.5 and per["a"]["recall"] == 1.0
+    cols, m = e.confusion()
+    assert cols == ["a", "b"]  # every prediction is a dataset class: no (other) column
+    assert m.tolist() == [[1, 0], [1, 0]]
+
+
+def test_to_dict_and_table(hand_made, tmp_path):
+    d = hand_made.to_dict()
+    assert d["clips"] == 8 and d["top1"] == 0.5 and d["top5"] == 0.875
+    assert d["confusion"]["labels"] == ["a", "b", "c", OTHER]
+    assert d["confusion"]["matrix"] == [[2, 1, 0, 0], [0, 1, 0, 1], [1, 0, 1, 1]]
+    assert d["predictions"] == hand_made.clips
+    json.dumps(d)  # serializable as is
+    table = hand_made.table()
+    assert "top-1 50.0%" in table and "top-5 87.5%" in table and OTHER[:9] in table
+    png = plot_confusion(hand_made, tmp_path / "c.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

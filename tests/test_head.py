@@ -1,0 +1,337 @@
+"""The classifier head of a TFLite stream model: finding it and replacing the classifier.
+
+On the real shared models: the official int8 A0 (signature ``serving_default``, ReLU6 fused
+into the head's first conv) and the 7-class community fine-tune (signature ``call``, swish as
+LOGISTIC + MUL). Real decoder, real LiteRT, no mocks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import A0, CUSTOM, needs_shared, video
+
+from vidcls import head as heads
+from vidcls.errors import VidclsError
+from vidcls.features import FeatureExtractor, read_clip
+from vidcls.labels import embedded_labels
+from vidcls.model import StreamModel
+from vidcls.preprocess import Preprocessor
+
+pytestmark = needs_shared
+
+CLI = [sys.executable, "-m", "vidcls.cli"]
+CLIP = "carving_ice_android.mp4"  # 200 frames, 360x360
+MODELS = {
+    "a0": dict(path=A0, key="serving_default", classes=600),
+    "custom": dict(path=CUSTOM, key="call", classes=7),
+}
+
+
+def run(*args, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``vidcls ARGS`` with the current environment (conftest's isolated cache/mirror)."""
+    environ = {k: v for k, v in os.environ.items() if k != "VIDCLS_VERBOSE"}
+    environ.update(env or {})
+    return subprocess.run(
+        [*CLI, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=300,
+        **kwargs,
+    )
+
+
+def stream_free_model(path: Path) -> Path:
+    """A valid TFLite file with one signature y = relu(x), x: float32 [1, 4]: not a stream model."""
+    flatbuffers = pytest.importorskip("flatbuffers")
+    schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
+
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.RELU
+    code.version = 1
+    tensors = []
+    for i, name in enumerate(("x", "y")):
+        t = schema.TensorT()
+        t.shape, t.type, t.buffer, t.name = [1, 4], schema.TensorType.FLOAT32, i + 1, name
+        tensors.append(t)
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
+    graph = schema.SubGraphT()
+    graph.tensors, graph.inputs, graph.outputs, graph.operators = tensors, [0], [1], [op]
+    maps = []
+    for i, name in enumerate(("x", "y")):
+        m = schema.TensorMapT()
+        m.name, m.tensorIndex = name, i
+        maps.append(m)
+    signature = schema.SignatureDefT()
+    signature.signatureKey, signature.subgraphIndex = "serving_default", 0
+    signature.inputs, signature.outputs = maps[:1], maps[1:]
+    model = schema.ModelT()
+    model.version = 3
+    model.operatorCodes, model.subgraphs, model.signatureDefs = [code], [graph], [signature]
+    model.buffers = [schema.BufferT() for _ in range(3)]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(bytes(builder.Output()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip_frames() -> list[np.ndarray]:
+    """Every decoded frame of the clip, RGB uint8 at its own size (both models take 172x172)."""
+    return read_clip(video(CLIP))
+
+
+def stream_logits(model_path: Path, frames: list[np.ndarray]) -> np.ndarray:
+    """The logits after each frame, fed from a zero state: ``[frames, classes]``."""
+    model = StreamModel(model_path, num_threads=2)
+    pre = Preprocessor(model.layout.height, model.layout.width)
+    stream = model.new_stream()
+    return np.array([stream.step(pre.from_array(f)).copy() for f in frames])
+
+
+def loaded(path: Path):
+    model = heads.load(path.read_bytes())
+    return model, heads.find_head(model, str(path))
+
+
+def op_of(model, tensor: int):
+    """The operator producing ``tensor`` in subgraph 0, and its name."""
+    for op in model.subgraphs[0].operators:
+        if tensor in list(op.outputs):
+            return op, heads.op_name(model, op)
+    return None, None
+
+
+# -- finding the head --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_find_head_on_the_shared_models(name):
+    spec = MODELS[name]
+    model, head = loaded(spec["path"])
+    sg = model.subgraphs[0]
+    n = spec["classes"]
+    assert head.signature_key == spec["key"]
+    sig = next(s for s in model.signatureDefs if heads._decode(s.signatureKey) == spec["key"])
+    logits_map = [m for m in sig.outputs if heads._decode(m.name) == "logits"]
+    assert [m.tensorIndex for m in logits_map] == [head.logits]
+
+    w, b = heads.classifier_weights(model, head)
+    assert w.shape == (n, 2048) and b.shape == (n,)
+    assert w.dtype == b.dtype == np.float64 and np.isfinite(w).all() and np.isfinite(b).all()
+    # int8 per-channel symmetric weights: one scale per class, zero points 0, and each row's
+    # largest stored value is the int8 extreme (that is what the scale was chosen from).
+    wq = heads.quantization(model, head.weight)
+    assert wq is not None and wq[0].shape == (n,) and not wq[1].any()
+    raw = heads.tensor_array(model, head.weight).reshape(n, -1)
+    assert raw.dtype == np.int8
+    assert (np.abs(raw.astype(int)).max(axis=1) == 127).all()
+
+    # The tail: the float logits, the int8 [1, N] they are dequantized from, and the conv's
+    # own int8 [1, 1, 1, N] output, each ending in the class count.
+    assert head.tail[0] == head.logits and len(head.tail) == 3
+    assert [list(sg.tensors[t].shape) for t in head.tail] == [[1, n], [1, n], [1, 1, 1, n]]
+    assert [heads.op_name(model, op_of(model, t)[0]) for t in head.tail] == [
+        "DEQUANTIZE",
+        "RESHAPE",
+        "CONV_2D",
+    ]
+    assert op_of(model, head.tail[-1])[0] is sg.operators[head.classifier_op]
+    scale, zero = heads.output_quantization(model, head)
+    assert scale > 0 and -128 <= zero <= 127
+    # The features: hidden [1, 1, 1, 2048] into the classifier, pooled [1, 1, 1, 480] into
+    # the head conv before it.
+    assert list(sg.tensors[head.hidden].shape) == [1, 1, 1, 2048]
+    assert list(sg.tensors[head.pooled].shape) == [1, 1, 1, 480]
+    assert list(sg.operators[head.classifier_op].inputs[:3]) == [
+        head.hidden,
+        head.weight,
+        head.bias,
+    ]
+
+
+def test_a0_head_activation_is_relu6_fused_into_the_conv():
+    schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
+    model, head = loaded(A0)
+    op, name = op_of(model, head.hidden)
+    assert name == "CONV_2D"
+    assert op.builtinOptions.fusedActivationFunction == schema.ActivationFunctionType.RELU6
+    assert op.inputs[0] == head.pooled
+
+
+def test_custom_head_activation_is_swish_as_logistic_times_input():
+    model, head = loaded(CUSTOM)
+    mul, name = op_of(model, head.hidden)
+    assert name == "MUL"
+    producers = [op_of(model, t) for t in mul.inputs]
+    names = sorted(n for _, n in producers)
+    assert names == ["CONV_2D", "LOGISTIC"]
+    conv = next(op for op, n in producers if n == "CONV_2D")
+    logistic = next(op for op, n in producers if n == "LOGISTIC")
+    assert list(logistic.inputs) == list(conv.outputs)  # x * sigmoid(x)
+    assert conv.inputs[0] == head.pooled
+
+
+def test_a_model_without_a_movinet_head_is_a_vidcls_error(tmp_path):
+    path = stream_free_model(tmp_path / "relu.tflite")
+    with pytest.raises(VidclsError, match="cannot find a MoViNet classification head") as e:
+        heads.find_head(heads.load(path.read_bytes()), str(path))
+    assert str(path) in str(e.value)
+    with pytest.raises(VidclsError, match="classification head"):
+        heads.replace_classifier(path.read_bytes(), np.zeros((2, 4)), np.zeros(2), path=str(path))
+    with pytest.raises(VidclsError, match="classification head"):
+        FeatureExtractor(path)
+
+
+def test_weights_with_the_wrong_feature_count_are_refused():
+    data = A0.read_bytes()
+    with pytest.raises(ValueError, match="2048"):
+        heads.replace_classifier(data, np.zeros((3, 480)), np.zeros(3))
+
+
+# -- the issue's acceptance check: the original head written back changes nothing ---------
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_writing_the_original_head_back_reproduces_the_logits(name, clip_frames, tmp_path):
+    path = MODELS[name]["path"]
+    data = path.read_bytes()
+    model, head = loaded(path)
+    w, b = heads.classifier_weights(model, head)
+    out = tmp_path / "roundtrip.tflite"
+    out.write_bytes(
+        heads.replace_classifier(
+            data, w, b, output_quant=heads.output_quantization(model, head), path=str(path)
+        )
+    )
+    # The rewritten weights are the same int8 values with the same scales.
+    model2, head2 = loaded(out)
+    np.testing.assert_array_equal(
+        heads.tensor_array(model2, head2.weight), heads.tensor_array(model, head.weight)
+    )
+    np.testing.assert_array_equal(
+        heads.tensor_array(model2, head2.bias), heads.tensor_array(model, head.bias)
+    )
+    np.testing.assert_allclose(
+        heads.quantization(model2, head2.weight)[0], heads.quantization(model, head.weight)[0]
+    )
+
+    original = stream_logits(path, clip_frames)
+    rewritten = stream_logits(out, clip_frames)
+    assert original.shape == rewritten.shape == (len(clip_frames), MODELS[name]["classes"])
+    assert len(clip_frames) == 200
+    diff = float(np.abs(original - rewritten).max())
+    print(f"{name}: largest logit difference over {len(clip_frames)} frames: {diff:.3g}")
+    assert diff <= 1e-4
+
+
+# -- a new head -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_new_three_class_head_computes_w_hidden_plus_b(name, clip_frames, tmp_path):
+    path = MODELS[name]["path"]
+    data = path.read_bytes()
+    frames = clip_frames[:30]
+    checkpoints = (8, 30)  # compare after these many frames
+    extractor = FeatureExtractor(path, num_threads=2)
+    hidden = {k: extractor(frames[:k])[0].astype(np.float64) for k in checkpoints}
+    assert all(h.shape == (2048,) for h in hidden.values())
+
+    rng = np.random.default_rng(7)
+    weight, bias = rng.normal(0, 0.1, (3, 2048)), rng.normal(0, 1.0, 3)
+    expected = {k: weight @ h + bias for k, h in hidden.items()}
+    lo = min(e.min() for e in expected.values()) - 1.0  # room on the output grid: no clamping
+    hi = max(e.max() for e in expected.values()) + 1.0
+    labels = ["alpha", "beta", "gamma"]
+    out = tmp_path / "three.tflite"
+    out.write_bytes(
+        heads.replace_classifier(
+            data, weight, bias, output_range=(lo, hi), labels=labels, path=str(path)
+        )
+    )
+
+    # It loads as a stream model with the original's inputs, states and signature.
+    original, written = StreamModel(path), StreamModel(out, num_threads=2)
+    assert written.layout.num_classes == 3
+    assert written.layout.signature_key == original.layout.signature_key
+    assert written.layout.image == original.layout.image
+    assert written.layout.states == original.layout.states
+    assert written.layout.logits.name == original.layout.logits.name
+    assert written.layout.logits.shape == (1, 3)
+    assert embedded_labels(out) == labels
+
+    # What was written: the weights quantized per class, symmetric, within half a step.
+    model2, head2 = loaded(out)
+    w_stored, b_stored = heads.classifier_weights(model2, head2)
+    w_scale = heads.quantization(model2, head2.weight)[0]
+    b_scale = heads.quantization(model2, head2.bias)[0]
+    in_scale = heads.quantization(model2, head2.hidden)[0][0]
+    out_scale, _ = heads.output_quantization(model2, head2)
+    np.testing.assert_allclose(w_scale, np.abs(weight).max(axis=1) / 127, rtol=1e-6)
+    np.testing.assert_allclose(b_scale, in_scale * w_scale, rtol=1e-6)
+    assert (np.abs(w_stored - weight) <= w_scale[:, None] / 2 * (1 + 1e-6)).all()
+    assert (np.abs(b_stored - bias) <= b_scale / 2 * (1 + 1e-6)).all()
+    assert out_scale == pytest.approx((hi - min(lo, 0.0)) / 255, rel=1e-6)
+
+    pre = Preprocessor(written.layout.height, written.layout.width)
+    stream = written.new_stream()
+    got = {}
+    for i, f in enumerate(frames, 1):
+        logits = stream.step(pre.from_array(f))
+        if i in checkpoints:
+            got[i] = logits.astype(np.float64).copy()
+
+    for k in checkpoints:
+        h = hidden[k]
+        # The int8 classifier computes the stored weights times the (int8) hidden features
+        # exactly in int32, then rounds once onto the output grid: at most half an output step
+        # from W_stored @ h + b_stored. The requantization multiplier is a 31-bit fixed-point
+        # number, so its own error is far below 1% of a step.
+        exact_stored = w_stored @ h + b_stored
+        tight = out_scale / 2 * 1.01
+        # Against the float weights asked for, add the weight quantization: each weight is
+        # within half its step, so the sum moves by at most w_scale/2 * |h|_1 (and the bias
+        # by half its step).
+        bound = tight + w_scale / 2 * np.abs(h).sum() + b_scale / 2
+        d_stored = np.abs(got[k] - exact_stored)
+        d_float = np.abs(got[k] - expected[k])
+        print(
+            f"{name} after {k} frames: logits {np.round(got[k], 4)}, expected "
+            f"{np.round(expected[k], 4)}; |diff| {d_float.max():.4f} (bound "
+            f"{bound.max():.4f}), vs stored weights {d_stored.max():.4f} (bound {tight:.4f})"
+        )
+        assert (d_stored <= tight).all(), (d_stored, tight)
+        assert (d_float <= bound).all(), (d_float, bound)
+        # The bound means something: far smaller than the spread of the logits.
+        assert bound.max() < 0.25 * np.ptp(expected[k])
+
+
+def test_classify_uses_the_labels_written_into_the_model(tmp_path):
+    model, head = loaded(A0)
+    rng = np.random.default_rng(3)
+    labels = ["first class", "second class", "third class"]
+    out = tmp_path / "written.tflite"
+    out.write_bytes(
+        heads.replace_classifier(
+            A0.read_bytes(), rng.normal(0, 0.1, (3, 2048)), rng.normal(0, 1, 3), labels=labels
+        )
+    )
+    assert not (tmp_path / "written.labels.txt").exists() and not (tmp_path / "labels.txt").exists()
+    r = run("classify", video("carving_ice_rpi.mp4"), "--model", out, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    top = doc["summary"]["top"]
+    assert sorted(c["label"] for c in top) == sorted(labels)
+    assert all(labels[c["index"]] == c["label"] for c in top)
+    assert doc["frames"] and all(
+        {c["label"] for c in f["top"]} <= set(labels) for f in doc["frames"]
+    )

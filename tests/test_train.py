@@ -1,0 +1,284 @@
+"""``vidcls train`` end to end on the real basketball dataset, as a subprocess, timed.
+
+The full training runs once per module (about a minute on two cores); the bad-data cases
+train on a small copy (two classes, six clips each, two views) to stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import MODELS, SHARED, needs_shared
+
+from vidcls import head as heads
+from vidcls.features import read_clip
+from vidcls.labels import embedded_config, embedded_labels
+
+BASKETBALL = SHARED / "datasets" / "basketball"
+CLASSES = ["defense", "dribbling", "nothing", "passing", "shooting"]
+PNG = b"\x89PNG\r\n\x1a\n"
+MAX_SECONDS = 300
+# The exported logits are int8: one output step is (logit range)/255, a few hundredths of a
+# logit for these heads, and the int8 weights add about as much again. A softmax moves each
+# probability by at most a quarter of the spread of the logit errors, so the two heads agree to
+# a few hundredths; 0.1 leaves room without hiding a real mismatch (a wrong class order or a
+# bad scale moves probabilities by tenths).
+MAX_PROBABILITY_DIFFERENCE = 0.1
+
+CLI = [sys.executable, "-m", "vidcls.cli"]
+
+pytestmark = [
+    needs_shared,
+    pytest.mark.skipif(not BASKETBALL.is_dir(), reason=f"{BASKETBALL} not found"),
+]
+
+
+def run(
+    *args, env: dict[str, str] | None = None, timeout: float = 300, **kwargs
+) -> subprocess.CompletedProcess:
+    """Run ``vidcls ARGS`` with the current environment (conftest's isolated cache/mirror)."""
+    environ = {k: v for k, v in os.environ.items() if k != "VIDCLS_VERBOSE"}
+    environ.update(env or {})
+    return subprocess.run(
+        [*CLI, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=timeout,
+        **kwargs,
+    )
+
+
+def assert_clean_error(r: subprocess.CompletedProcess, *names: object) -> str:
+    """Exit 2, exactly one ``vidcls: error:`` line on stderr naming ``names``, no traceback."""
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr + r.stdout
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    line = lines[0]
+    assert line.startswith("vidcls: error: "), line
+    for name in names:
+        assert str(name) in line, (name, line)
+    return line
+
+
+@dataclass
+class Trained:
+    out: Path
+    report: dict
+    seconds: float
+    run: subprocess.CompletedProcess
+    env: dict[str, str]
+    folder: Path
+
+    def sibling(self, suffix: str) -> Path:
+        return self.out.with_name(self.out.stem + suffix)
+
+    @property
+    def val_clips(self) -> int:
+        return sum(c["val"] for c in self.report["counts"].values())
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Trained:
+    """The full basketball training, once: its own model and feature cache in tmp."""
+    folder = tmp_path_factory.mktemp("trained")
+    env = {"VIDCLS_CACHE": str(folder / "cache"), "VIDCLS_MIRROR": str(MODELS)}
+    out = folder / "basketball.tflite"
+    t0 = time.monotonic()
+    r = run("train", BASKETBALL, "--out", out, env=env, timeout=2 * MAX_SECONDS)
+    seconds = time.monotonic() - t0
+    print(f"\nfull training: {seconds:.1f} s wall\n{r.stdout}{r.stderr}")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(out.with_name(out.stem + ".report.json").read_text())
+    return Trained(out, report, seconds, r, env, folder)
+
+
+def small_dataset(root: Path, classes=("defense", "dribbling"), n: int = 6) -> Path:
+    """``root/<class>/`` with symlinks to the first ``n`` basketball clips of each class."""
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        clips = sorted((BASKETBALL / c).glob("*.mp4"), key=lambda p: int(p.stem.split("_")[-1]))
+        for p in clips[:n]:
+            (root / c / p.name).symlink_to(p)
+    return root
+
+
+# -- the full training --------------------------------------------------------------------
+
+
+def test_training_writes_model_labels_reports_and_plot_in_time(trained):
+    print(f"training took {trained.seconds:.1f} s (report: {trained.report['seconds']:.1f} s)")
+    assert trained.seconds < MAX_SECONDS
+    assert trained.out.is_file()
+    labels = trained.sibling(".labels.txt")
+    assert labels.read_text().splitlines() == CLASSES
+    md = trained.sibling(".report.md")
+    assert md.is_file() and trained.sibling(".report.json").is_file()
+    text = md.read_text()
+    assert "validation accuracy, exported .tflite" in text and "defense" in text
+    assert f"![confusion matrix]({trained.sibling('.confusion.png').name})" in text
+    png = trained.sibling(".confusion.png").read_bytes()
+    assert png[:8] == PNG and len(png) > 1000
+    assert "validation accuracy" in trained.run.stdout
+    assert "Traceback" not in trained.run.stderr
+    # The model carries its labels and the rate it was trained at (these 5-10 frame clips
+    # are fed whole), and has the base model's streaming layout with 5 classes.
+    assert embedded_labels(trained.out) == CLASSES
+    config = embedded_config(trained.out)
+    assert config["classes"] == CLASSES and config["fps"] is None
+    model = heads.load(trained.out.read_bytes())
+    head = heads.find_head(model)
+    assert heads.classifier_weights(model, head)[0].shape == (5, 2048)
+    assert head.signature_key == "serving_default"
+
+
+def test_report_accuracies(trained):
+    rep, n = trained.report, trained.val_clips
+    assert rep["classes"] == CLASSES
+    assert n == 60 and rep["skipped"] == []
+    exported, numpy_head = rep["val_accuracy_exported"], rep["val_accuracy"]
+    baseline, diff = rep["baseline_val_accuracy"], rep["max_probability_difference"]
+    print(
+        f"validation on {n} clips: exported {exported:.3f}, numpy head {numpy_head:.3f}, "
+        f"baseline (pooled features, no augmentation) {baseline:.3f}; training "
+        f"{rep['train_accuracy']:.3f}; largest probability difference {diff:.4f}; l2 {rep['l2']}"
+    )
+    assert exported is not None and numpy_head is not None
+    assert abs(exported - numpy_head) * n <= 1 + 1e-9  # within one clip
+    assert exported > 0.3  # five classes: chance is 0.2
+    assert diff < MAX_PROBABILITY_DIFFERENCE
+    assert exported >= baseline - 1 / n - 1e-9  # beats the baseline, or within one clip of it
+    # The confusion matrix of the numpy head covers every validation clip.
+    assert sum(map(sum, rep["confusion"])) == n
+    assert len(rep["confusion"]) == 5 and all(len(row) == 5 for row in rep["confusion"])
+    assert set(rep["exported_per_class"]) == set(CLASSES)
+    assert rep["fps"] is None  # short clips: every frame
+
+
+def test_evaluate_on_the_val_split_matches_the_report(trained, tmp_path):
+    png = tmp_path / "c.png"
+    r = run(
+        "evaluate",
+        BASKETBALL,
+        "--model",
+        trained.out,
+        "--split",
+        "val",
+        "--format",
+        "json",
+        "--plot",
+        png,
+        env=trained.env,
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["clips"] == trained.val_clips
+    assert doc["top1"] == pytest.approx(trained.report["val_accuracy_exported"], abs=1e-4)
+    assert set(doc["per_class"]) == set(CLASSES)
+    for name, stats in doc["per_class"].items():
+        assert {"precision", "recall", "support"} <= set(stats)
+        assert stats["support"] == trained.report["counts"][name]["val"]
+        expected = trained.report["exported_per_class"][name]
+        assert stats["precision"] == pytest.approx(expected["precision"])
+        assert stats["recall"] == pytest.approx(expected["recall"])
+    assert png.read_bytes()[:8] == PNG
+
+
+def test_classify_uses_embedded_labels_and_every_frame(trained):
+    clip = sorted((BASKETBALL / "shooting").glob("*.mp4"))[0]
+    r = run("classify", clip, "--model", trained.out, "--format", "json", env=trained.env)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["fps"] == "native"
+    assert len(doc["frames"]) == len(read_clip(clip))
+    top = doc["summary"]["top"]
+    assert sorted(c["label"] for c in top) == CLASSES
+    assert all(CLASSES[c["index"]] == c["label"] for c in top)
+
+
+def test_a_second_run_reads_the_features_from_the_cache(trained):
+    features = Path(trained.env["VIDCLS_CACHE"]) / "features"
+    before = sorted(p.name for p in features.glob("*.npz"))
+    counts = trained.report["counts"].values()
+    views = 8  # the default: each training clip and 7 augmentations; validation clips once
+    assert len(before) == views * sum(c["train"] for c in counts) + trained.val_clips
+    again = trained.folder / "again.tflite"
+    # The same L2 as the first run: no cross-validation, only the cache is being measured.
+    r = run("train", BASKETBALL, "--out", again, "--l2", trained.report["l2"], env=trained.env)
+    assert r.returncode == 0, r.stderr
+    second = json.loads(again.with_name("again.report.json").read_text())
+    first_s, second_s = trained.report["extraction_seconds"], second["extraction_seconds"]
+    print(f"feature extraction: first run {first_s:.1f} s, second run {second_s:.2f} s")
+    assert second_s <= first_s / 3
+    assert sorted(p.name for p in features.glob("*.npz")) == before  # nothing recomputed
+    # The same features and L2 give the same head.
+    assert abs(second["val_accuracy"] - trained.report["val_accuracy"]) * 60 <= 1 + 1e-9
+
+
+# -- bad data -------------------------------------------------------------------------------
+
+
+def test_an_empty_class_folder_is_skipped_with_a_warning(tmp_path):
+    data = small_dataset(tmp_path / "data")
+    empty = data / "empty_class"
+    empty.mkdir()
+    out = tmp_path / "m.tflite"
+    r = run("train", data, "--out", out, "--views", "2")
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if str(empty) in line]
+    assert warnings and all(line.startswith("vidcls: ") for line in warnings), r.stderr
+    assert embedded_labels(out) == ["defense", "dribbling"]
+
+
+def test_only_one_class_folder_is_a_clean_error(tmp_path):
+    data = small_dataset(tmp_path / "data", classes=("defense",))
+    out = tmp_path / "m.tflite"
+    assert_clean_error(run("train", data, "--out", out, "--views", "2"), data, "2")
+    assert not out.exists()
+
+
+def test_an_unreadable_clip_is_skipped_named_and_reported(tmp_path):
+    data = small_dataset(tmp_path / "data")
+    # One sorts first (a training clip), one last (held out for validation).
+    broken = [data / "defense" / "a_broken.mp4", data / "dribbling" / "zz_broken.mp4"]
+    for i, path in enumerate(broken):
+        path.write_bytes(random.Random(i).randbytes(20_000))
+    out = tmp_path / "m.tflite"
+    r = run("train", data, "--out", out, "--views", "2")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    for path in broken:
+        assert any(str(path) in line for line in r.stderr.splitlines()), r.stderr
+    report = json.loads((tmp_path / "m.report.json").read_text())
+    assert len(report["skipped"]) == 2
+    for path in broken:
+        assert any(str(path) in s for s in report["skipped"]), report["skipped"]
+    assert out.is_file() and report["val_accuracy_exported"] is not None
+    assert "a_broken.mp4" in (tmp_path / "m.report.md").read_text()
+
+
+def test_an_output_that_is_not_tflite_is_a_clean_error(tmp_path):
+    data = small_dataset(tmp_path / "data")
+    out = tmp_path / "model.bin"
+    assert_clean_error(run("train", data, "--out", out, "--views", "2"), "model.bin")
+    assert not out.exists()
+
+
+def test_an_output_folder_that_does_not_exist_is_a_clean_error(tmp_path):
+    data = small_dataset(tmp_path / "data")
+    out = tmp_path / "missing" / "m.tflite"
+    assert_clean_error(run("train", data, "--out", out, "--views", "2"), out.parent)
+
+
+def test_a_missing_data_folder_is_a_clean_error(tmp_path):
+    missing = tmp_path / "nothing here"
+    assert_clean_error(run("train", missing, "--out", tmp_path / "m.tflite"), missing)
