@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .classifier import Category, ClassifierOptions, VideoClassifier
+from .prefetch import prefetched
 from .segments import Segment, Segmenter, SegmentOptions
 from .video import VideoFile
 
@@ -78,6 +79,7 @@ def classify_video(
     segments: SegmentOptions | bool | None = None,
     keep_probabilities: bool = False,
     progress: bool = False,
+    prefetch: int = 0,
     **options,
 ) -> VideoResult:
     """Classify a video file from its start, feeding frames at ``fps``.
@@ -87,6 +89,7 @@ def classify_video(
     ``score_threshold``, ``label_allow_list``, ...). Pass ``classifier`` to reuse a loaded
     model across files; its state is reset first. ``segments`` (True or options) adds action
     segments; ``keep_probabilities`` keeps every frame's full probability vector (for plots).
+    ``prefetch`` > 0 decodes that many frames ahead in a background thread.
     """
     if classifier is None:
         classifier = VideoClassifier.create_from_options(ClassifierOptions(model=model, **options))
@@ -110,8 +113,8 @@ def classify_video(
             classifier.set_feed_rate(rate or video.info.fps or 5.0)
         classifier.reset()
         bar = _progress(video, progress)
-        for t, frame in video.frames(rate):
-            top = classifier.classify_prepared(pre.from_frame(frame))
+        for t, image in prefetched(video.frames(rate), pre, prefetch):
+            top = classifier.classify_prepared(image)
             result.frames.append(FrameResult(t, top))
             if segmenter is not None:
                 segmenter.update(t, classifier.probabilities)
