@@ -160,6 +160,32 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="augmentation seed [0]")
     t.add_argument("--threads", type=int, default=2, help="CPU threads for inference [2]")
 
+    bt = sub.add_parser(
+        "batch",
+        help="classify many videos on all cores or a Ray cluster",
+        description="Classify every video of a folder (recursive), a glob, or a manifest "
+        "(.csv/.parquet/.txt with a path or URL per row) into one row per video. Resumable: "
+        "run the same command again after a crash or Ctrl-C and it finishes the rest; each "
+        "input appears once in the output.",
+    )
+    bt.add_argument("input", metavar="INPUT")
+    bt.add_argument("--out", "-o", required=True, help="results .parquet or .jsonl")
+    _model_options(bt)
+    bt.add_argument("--top-k", type=int, default=5, help="categories per video [5]")
+    bt.add_argument("--fps", type=_fps, help="frames per second fed [the model's]")
+    bt.add_argument("--window", type=float, metavar="SECONDS", help="windowed classification")
+    bt.add_argument("--segments", action="store_true", help="add action segments to each row")
+    bt.add_argument("--per-frame", action="store_true", help="also write OUT.frames.parquet|jsonl")
+    bt.add_argument("--workers", type=int, help="worker processes [one per core]")
+    bt.add_argument("--chunk", type=int, default=4, help="videos per committed part [4]")
+    bt.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="run on Ray: a local one, or the cluster at ADDRESS (ray://host:10001 or host:6379)",
+    )
+
     e = sub.add_parser(
         "evaluate",
         help="measure a model's accuracy on labelled clips",
@@ -252,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args)
         if args.command == "evaluate":
             return _evaluate(args)
+        if args.command == "batch":
+            return _batch(args)
         if args.command == "bench":
             from .bench import run_bench
 
@@ -456,6 +484,40 @@ def _train(args: argparse.Namespace) -> int:
             f"{result.max_probability_difference:.4f}"
         )
     print(f"report {report}  ({result.seconds:.0f} s)")
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from .batch import BatchOptions, run_batch
+
+    if args.chunk < 1 or (args.workers is not None and args.workers < 1):
+        raise VidclsError("--chunk and --workers must be 1 or more")
+    options = BatchOptions(
+        model=args.model,
+        labels=args.labels,
+        top_k=args.top_k,
+        fps=args.fps,
+        window=args.window,
+        segments=args.segments,
+        per_frame=args.per_frame,
+        workers=args.workers,
+        threads=None if args.threads == 1 and args.workers is None else args.threads,
+        chunk=args.chunk,
+        ray=args.ray,
+    )
+    s = run_batch(args.input, args.out, options)
+    for line in s.errors[:20]:
+        print(f"vidcls: failed: {line}", file=sys.stderr)
+    rate = s.processed / s.seconds if s.seconds else 0.0
+    print(
+        f"vidcls: {s.inputs} videos: {s.done_before} already done, {s.processed} classified "
+        f"({s.failed} failed) in {s.seconds:.1f} s: {rate:.2f} videos/s, "
+        f"{s.video_seconds / s.seconds if s.seconds else 0:.1f} s of video per second",
+        file=sys.stderr,
+    )
+    print(s.output)
+    if s.frames_output is not None:
+        print(s.frames_output)
     return 0
 
 
