@@ -21,6 +21,15 @@ needs_shared = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_mirror(tmp_path_factory):
+    """The shared folder is the zoo mirror for the whole run (module fixtures included)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VIDCLS_MIRROR", str(MODELS))
+        mp.setenv("VIDCLS_CACHE", str(tmp_path_factory.mktemp("session-cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test sees an empty model cache and the shared folder as the zoo mirror."""

@@ -225,6 +225,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=int, nargs="+", default=[1, 2], help="thread counts to measure [1 2]"
     )
     b.add_argument("--frames", type=int, default=200, help="frames timed per configuration [200]")
+    b.add_argument(
+        "--batch",
+        type=int,
+        nargs="?",
+        const=50,
+        metavar="COPIES",
+        help="instead: throughput of `vidcls batch` on COPIES links to the shared clips "
+        "plus a 1080p clip, one process against the local pool [50]",
+    )
     return parser
 
 
@@ -281,9 +290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "batch":
             return _batch(args)
         if args.command == "bench":
-            from .bench import run_bench
+            from .bench import run_batch_bench, run_bench
 
-            run_bench(args.model, args.video, args.threads, args.frames)
+            if args.batch:
+                run_batch_bench(args.batch)
+            else:
+                run_bench(args.model, args.video, args.threads, args.frames)
             return 0
     except VidclsError as e:
         _error(str(e))

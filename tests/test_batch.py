@@ -1,0 +1,187 @@
+"""Batch jobs: inputs, outputs, a failing file, SIGKILL at a random point and a resume, Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import VIDEOS, needs_shared
+
+from vidcls import VidclsError
+from vidcls.batch import BatchOptions, PartStore, list_inputs, run_batch
+
+pytestmark = needs_shared
+CLI = [sys.executable, "-m", "vidcls.cli"]
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    """Copies (symlinks) of the shared clips in nested folders, plus one broken file."""
+    root = tmp_path_factory.mktemp("archive")
+    clips = sorted(p for p in VIDEOS.iterdir() if p.suffix in (".mp4", ".avi"))
+    for i in range(4):
+        folder = root / f"cam{i % 2}" / f"day{i}"
+        folder.mkdir(parents=True)
+        for clip in clips:
+            (folder / f"{clip.stem}_{i}{clip.suffix}").symlink_to(clip)
+    (root / "cam0" / "broken.mp4").write_bytes(b"not a video at all" * 100)
+    (root / "cam0" / "notes.txt").write_text("ignored")
+    return root
+
+
+def rows_of(path: Path) -> list[dict]:
+    if path.suffix == ".parquet":
+        return pq.read_table(path).to_pylist()
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def comparable(rows: list[dict]) -> dict:
+    """Each input's result, scores rounded (so runs on other thread counts compare)."""
+    out = {}
+    for r in rows:
+        top = [(c["label"], round(c["score"], 4)) for c in r["top"]]
+        out[r["source"]] = (r["status"], r["frames"], top)
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(archive, tmp_path_factory):
+    """An uninterrupted local run."""
+    out = tmp_path_factory.mktemp("ref") / "results.parquet"
+    summary = run_batch(str(archive), out, BatchOptions(workers=2, chunk=2))
+    return out, summary
+
+
+def test_inputs_from_folder_glob_and_manifests(archive, tmp_path):
+    from_folder = list_inputs(str(archive))
+    assert len(from_folder) == 17 and all(os.path.isabs(p) for p in from_folder)
+    assert not any(p.endswith(".txt") for p in from_folder)
+    assert list_inputs(str(archive / "cam*" / "day*" / "*.avi")) == [
+        p for p in from_folder if p.endswith(".avi")
+    ]
+    txt = tmp_path / "list.txt"
+    txt.write_text("# clips\n" + "\n".join(os.path.relpath(p, tmp_path) for p in from_folder[:3]))
+    assert list_inputs(str(txt)) == from_folder[:3]
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_text("id,path\n" + "".join(f"{i},{p}\n" for i, p in enumerate(from_folder[:2])))
+    assert list_inputs(str(csv_file)) == from_folder[:2]
+    import pyarrow as pa
+
+    pq.write_table(pa.table({"url": from_folder[:4]}), tmp_path / "list.parquet")
+    assert list_inputs(str(tmp_path / "list.parquet")) == from_folder[:4]
+    assert list_inputs("http://127.0.0.1:1/x.mp4") == ["http://127.0.0.1:1/x.mp4"]
+    with pytest.raises(VidclsError, match="no such folder"):
+        list_inputs(str(tmp_path / "missing"))
+
+
+def test_every_input_once_and_the_broken_one_recorded(reference, archive):
+    out, summary = reference
+    rows = rows_of(out)
+    assert [r["source"] for r in rows] == sorted(list_inputs(str(archive)))
+    broken = [r for r in rows if r["status"] == "error"]
+    assert [r["source"] for r in broken] == [str(archive / "cam0" / "broken.mp4")]
+    assert "not a readable video" in broken[0]["error"]
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert all(r["top"] and r["frames"] > 0 and r["label"] == r["top"][0]["label"] for r in ok)
+    carving = [r for r in ok if "carving_ice" in r["source"]]
+    assert carving and all(r["label"] == "carving ice" for r in carving)
+    assert summary.processed == 17 and summary.failed == 1
+    assert not out.with_name(out.name + ".parts").exists()  # parts merged and removed
+
+
+def test_sigkill_at_a_random_point_then_resume(reference, archive, tmp_path):
+    out = tmp_path / "results.parquet"
+    parts = out.with_name(out.name + ".parts")
+    cmd = [*CLI, "batch", str(archive), "--out", str(out), "--workers", "2", "--chunk", "1"]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+        start_new_session=True,  # so the workers can be killed with it
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(parts.glob("rows-*"))) < 2:
+        time.sleep(0.05)
+    time.sleep(random.uniform(0, 1.5))  # a random point in the middle of the job
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    committed = len(list(parts.glob("rows-*")))
+    assert committed >= 2
+    assert not out.exists() or committed < 17  # killed before it finished (or just as it did)
+    before = PartStore(out, "parquet").done()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"{len(before)} already done" in r.stderr
+    rows = rows_of(out)
+    assert len(rows) == len({x["source"] for x in rows}) == 17
+    assert comparable(rows) == comparable(rows_of(reference[0]))
+
+
+def test_rerun_after_completion_does_nothing_and_new_inputs_are_added(archive, tmp_path):
+    clips = list_inputs(str(archive))
+    manifest = tmp_path / "m.txt"
+    manifest.write_text("\n".join(clips[:3]))
+    out = tmp_path / "r.jsonl"
+    first = run_batch(str(manifest), out, BatchOptions(workers=1))
+    assert first.processed == 3
+    again = run_batch(str(manifest), out, BatchOptions(workers=1))
+    assert (again.done_before, again.processed) == (3, 0)
+    manifest.write_text("\n".join(clips[:5]))
+    more = run_batch(str(manifest), out, BatchOptions(workers=1))
+    assert (more.done_before, more.processed) == (3, 2)
+    assert sorted(r["source"] for r in rows_of(out)) == sorted(clips[:5])
+
+
+def test_per_frame_rows_and_segments_in_jsonl(archive, tmp_path):
+    clip = next(p for p in list_inputs(str(archive)) if "carving_ice_rpi" in p)
+    out = tmp_path / "one.jsonl"
+    options = BatchOptions(workers=1, per_frame=True, segments=True, top_k=2)
+    s = run_batch(clip, out, options)
+    assert s.frames_output == tmp_path / "one.frames.jsonl"
+    (row,) = rows_of(out)
+    frames = rows_of(s.frames_output)
+    assert len(frames) == 2 * row["frames"]
+    assert {f["rank"] for f in frames} == {1, 2}
+    assert [f["time"] for f in frames] == sorted(f["time"] for f in frames)
+    assert row["segments"] and row["segments"][0]["label"] == "carving ice"
+
+
+def test_bad_outputs_are_clear_errors(archive, tmp_path):
+    r = subprocess.run(
+        [*CLI, "batch", str(archive), "--out", str(tmp_path / "r.csv")],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
+    assert r.returncode == 2 and "must end in .parquet or .jsonl" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = subprocess.run(
+        [*CLI, "batch", str(tmp_path / "none"), "--out", str(tmp_path / "r.parquet")],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+
+
+def test_ray_gives_the_same_rows(reference, archive, tmp_path):
+    pytest.importorskip("ray")
+    out = tmp_path / "ray.parquet"
+    r = subprocess.run(
+        [*CLI, "batch", str(archive), "--out", str(out), "--ray", "--workers", "2"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr
+    assert comparable(rows_of(out)) == comparable(rows_of(reference[0]))
