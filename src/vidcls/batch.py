@@ -171,8 +171,11 @@ _worker_classifier = None
 def _worker_init(options: BatchOptions, threads: int) -> None:
     """Load the model once per worker process."""
     global _worker_classifier
+    import signal
+
     from .classifier import ClassifierOptions, VideoClassifier
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     logging.basicConfig(level=logging.ERROR)
     _worker_classifier = VideoClassifier.create_from_options(
         ClassifierOptions(
