@@ -1,4 +1,4 @@
-"""The ``vidcls`` command line: classify, models, bench."""
+"""The ``vidcls`` command line: classify, live, serve, train, evaluate, batch, models, bench."""
 
 from __future__ import annotations
 
@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _add_live_parser(sub)
+    from .server import add_parser as _add_serve_parser
+
+    _add_serve_parser(sub)
 
     t = sub.add_parser(
         "train",
@@ -283,6 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _models(args)
         if args.command == "live":
             return _live(args)
+        if args.command == "serve":
+            from .server import run as _serve
+
+            return _serve(args)
         if args.command == "train":
             return _train(args)
         if args.command == "evaluate":

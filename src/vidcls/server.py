@@ -90,6 +90,8 @@ class ServeOptions:
             raise VidclsError(
                 f"threads ({self.num_threads}) above max threads ({self.max_threads})"
             )
+        if not self.idle_timeout > 0:
+            raise VidclsError("idle timeout must be a positive number of seconds")
         if self.window is not None and not self.window > 0:
             raise VidclsError("window must be a positive number of seconds")
         if self.top_k < 0:
@@ -241,6 +243,12 @@ def create_app(options: ServeOptions | None = None) -> "FastAPI":
             )
         load["jobs"] += 1
         folder = Path(tempfile.mkdtemp(prefix="vidcls-upload-"))
+
+        def release(_=None) -> None:
+            load["jobs"] -= 1
+            shutil.rmtree(folder, ignore_errors=True)
+
+        job = None
         try:
             content_type = request.headers.get("content-type", "application/octet-stream")
             try:
@@ -251,19 +259,22 @@ def create_app(options: ServeOptions | None = None) -> "FastAPI":
                 return error(413, too_large)
             except UploadError as e:
                 return error(400, str(e))
-            job = _ClassifyJob(pool, model_id, options.num_threads, path, name)
+            task = _ClassifyJob(pool, model_id, options.num_threads, path, name)
             settings = dict(top_k=top_k, threshold=threshold, window=window, segments=segments)
-            run = asyncio.get_running_loop().run_in_executor
+            job = asyncio.get_running_loop().run_in_executor(
+                job_pool, lambda: task.run(rate, plot=plot, **settings)
+            )
+            job.add_done_callback(release)  # when the worker is done, even if the client left
             try:
-                doc = await run(job_pool, lambda: job.run(rate, plot=plot, **settings))
+                doc = await asyncio.shield(job)
             except VidclsError as e:
                 return error(422, f"{name}: {e.message}")
             if summary_only:
                 doc["frames"] = []
             return JSONResponse(doc)
         finally:
-            load["jobs"] -= 1
-            shutil.rmtree(folder, ignore_errors=True)
+            if job is None:
+                release()
 
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket) -> None:
@@ -280,8 +291,10 @@ def create_app(options: ServeOptions | None = None) -> "FastAPI":
         try:
             params = ws.query_params
             try:
-                threads = int(params.get("threads", options.num_threads))
-                model_id = params.get("model") or pool.default
+                threads = params.get("threads", str(options.num_threads))
+                if not threads.isdigit():
+                    raise MessageError(f"threads must be an integer, not {threads!r}")
+                threads, model_id = int(threads), params.get("model") or pool.default
                 session = await run(
                     frame_pool,
                     lambda: LiveSession(pool, model_id, threads, options.max_frame_bytes),
@@ -299,11 +312,17 @@ def create_app(options: ServeOptions | None = None) -> "FastAPI":
                     return
                 if message["type"] == "websocket.disconnect":
                     return
-                if message.get("bytes") is not None:
+                data = message.get("bytes")
+                if data is not None:
                     session.arrived()
-                    reply = await run(frame_pool, session.frame, message["bytes"])
-                else:
-                    reply = await run(frame_pool, session.control, message.get("text") or "")
+                handle = session.frame if data is not None else session.control
+                payload = data if data is not None else message.get("text") or ""
+                try:
+                    reply = await run(frame_pool, handle, payload)
+                except Exception as e:  # a bug, not bad input: say so, keep the stream
+                    log.exception("unexpected error in a live stream")
+                    kind = "frame" if data is not None else "control"
+                    reply = error_reply(f"internal error ({type(e).__name__})", kind)
                 await ws.send_json(reply)
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the client went away mid-reply
@@ -478,6 +497,13 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--max-upload-mb", type=float, default=200, help="largest upload, MB; past it 413 [200]"
     )
     p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=120,
+        metavar="SECONDS",
+        help="close live streams silent this long [120]",
+    )
+    p.add_argument(
         "--window",
         type=float,
         metavar="SECONDS",
@@ -522,6 +548,7 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         max_upload_bytes=int(args.max_upload_mb * MB),
         max_streams=args.max_streams,
         max_jobs=args.max_jobs,
+        idle_timeout=args.idle_timeout,
         window=args.window,
     )
 
@@ -533,6 +560,18 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _lan_address() -> str:
+    """This machine's address on its default route (no packet is sent), for the banner."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.254.254.254", 1))
+            return s.getsockname()[0]
+        except OSError:
+            return "0.0.0.0"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -548,7 +587,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     app = create_app(options)
     scheme = "https" if args.certfile else "http"
-    shown = f"[{args.host}]" if ":" in args.host else args.host
+    shown = _lan_address() if args.host in ("0.0.0.0", "::") else args.host
+    shown = f"[{shown}]" if ":" in shown else shown
     print(
         f"vidcls: serving {scheme}://{shown}:{args.port}/ (live camera), /file (files), "
         f"/docs (API); models {', '.join(e.id for e in app.state.pool.entries())}; "

@@ -1,0 +1,178 @@
+"""The web pages in real headless Chromium (Debian's, driven by Playwright) on a real server.
+
+Chromium's fake camera plays a y4m made here from a shared clip, so the live page goes through
+getUserMedia, the canvas, JPEG and the WebSocket exactly as with a real camera. Screenshots are
+kept in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import av
+import pytest
+from conftest import MODELS, ROOT, needs_shared, video
+from serve_process import ServerProcess, server_env
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = [
+    needs_shared,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"{CHROMIUM} not found (apt install chromium)"
+    ),
+]
+playwright = pytest.importorskip(
+    "playwright.sync_api", reason="playwright (Python) not installed: pip install -e '.[test]'"
+)
+pytest.importorskip("fastapi", reason="the server needs: pip install -e '.[serve]'")
+
+TOP_LABEL = "() => document.querySelector('#results li .label').textContent"
+
+
+def make_y4m(src: Path, out: Path, size: int = 172) -> Path:
+    """The clip as raw yuv420p frames at its own rate, which Chromium's fake camera loops."""
+    with av.open(str(src)) as inp, av.open(str(out), "w", format="yuv4mpegpipe") as dst:
+        stream = dst.add_stream("rawvideo", rate=inp.streams.video[0].average_rate)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for frame in inp.decode(video=0):
+            frame = frame.reformat(width=size, height=size, format="yuv420p")
+            frame.pts = None
+            for packet in stream.encode(frame):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("web")
+    args = ["--log-level", "warning", "--max-threads", "2"]
+    with ServerProcess(args, server_env(tmp / "cache", MODELS), tmp / "server.log") as s:
+        yield s
+    assert "Traceback" not in s.output(), s.output()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    camera = make_y4m(video("carving_ice_rpi.mp4"), tmp_path_factory.mktemp("cam") / "cam.y4m")
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={camera}",
+    ]
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
+        yield b
+        b.close()
+
+
+def open_page(browser, url: str, errors: list[str], **options):
+    page = browser.new_page(viewport=PHONE, **options)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    return page
+
+
+def test_live_page_classifies_the_fake_camera_and_clears_the_state(server, browser):
+    errors: list[str] = []
+    page = open_page(browser, server.url + "/", errors, device_scale_factor=2)
+    page.wait_for_function(f"() => ({TOP_LABEL})() === 'carving ice'", timeout=60_000)
+    page.wait_for_function("() => Number(document.querySelector('#frames').textContent) >= 10")
+    page.wait_for_function(f"() => ({TOP_LABEL})() === 'carving ice'", timeout=30_000)
+    assert re.fullmatch(r"\d+\.\d ms", page.inner_text("#infer"))
+    assert re.fullmatch(r"\d+\.\d fps", page.inner_text("#fps"))
+    assert int(page.inner_text("#frames")) > 0
+    assert "live · a0" in page.inner_text("#status")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "web_live.png")
+
+    # Clear the model state: the display empties, then results restart from frame 1.
+    page.evaluate(
+        """() => {
+        window.cleared = false;
+        const frames = document.querySelector('#frames');
+        const label = document.querySelector('#results li .label');
+        new MutationObserver(() => {
+            if (frames.textContent === '0' && label.textContent === '–') window.cleared = true;
+        }).observe(document.body, {subtree: true, childList: true, characterData: true});
+    }"""
+    )
+    before = int(page.inner_text("#frames"))
+    page.click("#reset")
+    page.wait_for_function("() => window.cleared", timeout=10_000)
+    page.wait_for_function(
+        f"() => {{ const n = Number(document.querySelector('#frames').textContent);"
+        f" return n >= 1 && n < {max(before, 2)}; }}",
+        timeout=10_000,
+    )
+    page.wait_for_function(f"() => ({TOP_LABEL})() === 'carving ice'", timeout=30_000)
+
+    # The thread stepper reconfigures the stream.
+    page.click("#threads-plus")
+    page.wait_for_function(
+        "() => document.querySelector('#status').textContent.includes('2 threads')"
+    )
+    assert page.inner_text("#threads") == "2"
+    assert not errors, errors
+
+
+def test_file_page_uploads_a_video_and_shows_the_result(server, browser):
+    errors: list[str] = []
+    page = open_page(browser, server.url + "/file", errors, accept_downloads=True)
+    page.wait_for_function("() => document.querySelector('#model').options.length > 0")
+    clip = video("carving_ice_rpi.mp4")
+    page.set_input_files("#input", str(clip))
+    page.evaluate(
+        """() => {
+        window.phases = [];
+        const phase = document.querySelector('#phase');
+        new MutationObserver(() => window.phases.push(phase.textContent))
+            .observe(phase, {subtree: true, childList: true, characterData: true});
+    }"""
+    )
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#plot').naturalWidth > 0")
+    phases = page.evaluate("window.phases")
+    assert any(p.startswith("Uploading") for p in phases) and "Classifying…" in phases, phases
+    assert page.inner_text("#summary li .label") == "carving ice"
+    assert "carving ice" in page.inner_text("#segments tbody tr")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+    with page.expect_download() as download:
+        page.click("#download")
+    doc = json.loads(Path(download.value.path()).read_text())
+    assert doc["source"] == clip.name and "plot" not in doc
+    assert doc["summary"]["top"][0]["label"] == "carving ice"
+    assert page.locator("#frames tbody tr").count() == len(doc["frames"]) > 10
+
+    page.set_viewport_size({"width": 1000, "height": 900})
+    page.evaluate("window.scrollTo(0, 0)")
+    settled = "new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
+    page.evaluate(f"() => {settled}")  # laid out at the new size before the capture
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "web_file.png", full_page=True)
+
+    # Not a video: the page says so, with the server's message.
+    page.set_input_files(
+        "#input", {"name": "junk.mp4", "mimeType": "video/mp4", "buffer": b"junk" * 1000}
+    )
+    page.click("#submit")
+    page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+    assert page.inner_text("#error").startswith("junk.mp4: ")
+    assert not errors, errors
