@@ -2,43 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+from cli_run import assert_clean_error, run
 from conftest import needs_shared, video
 from media import join_clips
 
 from vidcls import VidclsError
 
 pytestmark = needs_shared
-
-CLI = [sys.executable, "-m", "vidcls.cli"]
-
-
-def run(*args, **kwargs) -> subprocess.CompletedProcess:
-    """Run ``vidcls ARGS`` with the current environment (conftest's isolated cache/mirror)."""
-    environ = {k: v for k, v in os.environ.items() if k != "VIDCLS_VERBOSE"}
-    return subprocess.run(
-        [*CLI, *map(str, args)], capture_output=True, text=True, env=environ, timeout=300, **kwargs
-    )
-
-
-def assert_clean_error(r: subprocess.CompletedProcess, *names: object) -> str:
-    """Exit 2, exactly one ``vidcls: error:`` line on stderr naming ``names``, no traceback."""
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    assert "Traceback" not in r.stderr + r.stdout
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("vidcls: error: "), lines[0]
-    for name in names:
-        assert str(name) in lines[0], (name, lines[0])
-    return lines[0]
 
 
 @dataclass

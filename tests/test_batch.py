@@ -7,19 +7,18 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from cli_run import CLI
 from conftest import VIDEOS, needs_shared
 
 from vidcls import VidclsError
 from vidcls.batch import BatchOptions, PartStore, list_inputs, run_batch
 
 pytestmark = needs_shared
-CLI = [sys.executable, "-m", "vidcls.cli"]
 
 
 @pytest.fixture(scope="module")

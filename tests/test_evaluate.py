@@ -3,47 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_run import assert_clean_error, run
 from conftest import A0, needs_shared, video
 
 from vidcls.errors import VidclsError
 from vidcls.evaluate import OTHER, Evaluation, evaluate, plot_confusion
 
-CLI = [sys.executable, "-m", "vidcls.cli"]
 CARVING = ("carving_ice_rpi.mp4", "carving_ice_android.mp4")
-
-
-def run(*args, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
-    """Run ``vidcls ARGS`` with the current environment (conftest's isolated cache/mirror)."""
-    environ = {k: v for k, v in os.environ.items() if k != "VIDCLS_VERBOSE"}
-    environ.update(env or {})
-    return subprocess.run(
-        [*CLI, *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=300,
-        **kwargs,
-    )
-
-
-def assert_clean_error(r: subprocess.CompletedProcess, *names: object) -> str:
-    """Exit 2, exactly one ``vidcls: error:`` line on stderr naming ``names``, no traceback."""
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    assert "Traceback" not in r.stderr + r.stdout
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r.stderr
-    line = lines[0]
-    assert line.startswith("vidcls: error: "), line
-    for name in names:
-        assert str(name) in line, (name, line)
-    return line
 
 
 def by_label(root: Path, folders: dict[str, tuple[str, ...]]) -> Path:

@@ -7,13 +7,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_run import CLI
 from conftest import needs_shared, video
 from stream_server import LiveTSServer, make_ts
 
@@ -21,7 +21,6 @@ from vidcls import ClassifierOptions, VidclsError, VideoClassifier
 from vidcls.live import run_live
 
 pytestmark = needs_shared
-CLI = [sys.executable, "-m", "vidcls.cli"]
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import cv2
 import pytest
+from cli_run import run
 from conftest import needs_shared, video
 
 from vidcls import classify_video
@@ -15,16 +12,7 @@ from vidcls import classify_video
 pytestmark = needs_shared
 pytest.importorskip("matplotlib")
 
-CLI = [sys.executable, "-m", "vidcls.cli"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def run(*args, **kwargs) -> subprocess.CompletedProcess:
-    """Run ``vidcls ARGS`` with the current environment (conftest's isolated cache/mirror)."""
-    environ = {k: v for k, v in os.environ.items() if k != "VIDCLS_VERBOSE"}
-    return subprocess.run(
-        [*CLI, *map(str, args)], capture_output=True, text=True, env=environ, timeout=300, **kwargs
-    )
 
 
 def assert_png(path) -> None:

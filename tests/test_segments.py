@@ -8,13 +8,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from cli_run import assert_clean_error, run
 from conftest import needs_shared, video
 from media import join_clips
 
@@ -22,7 +20,6 @@ from vidcls import classify_video
 from vidcls.segments import Segment, Segmenter, SegmentOptions, find_segments, to_srt
 
 LABELS = ["a", "b", "c", "d"]
-CLI = [sys.executable, "-m", "vidcls.cli"]
 CARVING = "carving ice"
 
 
@@ -313,26 +310,6 @@ def test_segments_of_a_joined_clip(carving_then_other):
     check_order(found)
     assert all(s.end - s.start >= 1.0 for s in found), summary  # the default min_duration
     assert found[-1].end <= result.frames[-1].time + 0.2 + 1e-6
-
-
-def run(*args, **kwargs) -> subprocess.CompletedProcess:
-    """Run ``vidcls ARGS`` with the current environment (conftest's isolated cache/mirror)."""
-    environ = {k: v for k, v in os.environ.items() if k != "VIDCLS_VERBOSE"}
-    return subprocess.run(
-        [*CLI, *map(str, args)], capture_output=True, text=True, env=environ, timeout=300, **kwargs
-    )
-
-
-def assert_clean_error(r: subprocess.CompletedProcess, *names: object) -> str:
-    """Exit 2, exactly one ``vidcls: error:`` line on stderr naming ``names``, no traceback."""
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    assert "Traceback" not in r.stderr + r.stdout
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("vidcls: error: "), lines[0]
-    for name in names:
-        assert str(name) in lines[0], (name, lines[0])
-    return lines[0]
 
 
 @needs_shared

@@ -7,15 +7,14 @@ train on a small copy (two classes, six clips each, two views) to stay fast.
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cli_run import assert_clean_error, run
 from conftest import MODELS, SHARED, needs_shared
 
 from vidcls import head as heads
@@ -33,41 +32,11 @@ MAX_SECONDS = 300
 # bad scale moves probabilities by tenths).
 MAX_PROBABILITY_DIFFERENCE = 0.1
 
-CLI = [sys.executable, "-m", "vidcls.cli"]
 
 pytestmark = [
     needs_shared,
     pytest.mark.skipif(not BASKETBALL.is_dir(), reason=f"{BASKETBALL} not found"),
 ]
-
-
-def run(
-    *args, env: dict[str, str] | None = None, timeout: float = 300, **kwargs
-) -> subprocess.CompletedProcess:
-    """Run ``vidcls ARGS`` with the current environment (conftest's isolated cache/mirror)."""
-    environ = {k: v for k, v in os.environ.items() if k != "VIDCLS_VERBOSE"}
-    environ.update(env or {})
-    return subprocess.run(
-        [*CLI, *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=timeout,
-        **kwargs,
-    )
-
-
-def assert_clean_error(r: subprocess.CompletedProcess, *names: object) -> str:
-    """Exit 2, exactly one ``vidcls: error:`` line on stderr naming ``names``, no traceback."""
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    assert "Traceback" not in r.stderr + r.stdout
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r.stderr
-    line = lines[0]
-    assert line.startswith("vidcls: error: "), line
-    for name in names:
-        assert str(name) in line, (name, line)
-    return line
 
 
 @dataclass

@@ -7,12 +7,10 @@ The acceptance test joins a carving-ice clip and a stretching/sit-up clip end to
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from cli_run import assert_clean_error, run
 from conftest import A0, needs_shared, video
 from media import join_clips
 
@@ -21,29 +19,8 @@ from vidcls.window import WindowedStreams
 
 pytestmark = needs_shared
 
-CLI = [sys.executable, "-m", "vidcls.cli"]
 CARVING = "carving ice"
 MAX_LATENCY = 4.0  # seconds after the cut by which a 4 s window must have switched
-
-
-def run(*args, **kwargs) -> subprocess.CompletedProcess:
-    """Run ``vidcls ARGS`` with the current environment (conftest's isolated cache/mirror)."""
-    environ = {k: v for k, v in os.environ.items() if k != "VIDCLS_VERBOSE"}
-    return subprocess.run(
-        [*CLI, *map(str, args)], capture_output=True, text=True, env=environ, timeout=300, **kwargs
-    )
-
-
-def assert_clean_error(r: subprocess.CompletedProcess, *names: object) -> str:
-    """Exit 2, exactly one ``vidcls: error:`` line on stderr naming ``names``, no traceback."""
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    assert "Traceback" not in r.stderr + r.stdout
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("vidcls: error: "), lines[0]
-    for name in names:
-        assert str(name) in lines[0], (name, lines[0])
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -279,38 +279,40 @@ def _add_live_parser(sub) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(format="vidcls: %(message)s", level=logging.WARNING, stream=sys.stderr)
+    commands = {
+        "classify": _classify,
+        "live": _live,
+        "serve": _serve,
+        "train": _train,
+        "evaluate": _evaluate,
+        "batch": _batch,
+        "models": _models,
+        "bench": _bench,
+    }
     try:
-        if args.command == "classify":
-            return _classify(args)
-        if args.command == "models":
-            return _models(args)
-        if args.command == "live":
-            return _live(args)
-        if args.command == "serve":
-            from .server import run as _serve
-
-            return _serve(args)
-        if args.command == "train":
-            return _train(args)
-        if args.command == "evaluate":
-            return _evaluate(args)
-        if args.command == "batch":
-            return _batch(args)
-        if args.command == "bench":
-            from .bench import run_batch_bench, run_bench
-
-            if args.batch:
-                run_batch_bench(args.batch)
-            else:
-                run_bench(args.model, args.video, args.threads, args.frames)
-            return 0
+        return commands[args.command](args)
     except VidclsError as e:
         _error(str(e))
         return 2
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
-    return 0  # pragma: no cover
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import run
+
+    return run(args)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import run_batch_bench, run_bench
+
+    if args.batch:
+        run_batch_bench(args.batch)
+    else:
+        run_bench(args.model, args.video, args.threads, args.frames)
+    return 0
 
 
 def _error(message: str) -> None:

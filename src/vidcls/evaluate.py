@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _files
 from .classifier import ClassifierOptions, VideoClassifier
 from .dataset import Clip, load_dataset, scan_classes
 from .errors import VidclsError
 from .features import View, apply_view, read_clip
+from .plot import save_figure
 
 log = logging.getLogger("vidcls")
 OTHER = "(other)"
@@ -192,14 +192,7 @@ def plot_confusion(evaluation: Evaluation, out: str | os.PathLike, title: str = 
     ax.set_title(
         title or f"top-1 {evaluation.top1:.1%} on {len(evaluation.clips)} clips", fontsize=10
     )
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    try:
-        fig.savefig(tmp, format="png")
-        _files.replace(tmp, out)
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return out
+    return save_figure(fig, out)
 
 
 def write_json(evaluation: Evaluation, out: str | os.PathLike) -> None:

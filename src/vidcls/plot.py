@@ -46,6 +46,14 @@ def plot_timeline(result: VideoResult, out: str | os.PathLike, classes: int = 5)
     ax.set_title(f"{Path(result.source).name}: {result.model}, {fps}, {mode}", fontsize=10, pad=22)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     ax.grid(alpha=0.3)
+    return save_figure(fig, out)
+
+
+def save_figure(fig, out: str | os.PathLike) -> Path:
+    """Write a matplotlib figure as PNG in one step (a reader never sees half a file), close it."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp.png")
     try:
         fig.savefig(tmp, format="png")
