@@ -243,3 +243,26 @@ def test_models_list_and_fetch():
 
 def test_models_fetch_unknown_name():
     assert_clean_error(run("models", "--fetch", "a9"), "'a9'")
+
+
+def test_train_on_a_base_model_that_is_not_tflite(tmp_path):
+    r = run(
+        "train",
+        video(CLIP).parent,
+        "--out",
+        tmp_path / "m.tflite",
+        "--model",
+        video(CLIP),
+    )
+    assert_clean_error(r, video(CLIP), "not a TFLite model file")
+
+
+def test_serve_on_a_bad_or_busy_port(tmp_path):
+    import socket
+
+    assert_clean_error(run("serve", "--port", "99999"), "--port must be 0-65535")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert_clean_error(run("serve", "--port", port), f"cannot listen on 127.0.0.1:{port}")

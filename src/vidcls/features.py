@@ -13,6 +13,7 @@ import numpy as np
 from . import head as heads
 from ._native import quiet_stderr
 from .errors import VidclsError
+from .model import check_model_file
 from .preprocess import Preprocessor
 from .video import VideoFile
 
@@ -100,6 +101,7 @@ class FeatureExtractor:
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = Path(model_path)
+        check_model_file(self.path)
         data = self.path.read_bytes()
         self.model_t = heads.load(data)
         self.head = heads.find_head(self.model_t, str(self.path))

@@ -126,7 +126,8 @@ def _layout_of(
     return ModelLayout(key, image, states, logits, tuple(inputs), tuple(outputs))
 
 
-def _check_file(path: Path) -> None:
+def check_model_file(path: Path) -> None:
+    """VidclsError unless ``path`` is a readable, well-formed TFLite file."""
     if not path.exists():
         raise VidclsError("model file not found", path)
     if path.is_dir():
@@ -171,7 +172,7 @@ class StreamModel:
             raise VidclsError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
         self.path = Path(path)
         self.num_threads = int(num_threads)
-        _check_file(self.path)
+        check_model_file(self.path)
         self._lock = threading.Lock()
         errors = []
         for name in ("compiled", "interpreter") if backend == "auto" else (backend,):

@@ -584,6 +584,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
     except ImportError:
         raise VidclsError("the web server needs uvicorn: pip install 'vidcls[serve]'") from None
+    _check_listen(args.host, args.port)
     started = time.perf_counter()
     app = create_app(options)
     scheme = "https" if args.certfile else "http"
@@ -612,6 +613,22 @@ def run(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=3,
     )
     return 0
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Fail with a clear message, before loading anything, when the address cannot be used."""
+    import socket
+
+    if not 0 <= port <= 65535:
+        raise VidclsError(f"--port must be 0-65535, not {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as e:
+        raise VidclsError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -218,11 +218,11 @@ def train(
         raise VidclsError("the output must be a .tflite file", out)
     if not out.parent.is_dir():
         raise VidclsError("output folder does not exist", out.parent)
+    base = zoo.resolve_model(options.model)
+    extractor = FeatureExtractor(base, options.num_threads)  # a bad model fails first
     dataset = load_dataset(data_dir, options.val_fraction)
     if options.fps == "auto":
         options = replace(options, fps=auto_fps([c.path for c in dataset.train]))
-    base = zoo.resolve_model(options.model)
-    extractor = FeatureExtractor(base, options.num_threads)
     cache = FeatureCache(options.cache or zoo.cache_dir() / "features")
     skipped: list[str] = []
     t0 = time.monotonic()
