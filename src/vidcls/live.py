@@ -16,6 +16,7 @@ from .sources import Captured, FrameGrabber, open_source
 
 log = logging.getLogger("vidcls")
 WINDOW_NAME = "vidcls"
+MIN_DISPLAY_HEIGHT = 480
 
 
 @dataclass
@@ -162,7 +163,7 @@ class _Window:
 
         self.cv2 = cv2
         try:
-            cv2.namedWindow(WINDOW_NAME, cv2.WINDOW_NORMAL)
+            cv2.namedWindow(WINDOW_NAME, cv2.WINDOW_AUTOSIZE)
         except cv2.error:
             raise VidclsError(
                 "cannot open a window: this OpenCV has no GUI (opencv-python-headless) or there "
@@ -174,6 +175,10 @@ class _Window:
 
         frame = got.frame
         bgr = frame if isinstance(frame, np.ndarray) else frame.to_ndarray(format="bgr24")
+        h, w = bgr.shape[:2]
+        if h < MIN_DISPLAY_HEIGHT:  # small sources are enlarged so the text reads
+            size = (round(w * MIN_DISPLAY_HEIGHT / h), MIN_DISPLAY_HEIGHT)
+            bgr = self.cv2.resize(bgr, size, interpolation=self.cv2.INTER_LINEAR)
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])
         top = result.top[:3] if result else []
         status = None
