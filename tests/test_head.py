@@ -283,3 +283,29 @@ def test_classify_uses_the_labels_written_into_the_model(tmp_path):
     assert doc["frames"] and all(
         {c["label"] for c in f["top"]} <= set(labels) for f in doc["frames"]
     )
+
+
+def test_a_written_model_runs_in_the_official_examples_runtime(clip_frames, tmp_path):
+    """The Android and Raspberry Pi examples use the Interpreter's signature runner: the written
+    model must run there, giving what vidcls' CompiledModel engine gives."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    model, head = loaded(A0)
+    weight, bias = heads.classifier_weights(model, head)
+    out = tmp_path / "four.tflite"
+    out.write_bytes(
+        heads.replace_classifier(A0.read_bytes(), weight[:4], bias[:4], output_range=(-20, 20))
+    )
+    frames = clip_frames[:12]
+    ours = stream_logits(out, frames)
+    it = Interpreter(model_path=str(out))
+    runner = it.get_signature_runner("serving_default")
+    details = runner.get_input_details()
+    states = {n: np.zeros(d["shape"], d["dtype"]) for n, d in details.items() if n != "image"}
+    pre = Preprocessor(172, 172)
+    for f, expected in zip(frames, ours, strict=True):
+        out_ = runner(image=pre.from_array(f)[None, None], **states)
+        logits = out_.pop("logits")
+        states = out_
+        assert logits.shape == (1, 4)
+        np.testing.assert_array_equal(logits[0], expected)
