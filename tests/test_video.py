@@ -345,3 +345,17 @@ def test_carving_ice_rpi_native_frame_count():
         assert v.info.codec == "h264"
     assert len(frames) == 131
     assert all(isinstance(f, av.VideoFrame) for _, f in frames)
+
+
+def test_skip_nonref_keeps_the_grid_and_leaves_low_rate_video_alone():
+    """B-frames are not decoded; each 0.2 s step still gets a frame within two source frames."""
+    with VideoFile(video("carving_ice_android.mp4")) as v:
+        exact = [t for t, _ in v.frames(5)]
+    with VideoFile(video("carving_ice_android.mp4")) as v:
+        fast = [t for t, _ in v.frames(5, skip_nonref=True)]
+        assert v._stream.codec_context.skip_frame == "NONREF"
+    assert abs(len(fast) - len(exact)) <= 1
+    assert all(abs(t - 0.2 * k) <= 2 / 30 + 1e-6 for k, t in enumerate(fast))
+    assert fast != exact  # some steps really got a neighbouring frame
+    with VideoFile(video("example_video01.mp4")) as v:  # 5 fps: every frame is wanted
+        assert len(list(v.frames(5, skip_nonref=True))) == 50

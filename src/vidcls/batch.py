@@ -45,6 +45,7 @@ class BatchOptions:
     chunk: int = 4  # videos per committed part
     ray: str | None = None  # None: local pool; "" or "auto": a local Ray; else a cluster address
     prefetch: int = 4
+    skip_nonref: bool = False  # do not decode B-frames (see VideoFile.frames)
 
 
 @dataclass
@@ -139,6 +140,7 @@ def classify_one(classifier, source: str, options: BatchOptions) -> tuple[dict, 
             classifier=classifier,
             segments=options.segments or None,
             prefetch=options.prefetch,
+            skip_nonref=options.skip_nonref,
         )
     except Exception as e:  # noqa: BLE001 - a bad file is a row, not the end of the job
         message = e.message if isinstance(e, VidclsError) else str(e)

@@ -80,6 +80,7 @@ def classify_video(
     keep_probabilities: bool = False,
     progress: bool = False,
     prefetch: int = 0,
+    skip_nonref: bool = False,
     **options,
 ) -> VideoResult:
     """Classify a video file from its start, feeding frames at ``fps``.
@@ -89,7 +90,8 @@ def classify_video(
     ``score_threshold``, ``label_allow_list``, ...). Pass ``classifier`` to reuse a loaded
     model across files; its state is reset first. ``segments`` (True or options) adds action
     segments; ``keep_probabilities`` keeps every frame's full probability vector (for plots).
-    ``prefetch`` > 0 decodes that many frames ahead in a background thread.
+    ``prefetch`` > 0 decodes that many frames ahead in a background thread. ``skip_nonref``
+    skips decoding frames nothing depends on (see :meth:`VideoFile.frames`).
     """
     if classifier is None:
         classifier = VideoClassifier.create_from_options(ClassifierOptions(model=model, **options))
@@ -113,7 +115,7 @@ def classify_video(
             classifier.set_feed_rate(rate or video.info.fps or 5.0)
         classifier.reset()
         bar = _progress(video, progress)
-        for t, image in prefetched(video.frames(rate), pre, prefetch):
+        for t, image in prefetched(video.frames(rate, skip_nonref), pre, prefetch):
             top = classifier.classify_prepared(image)
             result.frames.append(FrameResult(t, top))
             if segmenter is not None:

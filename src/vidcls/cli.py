@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--crop", action="store_true", help="centre-crop to the model's aspect instead of squashing"
     )
+    c.add_argument(
+        "--skip-nonref",
+        action="store_true",
+        help="do not decode frames no other frame needs (B-frames): faster on high-rate video; "
+        "steps get the nearest decoded frame",
+    )
     c.add_argument("--format", choices=FORMATS, default="table", help="output format [table]")
     c.add_argument("--output", "-o", help="write results to this file instead of stdout")
     c.add_argument("--summary-only", action="store_true", help="omit per-frame results")
@@ -179,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--window", type=float, metavar="SECONDS", help="windowed classification")
     bt.add_argument("--segments", action="store_true", help="add action segments to each row")
     bt.add_argument("--per-frame", action="store_true", help="also write OUT.frames.parquet|jsonl")
+    bt.add_argument("--skip-nonref", action="store_true", help="do not decode B-frames (faster)")
     bt.add_argument("--workers", type=int, help="worker processes [one per core]")
     bt.add_argument("--chunk", type=int, default=4, help="videos per committed part [4]")
     bt.add_argument(
@@ -367,6 +374,7 @@ def _classify(args: argparse.Namespace) -> int:
                 segments=segments,
                 keep_probabilities=bool(args.plot),
                 progress=show,
+                skip_nonref=args.skip_nonref,
             )
         except VidclsError as e:
             _error(str(e))
@@ -525,6 +533,7 @@ def _batch(args: argparse.Namespace) -> int:
         threads=None if args.threads == 1 and args.workers is None else args.threads,
         chunk=args.chunk,
         ray=args.ray,
+        skip_nonref=args.skip_nonref,
     )
     s = run_batch(args.input, args.out, options)
     for line in s.errors[:20]:
