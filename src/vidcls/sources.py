@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import av
 import numpy as np
 
 from .errors import VidclsError
+from .video import check_readable
 
 log = logging.getLogger("vidcls")
 
@@ -128,13 +127,7 @@ def open_source(spec: str, realtime: bool = True, loop: bool = False):
         if scheme not in (*NETWORK_SCHEMES, "file"):
             raise VidclsError(f"unsupported stream scheme '{scheme}://'", spec)
         return _AvSource(spec, realtime=scheme == "file" and realtime, loop=loop)
-    path = Path(spec)
-    if not path.exists():
-        raise VidclsError("no such file, camera or stream", spec)
-    if path.is_dir():
-        raise VidclsError("is a directory, not a video file", spec)
-    if not os.access(path, os.R_OK):
-        raise VidclsError("permission denied", spec)
+    path = check_readable(spec, missing="no such file, camera or stream")
     return _AvSource(str(path), realtime=realtime, loop=loop)
 
 

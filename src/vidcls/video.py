@@ -97,18 +97,24 @@ class Timestamps:
         return t
 
 
+def check_readable(path: str | os.PathLike, missing: str = "file not found") -> Path:
+    """The path, if it is a readable file; else VidclsError naming it."""
+    p = Path(path)
+    if not p.exists():
+        raise VidclsError(missing, path)
+    if p.is_dir():
+        raise VidclsError("is a directory, not a video file", path)
+    if not os.access(p, os.R_OK):
+        raise VidclsError("permission denied", path)
+    return p
+
+
 class VideoFile:
     """An opened video file: ``info`` and ``frames(fps)``. Use as a context manager."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = str(path)
-        p = Path(path)
-        if not p.exists():
-            raise VidclsError("file not found", path)
-        if p.is_dir():
-            raise VidclsError("is a directory, not a video file", path)
-        if not os.access(p, os.R_OK):
-            raise VidclsError("permission denied", path)
+        p = check_readable(path)
         if p.stat().st_size == 0:
             raise VidclsError("file is empty", path)
         try:
