@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import av
 
-from . import _files
-from .classify import VideoResult
 from .errors import VidclsError
+from .media import Timestamps, VideoFile
 from .overlay import draw_results
-from .video import Timestamps
+from .results import VideoResult
+from .writers import atomic_path
 
 MIN_HEIGHT = 360
 # Audio codecs an MP4/MOV/MKV file can carry as they are; anything else is re-encoded to AAC.
@@ -31,59 +30,57 @@ def annotate_video(
     Each frame shows the latest prediction at its time and, with segments, the current action.
     The file appears only when complete.
     """
-    src, out = Path(result.source), Path(out)
-    times = result.times
-    segments = result.segments or []
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=out.suffix)
-    os.close(fd)
+    out = Path(out)
     try:
-        with av.open(str(src)) as inp, av.open(tmp, "w") as dst:
-            vin = inp.streams.video[0]
-            vin.thread_type = "AUTO"
-            ain = inp.streams.audio[0] if inp.streams.audio else None
-            vout = dst.add_stream("libx264", rate=vin.average_rate or 25, options={"crf": str(crf)})
-            grow = max(1.0, MIN_HEIGHT / vin.height)  # small clips are enlarged so text reads
-            vout.width = round(vin.width * grow) // 2 * 2
-            vout.height = round(vin.height * grow) // 2 * 2
-            vout.pix_fmt = "yuv420p"
-            # A fine time base: a frame nudged past a repeated timestamp moves 11 µs, not a frame.
-            time_base = Fraction(1, 90000)
-            vout.codec_context.time_base = time_base
-            aout, resampler = _audio_output(dst, ain)
-            clock = Timestamps(vin.time_base, float(vin.average_rate or 25))
-            start, last_pts, index, k = None, None, 0, -1
-            for packet in inp.demux(*(s for s in (vin, ain) if s is not None)):
-                if packet.stream is ain:
-                    _mux_audio(dst, packet, aout, resampler)
-                    continue
-                for frame in packet.decode():
-                    t = clock(frame, index)
-                    index += 1
-                    start = t if start is None else start
-                    t -= start
-                    while k + 1 < len(times) and times[k + 1] <= t + 1e-6:
-                        k += 1
-                    rgb = frame.to_ndarray(format="rgb24", width=vout.width, height=vout.height)
-                    top = result.frames[k].top if k >= 0 else []
-                    current = next((s.label for s in segments if s.start <= t < s.end), None)
-                    draw_results(rgb, top[:3], segment=current)
-                    new = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                    pts = round(t / time_base)
-                    pts = pts if last_pts is None or pts > last_pts else last_pts + 1
-                    new.pts, new.time_base, last_pts = pts, time_base, pts
-                    for p in vout.encode(new):
-                        dst.mux(p)
-            for p in vout.encode():
-                dst.mux(p)
-            if resampler is not None:
-                _mux_audio(dst, None, aout, resampler)
-        _files.replace(tmp, out)
+        with VideoFile(result.source) as video, atomic_path(out) as tmp:
+            with av.open(str(tmp), "w") as dst:
+                _transcode(video, dst, result, crf)
     except (av.FFmpegError, ValueError) as e:
         raise VidclsError(f"cannot write annotated video ({e})", out) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out
+
+
+def _transcode(video: VideoFile, dst, result: VideoResult, crf: int) -> None:
+    """Every frame of ``video`` with the result at its time drawn on it, and its audio."""
+    inp, vin = video.container, video.stream
+    ain = inp.streams.audio[0] if inp.streams.audio else None
+    vout = dst.add_stream("libx264", rate=vin.average_rate or 25, options={"crf": str(crf)})
+    grow = max(1.0, MIN_HEIGHT / vin.height)  # small clips are enlarged so text reads
+    vout.width = round(vin.width * grow) // 2 * 2
+    vout.height = round(vin.height * grow) // 2 * 2
+    vout.pix_fmt = "yuv420p"
+    # A fine time base: a frame nudged past a repeated timestamp moves 11 µs, not a frame.
+    time_base = Fraction(1, 90000)
+    vout.codec_context.time_base = time_base
+    aout, resampler = _audio_output(dst, ain)
+    clock = Timestamps(vin.time_base, float(vin.average_rate or 25))
+    times, segments = result.times, result.segments or []
+    start, last_pts, index, k = None, None, 0, -1
+    for packet in inp.demux(*(s for s in (vin, ain) if s is not None)):
+        if packet.stream is ain:
+            _mux_audio(dst, packet, aout, resampler)
+            continue
+        for frame in packet.decode():
+            t = clock(frame, index)
+            index += 1
+            start = t if start is None else start
+            t -= start
+            while k + 1 < len(times) and times[k + 1] <= t + 1e-6:
+                k += 1
+            rgb = frame.to_ndarray(format="rgb24", width=vout.width, height=vout.height)
+            top = result.frames[k].top if k >= 0 else []
+            current = next((s.label for s in segments if s.start <= t < s.end), None)
+            draw_results(rgb, top[:3], segment=current)
+            new = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            pts = round(t / time_base)
+            pts = pts if last_pts is None or pts > last_pts else last_pts + 1
+            new.pts, new.time_base, last_pts = pts, time_base, pts
+            for p in vout.encode(new):
+                dst.mux(p)
+    for p in vout.encode():
+        dst.mux(p)
+    if resampler is not None:
+        _mux_audio(dst, None, aout, resampler)
 
 
 def _audio_output(dst, ain):

@@ -1,55 +1,64 @@
-"""The classifier: options, categories, and a classifier fed one RGB frame at a time."""
+"""The classifier: its options, the category filters, and a classifier fed one frame at a time."""
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from . import zoo
 from .errors import VidclsError
 from .labels import embedded_config, resolve_labels
-from .model import Stream, StreamModel
+from .model import BACKENDS, Stream, StreamModel
 from .preprocess import RESIZES, Preprocessor
+from .results import Category
 from .window import WindowedStreams
 
 
 @dataclass
 class ClassifierOptions:
-    """How to build a :class:`VideoClassifier`.
+    """How to build a :class:`VideoClassifier`; checked when made (VidclsError if invalid).
 
     ``model`` is a zoo name (``a0``, ``a1``, ``a2``, ...) or a .tflite path. ``labels`` is a
     label file, a list, or None (labels embedded in or beside the model, else Kinetics-600).
-    Filters apply in the official example's order: deny list, allow list, score threshold,
-    max results (``max_results <= 0`` keeps all). ``window`` (seconds) makes predictions follow
-    the content of long videos: see :mod:`vidcls.window`; None is cumulative, as the model is.
+    Filters apply in the official example's order: ``deny``, ``allow``, ``threshold``,
+    ``top_k`` (0 keeps all). ``window`` (seconds) makes predictions follow the content of long
+    videos (see :mod:`vidcls.window`); None is cumulative, as the model is. Each field is the
+    CLI flag of the same name (``top_k`` is ``--top-k``).
     """
 
     model: str | os.PathLike = zoo.DEFAULT_MODEL
     labels: str | os.PathLike | list[str] | None = None
-    max_results: int = 5
-    score_threshold: float = 0.0
-    label_allow_list: list[str] | None = None
-    label_deny_list: list[str] | None = None
-    num_threads: int = 1
+    top_k: int = 5
+    threshold: float = 0.0
+    allow: list[str] | None = None
+    deny: list[str] | None = None
+    threads: int = 1
     resize: str = "bilinear"
-    center_crop: bool = False
+    crop: bool = False
     backend: str = "auto"
     window: float | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
+            raise VidclsError(f"top_k must be 0 (all) or more, not {self.top_k!r}")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
+            raise VidclsError(f"threads must be 1 or more, not {self.threads!r}")
+        if not 0 <= self.threshold <= 1:
+            raise VidclsError(f"threshold must be from 0 to 1, not {self.threshold!r}")
+        if self.resize not in RESIZES:
+            raise VidclsError(f"unknown resize '{self.resize}' (choose from {', '.join(RESIZES)})")
+        if self.backend not in BACKENDS:
+            raise VidclsError(f"unknown backend '{self.backend}' (choose from {', '.join(BACKENDS)})")
+        check_window(self.window)
 
-@dataclass(frozen=True)
-class Category:
-    """One class and its probability."""
 
-    label: str
-    index: int
-    score: float
-
-    def to_dict(self) -> dict:
-        return {"label": self.label, "index": self.index, "score": round(self.score, 6)}
+def check_window(window: float | None) -> None:
+    """VidclsError unless ``window`` is None or a finite positive number of seconds."""
+    if window is not None and not (window > 0 and math.isfinite(window)):
+        raise VidclsError(f"window must be a positive number of seconds, not {window}")
 
 
 @dataclass
@@ -58,7 +67,7 @@ class _Filter:
 
     mask: np.ndarray
     threshold: float
-    max_results: int
+    top_k: int
     _order: np.ndarray = field(init=False, repr=False)
 
     @classmethod
@@ -67,7 +76,7 @@ class _Filter:
         index = {}
         for i, name in enumerate(labels):
             index.setdefault(name, []).append(i)
-        for kind, names in (("deny", options.label_deny_list), ("allow", options.label_allow_list)):
+        for kind, names in (("deny", options.deny), ("allow", options.allow)):
             if names is None:
                 continue
             unknown = [n for n in names if n not in index]
@@ -77,18 +86,17 @@ class _Filter:
             for n in names:
                 chosen[index[n]] = True
             mask &= ~chosen if kind == "deny" else chosen
-        return cls(mask, float(options.score_threshold), int(options.max_results))
+        return cls(mask, float(options.threshold), int(options.top_k))
 
     def __post_init__(self) -> None:
         self._order = np.arange(self.mask.size)
 
     def top(self, probs: np.ndarray, labels: list[str]) -> list[Category]:
         keep = self.mask & (probs >= self.threshold)
-        idx = self._order[keep]
-        k = self.max_results
-        if 0 < k < idx.size:
-            idx = idx[np.argpartition(-probs[idx], k - 1)[:k]]
+        idx = self._order[keep]  # ascending, so equal scores rank by class index
         idx = idx[np.argsort(-probs[idx], kind="stable")]
+        if 0 < self.top_k < idx.size:
+            idx = idx[: self.top_k]
         return [Category(labels[i], int(i), float(probs[i])) for i in idx]
 
 
@@ -120,14 +128,12 @@ class VideoClassifier:
         options: ClassifierOptions | None = None,
     ) -> None:
         self.options = options or ClassifierOptions(model=model.path)
-        if self.options.resize not in RESIZES:
-            raise VidclsError(f"unknown resize '{self.options.resize}' (choose from {RESIZES})")
         self.model = model
         self.labels = labels
         self._filter = _Filter.from_options(self.options, labels)
         lay = model.layout
         self.preprocessor = Preprocessor(
-            lay.height, lay.width, self.options.resize, self.options.center_crop
+            lay.height, lay.width, self.options.resize, self.options.crop
         )
         self.fps = _model_fps(self.options.model, model.path)
         self._stream = self._new_stream(self.fps or 5.0)
@@ -137,7 +143,7 @@ class VideoClassifier:
     def create_from_options(cls, options: ClassifierOptions) -> VideoClassifier:
         """Load the model (fetching a zoo model if needed) and its labels."""
         path = zoo.resolve_model(options.model)
-        model = StreamModel(path, num_threads=options.num_threads, backend=options.backend)
+        model = StreamModel(path, num_threads=options.threads, backend=options.backend)
         labels = resolve_labels(options.labels, path, model.layout.num_classes)
         return cls(model, labels, options)
 
@@ -153,6 +159,11 @@ class VideoClassifier:
         return self._stream.logits
 
     @property
+    def stream(self) -> Stream | WindowedStreams:
+        """The model stream(s) this classifier feeds (for benchmarks of the low-level steps)."""
+        return self._stream
+
+    @property
     def frames_seen(self) -> int:
         """Frames fed since creation or the last reset."""
         return self._stream.frames
@@ -160,10 +171,6 @@ class VideoClassifier:
     def _new_stream(self, feed_fps: float) -> Stream | WindowedStreams:
         if self.options.window is None:
             return self.model.new_stream()
-        if not (self.options.window > 0 and math.isfinite(self.options.window)):
-            raise VidclsError(
-                f"window must be a positive number of seconds, not {self.options.window}"
-            )
         return WindowedStreams(self.model, max(2, round(self.options.window * feed_fps)))
 
     def set_feed_rate(self, fps: float) -> None:
@@ -191,9 +198,15 @@ class VideoClassifier:
         self._stream.reset()
         self.probabilities[:] = 0
 
-    def new_stream(self) -> VideoClassifier:
-        """Another classifier on the same loaded model, with its own state."""
-        return VideoClassifier(self.model, self.labels, self.options)
+    def new_stream(self, **changes) -> VideoClassifier:
+        """Another classifier on the same loaded model, with its own state; ``changes`` to
+        options that need no reload (``top_k``, ``threshold``, ``allow``, ``deny``,
+        ``window``, ``resize``, ``crop``)."""
+        fixed = {"model", "labels", "threads", "backend"} & set(changes)
+        if fixed:
+            raise ValueError(f"a new stream cannot change {', '.join(sorted(fixed))}")
+        options = replace(self.options, **changes) if changes else self.options
+        return VideoClassifier(self.model, self.labels, options)
 
     def __repr__(self) -> str:
         return f"VideoClassifier(model={self.model_name!r}, classes={len(self.labels)})"

@@ -173,7 +173,7 @@ class StreamModel:
         self.path = Path(path)
         self.num_threads = int(num_threads)
         check_model_file(self.path)
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         errors = []
         for name in ("compiled", "interpreter") if backend == "auto" else (backend,):
             try:
@@ -188,7 +188,7 @@ class StreamModel:
                 errors.append(f"{name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
         else:
             raise VidclsError(f"LiteRT cannot load this model ({'; '.join(errors)})", self.path)
-        self._zeros = {s.name: np.zeros(s.shape, s.dtype) for s in self.layout.states}
+        self.zeros = {s.name: np.zeros(s.shape, s.dtype) for s in self.layout.states}
 
     # -- loading -------------------------------------------------------------------------
 
@@ -205,8 +205,8 @@ class StreamModel:
             outs = {n: _spec(n, d) for n, d in cm.get_output_tensor_details(key).items()}
             sigs[key] = (ins, outs)
         layout = find_layout(sigs, self.path)
-        self._compiled = cm
-        self._signature_index = cm.get_signature_index(layout.signature_key)
+        self.compiled = cm
+        self.signature_index = cm.get_signature_index(layout.signature_key)
         order = cm.get_signature_list()[layout.signature_key]
         # The run call takes buffers in the signature's own order.
         return ModelLayout(
@@ -229,15 +229,17 @@ class StreamModel:
             outs = {n: _spec(n, d) for n, d in runner.get_output_details().items()}
             sigs[key] = (ins, outs)
         layout = find_layout(sigs, self.path)
-        self._interpreter = it
-        self._runner = it.get_signature_runner(layout.signature_key)
+        self.interpreter = it
+        self.runner = it.get_signature_runner(layout.signature_key)
         return layout
 
     # -- streams -------------------------------------------------------------------------
 
     def new_stream(self) -> Stream:
         """A fresh stream with zero state, independent of every other stream."""
-        with quiet_stderr():  # the first buffers create LiteRT's environment, which logs
+        # New LiteRT buffers are not made while another stream runs; the first ones create
+        # LiteRT's environment, which logs.
+        with self.lock, quiet_stderr():
             if self.backend == "compiled":
                 return _CompiledStream(self)
             return _InterpreterStream(self)
@@ -268,7 +270,7 @@ class Stream:
     def step(self, image: np.ndarray) -> np.ndarray:
         """Feed one frame; return the logits for it (valid until the next step)."""
         self.load_image(image)
-        with self.model._lock:
+        with self.model.lock:
             self.invoke()
         self.swap_state()
         return self.read_logits()
@@ -294,7 +296,7 @@ class _CompiledStream(Stream):
 
     def __init__(self, model: StreamModel) -> None:
         super().__init__(model)
-        cm, key, lay = model._compiled, self.layout.signature_key, self.layout
+        cm, key, lay = model.compiled, self.layout.signature_key, self.layout
         self._image = cm.create_input_buffer_by_name(key, lay.image.name)
         self._logits_buf = cm.create_output_buffer_by_name(key, lay.logits.name)
         self._sets = [
@@ -321,11 +323,11 @@ class _CompiledStream(Stream):
 
     def invoke(self) -> None:
         ins, outs = self._runs[self._parity]
-        idx = self.model._signature_index
+        idx = self.model.signature_index
         if self._run_native is not None:
             self._run_native(idx, ins, outs)
         else:  # pragma: no cover - older wrapper without the native handle
-            self.model._compiled._model.RunByIndex(idx, ins, outs)
+            self.model.compiled._model.RunByIndex(idx, ins, outs)
 
     def swap_state(self) -> None:
         self._parity ^= 1
@@ -344,7 +346,7 @@ class _CompiledStream(Stream):
         """Zero both state sets (a pass-through state is never written by the model)."""
         for states in self._sets:
             for name, buf in states.items():
-                buf.write(self.model._zeros[name])
+                buf.write(self.model.zeros[name])
         self._parity = 0
         self.frames = 0
 
@@ -362,7 +364,7 @@ class _InterpreterStream(Stream):
         self._inputs[self.layout.image.name] = image.reshape(self.layout.image.shape)
 
     def invoke(self) -> None:
-        self._outputs = self.model._runner(**self._inputs)
+        self._outputs = self.model.runner(**self._inputs)
 
     def swap_state(self) -> None:
         for s in self.layout.states:
@@ -374,5 +376,5 @@ class _InterpreterStream(Stream):
         return self.logits
 
     def reset(self) -> None:
-        self._inputs = dict(self.model._zeros)
+        self._inputs = dict(self.model.zeros)
         self.frames = 0

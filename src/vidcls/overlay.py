@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .classifier import Category
+from .results import Category
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 

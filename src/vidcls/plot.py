@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _files
-from .classify import VideoResult
 from .errors import VidclsError
+from .results import VideoResult
+from .writers import atomic_path
 
 
 def plot_timeline(result: VideoResult, out: str | os.PathLike, classes: int = 5) -> Path:
@@ -21,10 +21,13 @@ def plot_timeline(result: VideoResult, out: str | os.PathLike, classes: int = 5)
         import matplotlib.pyplot as plt
     except ImportError:
         raise VidclsError("plots need matplotlib: pip install 'vidcls[plot]'") from None
-    if result.probabilities is None:
-        raise ValueError("classify with keep_probabilities=True to plot a timeline")
+    probs = result.probabilities
+    if probs is None:
+        if result.frames:
+            raise ValueError("classify with keep_probabilities=True to plot a timeline")
+        probs = np.zeros((0, len(result.labels)), np.float32)
     out = Path(out)
-    times, probs = result.times, result.probabilities
+    times = result.times
     leading = np.argsort(-probs.max(axis=0))[:classes] if len(probs) else []
     colors = plt.get_cmap("tab10").colors
     color_of = {int(c): colors[i % len(colors)] for i, c in enumerate(leading)}
@@ -42,7 +45,7 @@ def plot_timeline(result: VideoResult, out: str | os.PathLike, classes: int = 5)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("probability")
     mode = f"window {result.window:g} s" if result.window else "cumulative"
-    fps = result.fps if isinstance(result.fps, str) else f"{result.fps:g} fps"
+    fps = "native" if result.fps is None else f"{result.fps:g} fps"
     ax.set_title(f"{Path(result.source).name}: {result.model}, {fps}, {mode}", fontsize=10, pad=22)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     ax.grid(alpha=0.3)
@@ -54,11 +57,9 @@ def save_figure(fig, out: str | os.PathLike) -> Path:
     import matplotlib.pyplot as plt
 
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp.png")
     try:
-        fig.savefig(tmp, format="png")
-        _files.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return out

@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import VidclsError
+from .results import Segment, SegmentEvent
+
 
 @dataclass(frozen=True)
 class SegmentOptions:
-    """Thresholds on smoothed probabilities; durations in seconds."""
+    """Thresholds on smoothed probabilities; durations in seconds. Each field is the CLI flag
+    of the same name (``min_duration`` is ``--min-duration``)."""
 
     enter: float = 0.3
     exit: float = 0.15
@@ -25,38 +29,9 @@ class SegmentOptions:
 
     def __post_init__(self) -> None:
         if not 0 <= self.exit <= self.enter <= 1:
-            raise ValueError(f"need 0 <= exit ({self.exit}) <= enter ({self.enter}) <= 1")
-        if self.min_duration < 0 or self.smoothing < 0:
-            raise ValueError("min_duration and smoothing must not be negative")
-
-
-@dataclass
-class Segment:
-    """One action from ``start`` to ``end`` seconds, with its highest smoothed probability."""
-
-    label: str
-    index: int
-    start: float
-    end: float
-    peak: float
-
-    def to_dict(self) -> dict:
-        return {
-            "label": self.label,
-            "index": self.index,
-            "start": round(self.start, 4),
-            "end": round(self.end, 4),
-            "peak": round(self.peak, 6),
-        }
-
-
-@dataclass(frozen=True)
-class SegmentEvent:
-    """``kind`` is ``"start"`` (once the segment has lasted ``min_duration``) or ``"end"``."""
-
-    kind: str
-    time: float
-    segment: Segment
+            raise VidclsError(f"segments need 0 <= exit ({self.exit}) <= enter ({self.enter}) <= 1")
+        if not (0 <= self.min_duration < math.inf and 0 <= self.smoothing < math.inf):
+            raise VidclsError("segment min_duration and smoothing must be finite, not negative")
 
 
 @dataclass
@@ -73,6 +48,11 @@ class Segmenter:
         self._frame_step = 0.0
         self._active: Segment | None = None
         self._announced = False
+
+    @property
+    def last_time(self) -> float | None:
+        """The time of the latest frame fed, None before the first."""
+        return self._last_time
 
     @property
     def active(self) -> Segment | None:
@@ -157,20 +137,3 @@ def find_segments(
         seg.update(float(t), p)
     seg.finish()
     return seg.segments
-
-
-def to_srt(segments: list[Segment]) -> str:
-    """Segments as SubRip subtitles."""
-
-    def stamp(t: float) -> str:
-        ms = round(t * 1000)
-        h, ms = divmod(ms, 3_600_000)
-        m, ms = divmod(ms, 60_000)
-        s, ms = divmod(ms, 1000)
-        return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
-
-    blocks = [
-        f"{i}\n{stamp(s.start)} --> {stamp(s.end)}\n{s.label} ({s.peak:.2f})\n"
-        for i, s in enumerate(segments, 1)
-    ]
-    return "\n".join(blocks)

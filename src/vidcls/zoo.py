@@ -10,15 +10,14 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import _files
 from .errors import VidclsError
+from .writers import atomic_path
 
 _HUB = "https://tfhub.dev/tensorflow/lite-model/movinet/{v}/stream/kinetics-600/classification/tflite/{p}/1?lite-format=tflite"
 
@@ -65,6 +64,11 @@ MODELS: dict[str, ZooModel] = {
     )
 }
 DEFAULT_MODEL = "a0"
+
+
+def available_models() -> list[str]:
+    """Names of the zoo models (``a0``, ``a1``, ...); any stream .tflite path works too."""
+    return list(MODELS)
 
 
 def cache_dir() -> Path:
@@ -119,9 +123,8 @@ def fetch(model: ZooModel, progress: bool | None = None) -> Path:
     if progress is None:
         progress = sys.stderr.isatty()
     digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{model.filename}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, _open_source(source) as (stream, total):
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as out, _open_source(source) as (stream, total):
             bar = _progress_bar(total, f"fetching {model.name}", progress)
             try:
                 while chunk := stream.read(1 << 16):
@@ -139,10 +142,6 @@ def fetch(model: ZooModel, progress: bool | None = None) -> Path:
                 f"expected {model.sha256}",
                 source,
             )
-        _files.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 

@@ -1,0 +1,54 @@
+"""The ``vidcls`` command line: one module per command, registered one way.
+
+Each command module has a docstring (its description), ``HELP`` (one line for the list of
+commands), ``add_arguments(parser)`` and ``run(args) -> exit code``. Errors in the user's input
+are a :class:`~vidcls.errors.VidclsError`: one line on stderr, exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import VidclsError
+
+COMMANDS = ("classify", "live", "serve", "train", "evaluate", "batch", "models", "bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser for every command."""
+    parser = argparse.ArgumentParser(
+        prog="vidcls", description="Streaming video classification with MoViNet on the CPU."
+    )
+    parser.add_argument("--version", action="version", version=f"vidcls {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f".{name}", __name__)
+        p = sub.add_parser(name, help=module.HELP, description=module.__doc__)
+        module.add_arguments(p)
+        p.set_defaults(run=module.run)
+    return parser
+
+
+def error(message: str) -> None:
+    """Print one error line (newlines in file names included) on stderr."""
+    text = " ".join(message.splitlines())
+    print(f"vidcls: error: {text}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``vidcls`` command; returns its exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(format="vidcls: %(message)s", level=logging.WARNING, stream=sys.stderr)
+    try:
+        return args.run(args)
+    except VidclsError as e:
+        error(str(e))
+        return 2
+    except KeyboardInterrupt:
+        error("interrupted")
+        return 130

@@ -1,0 +1,143 @@
+"""Flags shared by several commands, and the options built from them (in one place).
+
+Each flag is the keyword of the same name in Python (``--top-k`` is ``top_k``), so
+``ClassifierOptions(**classifier_kwargs(args))`` and friends need no renaming.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from .. import zoo
+from ..classifier import ClassifierOptions
+from ..errors import VidclsError
+from ..preprocess import RESIZES
+from ..segments import SegmentOptions
+
+NATIVE = "native"  # the CLI's word for "every decoded frame" (fps 0 in Python)
+
+
+def fps_value(text: str) -> float:
+    """``--fps``: a positive number, or ``native`` (0: every decoded frame)."""
+    if text.lower() == NATIVE:
+        return 0.0
+    try:
+        fps = float(text)
+    except ValueError:
+        fps = -1.0
+    if not (fps > 0 and fps < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'native', got {text!r}")
+    return fps
+
+
+def label_list(text: str) -> list[str]:
+    """``--allow`` / ``--deny``: comma-separated labels."""
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def add_model(p: argparse.ArgumentParser, threads: int = 1) -> None:
+    """--model, --labels, --threads."""
+    p.add_argument(
+        "--model",
+        default=zoo.DEFAULT_MODEL,
+        help="zoo name (see `vidcls models`) or .tflite path [a0]",
+    )
+    p.add_argument(
+        "--labels",
+        help="label file, one class per line "
+        "(default: embedded, beside the model, or Kinetics-600)",
+    )
+    p.add_argument(
+        "--threads", type=int, default=threads, help=f"CPU threads for inference [{threads}]"
+    )
+
+
+def add_filters(p: argparse.ArgumentParser, top_k: int = 5) -> None:
+    """--top-k, --threshold, --allow, --deny."""
+    p.add_argument(
+        "--top-k", type=int, default=top_k, help=f"categories per result; 0 = all [{top_k}]"
+    )
+    p.add_argument("--threshold", type=float, default=0.0, help="minimum score to report [0]")
+    p.add_argument("--allow", type=label_list, help="only these labels (comma-separated)")
+    p.add_argument("--deny", type=label_list, help="never these labels (comma-separated)")
+
+
+def add_preprocess(p: argparse.ArgumentParser) -> None:
+    """--resize, --crop, and the hidden --backend."""
+    p.add_argument(
+        "--resize",
+        choices=RESIZES,
+        default="bilinear",
+        help="bilinear: OpenCV, as the official example [default]; "
+        "area: FFmpeg scales while converting (faster on large video)",
+    )
+    p.add_argument(
+        "--crop", action="store_true", help="centre-crop to the model's aspect instead of squashing"
+    )
+    p.add_argument(
+        "--backend",
+        choices=("auto", "compiled", "interpreter"),
+        default="auto",
+        help=argparse.SUPPRESS,
+    )
+
+
+def add_window(p: argparse.ArgumentParser, default: float | None = None) -> None:
+    """--window SECONDS."""
+    shown = f" [{default:g}]" if default else ""
+    p.add_argument(
+        "--window",
+        type=float,
+        default=default,
+        metavar="SECONDS",
+        help="follow the content of long videos: predictions from the last SECONDS/2 to SECONDS "
+        f"of video (two staggered streams) instead of everything since the start{shown}",
+    )
+
+
+def add_segments(p: argparse.ArgumentParser) -> None:
+    """--enter, --exit, --min-duration, --smoothing."""
+    d = SegmentOptions()
+    g = p.add_argument_group("action segments")
+    g.add_argument(
+        "--enter", type=float, default=d.enter, help=f"probability opening a segment [{d.enter}]"
+    )
+    g.add_argument(
+        "--exit", type=float, default=d.exit, help=f"probability below which it closes [{d.exit}]"
+    )
+    g.add_argument(
+        "--min-duration",
+        type=float,
+        default=d.min_duration,
+        help=f"shortest segment kept, s [{d.min_duration:g}]",
+    )
+    g.add_argument(
+        "--smoothing",
+        type=float,
+        default=d.smoothing,
+        help=f"smoothing time constant, s [{d.smoothing}]",
+    )
+
+
+def classifier_options(args: argparse.Namespace, **overrides) -> ClassifierOptions:
+    """ClassifierOptions from whichever of its fields the command has flags for."""
+    fields = ClassifierOptions.__dataclass_fields__
+    kwargs = {name: getattr(args, name) for name in fields if hasattr(args, name)}
+    kwargs.update(overrides)
+    return ClassifierOptions(**kwargs)
+
+
+def segment_options(args: argparse.Namespace) -> SegmentOptions:
+    """SegmentOptions from --enter, --exit, --min-duration, --smoothing."""
+    return SegmentOptions(args.enter, args.exit, args.min_duration, args.smoothing)
+
+
+def check_output(path: str | os.PathLike | None) -> None:
+    """VidclsError, before any work, when ``path``'s folder does not exist."""
+    if path is None:
+        return
+    folder = Path(os.path.abspath(path)).parent
+    if not folder.is_dir():
+        raise VidclsError("output folder does not exist", folder)
