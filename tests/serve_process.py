@@ -1,4 +1,4 @@
-"""A real ``python -m vidcls.server`` process on a free loopback port, for tests."""
+"""A real ``python -m vidcls.serve`` process on a free loopback port, for tests."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> ServerProcess:
-        cmd = [sys.executable, "-m", "vidcls.server", "--port", str(self.port), *self.args]
+        cmd = [sys.executable, "-m", "vidcls.serve", "--port", str(self.port), *self.args]
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + 60

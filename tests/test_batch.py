@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from cli_run import CLI
+from cli_run import CLI, assert_clean_error
+from cli_run import run as vidcls
 from conftest import VIDEOS, needs_shared
 
 from vidcls import VidclsError
@@ -37,9 +38,10 @@ def archive(tmp_path_factory):
 
 
 def rows_of(path: Path) -> list[dict]:
+    """Rows read with pyarrow or json directly (not vidcls's reader)."""
     if path.suffix == ".parquet":
         return pq.read_table(path).to_pylist()
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
 
 
 def comparable(rows: list[dict]) -> dict:
@@ -93,6 +95,7 @@ def test_every_input_once_and_the_broken_one_recorded(reference, archive):
     carving = [r for r in ok if "carving_ice" in r["source"]]
     assert carving and all(r["label"] == "carving ice" for r in carving)
     assert summary.processed == 17 and summary.failed == 1
+    assert all(r["fps"] == 5.0 for r in ok) and broken[0]["fps"] is None  # a number, or null
     assert not out.with_name(out.name + ".parts").exists()  # parts merged and removed
 
 
@@ -124,7 +127,7 @@ def test_sigkill_at_a_random_point_then_resume(archive, tmp_path):
     proc.wait()
     committed = len(list(parts.glob("rows-*")))
     assert 1 <= committed < 48 and not out.exists()
-    before = PartStore(out, "parquet").done()
+    before = PartStore(out).done()
     assert len(before) == committed
     r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ), timeout=300)
     assert r.returncode == 0, r.stderr
@@ -193,3 +196,55 @@ def test_ray_gives_the_same_rows(reference, archive, tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert comparable(rows_of(out)) == comparable(rows_of(reference[0]))
+
+
+def test_native_fps_is_null_and_jsonl_keeps_non_ascii(archive, tmp_path):
+    clip = next(p for p in list_inputs(str(archive)) if "carving_ice_rpi" in p)
+    folder = tmp_path / "vidéos"
+    folder.mkdir()
+    (folder / "sculpture_glacée.mp4").symlink_to(clip)
+    out = tmp_path / "r.jsonl"
+    r = vidcls("batch", folder, "--out", out, "--fps", "native", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [str(out)]
+    assert "1 videos: 0 already done, 1 classified (0 failed)" in r.stderr
+    text = out.read_text("utf-8")
+    assert "sculpture_glacée.mp4" in text and "\\u00e9" not in text
+    (row,) = rows_of(out)
+    assert row["fps"] is None and row["status"] == "ok"
+    default = run_batch(clip, tmp_path / "d.jsonl", BatchOptions(workers=1))
+    assert default.processed == 1
+    (five,) = rows_of(tmp_path / "d.jsonl")
+    assert five["fps"] == 5.0 and row["frames"] > 2 * five["frames"]  # every frame of 30 fps
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"chunk": 0},
+        {"workers": 0},
+        {"threads": 0},
+        {"prefetch": -1},
+        {"fps": -1.0},
+        {"fps": float("nan")},
+        {"top_k": -1},
+        {"threshold": 2.0},
+        {"window": 0.0},
+        {"ray": 5},
+    ],
+)
+def test_options_are_checked_when_made(options):
+    with pytest.raises(VidclsError, match=next(iter(options))):
+        BatchOptions(**options)
+
+
+def test_bad_flags_and_models_are_one_line_errors(archive, tmp_path):
+    out = tmp_path / "r.jsonl"
+    assert_clean_error(vidcls("batch", archive, "--out", out, "--chunk", "0"), "chunk")
+    assert_clean_error(vidcls("batch", archive, "--out", out, "--window", "-1"), "window")
+    assert_clean_error(vidcls("batch", archive, "--out", out, "--model", "a9"), "a9")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("one\ntwo\n")
+    r = vidcls("batch", archive, "--out", out, "--labels", labels, "--workers", "2")
+    assert_clean_error(r, labels, "label count 2")  # from the workers, as one line
+    assert not out.exists()

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import needs_shared
 
-from vidcls import ClassifierOptions, VidclsError, VideoClassifier, softmax
-from vidcls.classifier import _Filter
+from vidcls import ClassifierOptions, VidclsError, VideoClassifier
+from vidcls.classifier import _Filter, softmax
 from vidcls.preprocess import Preprocessor
 
 LABELS = ["a", "b", "c", "d", "e"]
@@ -29,27 +29,27 @@ def _filter(**kw) -> _Filter:
 
 def test_filters_apply_deny_allow_threshold_then_max_results():
     p = np.array([0.05, 0.4, 0.3, 0.15, 0.1], np.float32)
-    assert [c.label for c in _filter(max_results=0).top(p, LABELS)] == ["b", "c", "d", "e", "a"]
-    assert [c.label for c in _filter(max_results=2).top(p, LABELS)] == ["b", "c"]
-    assert [c.label for c in _filter(label_deny_list=["b"], max_results=2).top(p, LABELS)] == [
+    assert [c.label for c in _filter(top_k=0).top(p, LABELS)] == ["b", "c", "d", "e", "a"]
+    assert [c.label for c in _filter(top_k=2).top(p, LABELS)] == ["b", "c"]
+    assert [c.label for c in _filter(deny=["b"], top_k=2).top(p, LABELS)] == [
         "c",
         "d",
     ]
-    f = _filter(label_allow_list=["a", "b", "e"], label_deny_list=["b"], max_results=5)
+    f = _filter(allow=["a", "b", "e"], deny=["b"], top_k=5)
     assert [c.label for c in f.top(p, LABELS)] == ["e", "a"]
-    f = _filter(score_threshold=0.12, max_results=0)
+    f = _filter(threshold=0.12, top_k=0)
     assert [c.label for c in f.top(p, LABELS)] == ["b", "c", "d"]
     # Threshold before max_results: fewer than max_results may come back.
-    f = _filter(score_threshold=0.35, max_results=3)
+    f = _filter(threshold=0.35, top_k=3)
     assert [(c.label, c.index) for c in f.top(p, LABELS)] == [("b", 1)]
     assert f.top(p, LABELS)[0].score == pytest.approx(0.4)
 
 
 def test_unknown_labels_in_lists_are_errors():
     with pytest.raises(VidclsError, match="unknown label.*allow list: zz"):
-        _filter(label_allow_list=["a", "zz"])
+        _filter(allow=["a", "zz"])
     with pytest.raises(VidclsError, match="deny list"):
-        _filter(label_deny_list=["nope"])
+        _filter(deny=["nope"])
 
 
 def test_centre_crop_keeps_the_middle():
@@ -74,7 +74,7 @@ def test_preprocessor_rejects_wrong_arrays():
 
 @needs_shared
 def test_classify_numpy_frames_of_any_size_and_reset():
-    clf = VideoClassifier.create_from_options(ClassifierOptions(max_results=3))
+    clf = VideoClassifier.create_from_options(ClassifierOptions(top_k=3))
     rng = np.random.default_rng(0)
     frames = [
         rng.integers(0, 256, (h, w, 3), np.uint8) for h, w in [(240, 320), (172, 172), (90, 60)]
@@ -89,7 +89,7 @@ def test_classify_numpy_frames_of_any_size_and_reset():
 
 @needs_shared
 def test_new_stream_shares_the_model_not_the_state():
-    a = VideoClassifier.create_from_options(ClassifierOptions(max_results=0))
+    a = VideoClassifier.create_from_options(ClassifierOptions(top_k=0))
     b = a.new_stream()
     assert b.model is a.model
     rng = np.random.default_rng(1)

@@ -11,9 +11,9 @@ import av
 import numpy as np
 import pytest
 
-from vidcls.dataset import load_dataset, natural_key, scan_classes
 from vidcls.errors import VidclsError
-from vidcls.features import read_clip
+from vidcls.media import read_frames
+from vidcls.training.dataset import labelled_clips, load_dataset, natural_key, scan_classes
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def names(clips) -> list[str]:
 
 
 def test_the_tiny_clip_is_a_real_video(tiny_clip):
-    frames = read_clip(tiny_clip)
+    frames = read_frames(tiny_clip)
     assert len(frames) == 6 and frames[0].shape == (32, 32, 3)
 
 
@@ -177,3 +177,38 @@ def test_a_missing_folder_is_an_error(tmp_path):
     not_a_folder.write_bytes(b"x")
     with pytest.raises(VidclsError, match="not found"):
         load_dataset(not_a_folder)
+
+
+# -- the clips evaluate runs on ---------------------------------------------------------------
+
+
+def test_labelled_clips_all_and_val_on_a_flat_folder(tmp_path, tiny_clip):
+    root = make(tmp_path, {"b": ["b_1.mp4", "b_2.mp4", "b_3.mp4"], "a": ["a_1.mp4"]}, tiny_clip)
+    names_, clips = labelled_clips(root)
+    assert names_ == ["a", "b"]
+    assert names(clips) == ["a_1.mp4", "b_1.mp4", "b_2.mp4", "b_3.mp4"]
+    assert [c.index for c in clips] == [0, 1, 1, 1]
+    # split="val": exactly what training holds out.
+    _, val = labelled_clips(root, "val", val_fraction=0.34)
+    assert val == load_dataset(root, 0.34).val
+    assert names(val) == ["b_3.mp4"]
+
+
+def test_labelled_clips_on_explicit_folders(tmp_path, tiny_clip):
+    make(tmp_path / "train", {"cat": ["c_1.mp4"], "dog": ["d_1.mp4"]}, tiny_clip)
+    make(tmp_path / "val", {"cat": ["c_9.mp4"], "dog": ["d_9.mp4"]}, tiny_clip)
+    names_, clips = labelled_clips(tmp_path)
+    assert names_ == ["cat", "dog"]
+    assert sorted(names(clips)) == ["c_1.mp4", "c_9.mp4", "d_1.mp4", "d_9.mp4"]
+    _, val = labelled_clips(tmp_path, "val")
+    assert names(val) == ["c_9.mp4", "d_9.mp4"]
+    assert all(c.path.parent.parent.name == "val" for c in val)
+
+
+def test_labelled_clips_errors(tmp_path, tiny_clip):
+    with pytest.raises(VidclsError, match="split"):
+        labelled_clips(tmp_path, "test")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VidclsError, match="no class folders") as e:
+        labelled_clips(tmp_path)
+    assert str(tmp_path) in str(e.value)

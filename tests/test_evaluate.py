@@ -1,4 +1,8 @@
-"""Accuracy on a folder of labelled clips: the real A0 on shared clips, and the metrics."""
+"""Accuracy on a folder of labelled clips: the real A0 on shared clips, and the metrics.
+
+Each clip is classified as ``vidcls classify`` classifies it: one test runs both commands on
+the same clip and compares their probabilities.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ from cli_run import assert_clean_error, run
 from conftest import A0, needs_shared, video
 
 from vidcls.errors import VidclsError
-from vidcls.evaluate import OTHER, Evaluation, evaluate, plot_confusion
+from vidcls.results import Category
+from vidcls.training import Evaluation, Prediction, evaluate, plot_confusion
+from vidcls.training.evaluation import OTHER
 
 CARVING = ("carving_ice_rpi.mp4", "carving_ice_android.mp4")
 
@@ -53,8 +59,11 @@ def test_a0_on_carving_ice_clips_via_the_cli(tmp_path):
     assert doc["confusion"] == {"labels": ["carving ice"], "matrix": [[2]]}
     assert sorted(Path(p["path"]).name for p in doc["predictions"]) == sorted(CARVING)
     for p in doc["predictions"]:
-        assert set(p) == {"path", "label", "predicted", "top5"}
+        assert set(p) == {"path", "label", "predicted", "top5", "top"}
         assert p["label"] == p["predicted"] == "carving ice" and len(p["top5"]) == 5
+        assert [c["label"] for c in p["top"]] == p["top5"]
+        scores = [c["score"] for c in p["top"]]
+        assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -67,8 +76,10 @@ def test_a0_on_carving_ice_clips_in_python(tmp_path):
     cols, m = result.confusion()
     assert cols == ["carving ice"] and m.shape == (1, 1) and m.tolist() == [[2]]
     assert "carving ice" in result.table()
-    # Every frame instead of the model's 5 fps: the same verdict on these clips.
-    assert evaluate(data, A0, fps="native").top1 == 1.0
+    # Every frame (fps 0) instead of the model's 5 fps: the same verdict on these clips.
+    assert evaluate(data, A0, fps=0).top1 == 1.0
+    with pytest.raises(VidclsError, match="fps"):
+        evaluate(data, A0, fps=-1)
 
 
 @needs_shared
@@ -112,13 +123,11 @@ def test_a_missing_data_folder_is_a_clean_error(tmp_path):
 # -- the metrics, on hand-made predictions -------------------------------------------------
 
 
-def _clip(label: str, predicted: str, top5: list[str] | None = None) -> dict:
-    return {
-        "path": f"{label}/{predicted}.mp4",
-        "label": label,
-        "predicted": predicted,
-        "top5": top5 or [predicted],
-    }
+def _clip(label: str, predicted: str, top5: list[str] | None = None) -> Prediction:
+    """A prediction whose leading labels are ``top5`` (scores falling from 0.5)."""
+    top = [Category(name, i, 0.5 / (i + 1)) for i, name in enumerate(top5 or [predicted])]
+    assert top[0].label == predicted
+    return Prediction(f"{label}/{predicted}.mp4", label, top)
 
 
 @pytest.fixture
@@ -186,9 +195,38 @@ def test_to_dict_and_table(hand_made, tmp_path):
     assert d["clips"] == 8 and d["top1"] == 0.5 and d["top5"] == 0.875
     assert d["confusion"]["labels"] == ["a", "b", "c", OTHER]
     assert d["confusion"]["matrix"] == [[2, 1, 0, 0], [0, 1, 0, 1], [1, 0, 1, 1]]
-    assert d["predictions"] == hand_made.clips
+    assert d["predictions"] == [c.to_dict() for c in hand_made.clips]
+    assert d["predictions"][0] == {
+        "path": "a/a.mp4",
+        "label": "a",
+        "predicted": "a",
+        "top5": ["a", "b"],
+        "top": [
+            {"label": "a", "index": 0, "score": 0.5},
+            {"label": "b", "index": 1, "score": 0.25},
+        ],
+    }
     json.dumps(d)  # serializable as is
     table = hand_made.table()
     assert "top-1 50.0%" in table and "top-5 87.5%" in table and OTHER[:9] in table
     png = plot_confusion(hand_made, tmp_path / "c.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- one frame loop: evaluate and classify agree -----------------------------------------------
+
+
+@needs_shared
+@pytest.mark.parametrize("fps", [[], ["--fps", "native"], ["--fps", "3"]], ids=str)
+def test_evaluate_and_classify_give_the_same_probabilities(tmp_path, fps):
+    """The same clip, model and rate: ``evaluate``'s prediction is ``classify``'s summary."""
+    data = by_label(tmp_path / "data", {"carving ice": CARVING[:1]})
+    r = run("evaluate", data, "--model", A0, "--format", "json", *fps)
+    assert r.returncode == 0, r.stderr
+    (prediction,) = json.loads(r.stdout)["predictions"]
+    r = run("classify", prediction["path"], "--model", A0, "--format", "json", *fps)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)["summary"]["top"]
+    print(f"fps {fps or 'model'}: evaluate {prediction['top']}\nclassify {summary}")
+    assert len(summary) == 5 and summary[0]["label"] == "carving ice"
+    assert prediction["top"] == summary

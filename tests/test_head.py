@@ -15,12 +15,13 @@ import pytest
 from cli_run import run, stream_free_model
 from conftest import A0, CUSTOM, needs_shared, video
 
-from vidcls import head as heads
 from vidcls.errors import VidclsError
-from vidcls.features import FeatureExtractor, read_clip
 from vidcls.labels import embedded_labels
+from vidcls.media import read_frames
 from vidcls.model import StreamModel
 from vidcls.preprocess import Preprocessor
+from vidcls.training import head as heads
+from vidcls.training.features import FeatureExtractor
 
 pytestmark = needs_shared
 
@@ -34,7 +35,7 @@ MODELS = {
 @pytest.fixture(scope="module")
 def clip_frames() -> list[np.ndarray]:
     """Every decoded frame of the clip, RGB uint8 at its own size (both models take 172x172)."""
-    return read_clip(video(CLIP))
+    return read_frames(video(CLIP))
 
 
 def stream_logits(model_path: Path, frames: list[np.ndarray]) -> np.ndarray:
@@ -43,6 +44,11 @@ def stream_logits(model_path: Path, frames: list[np.ndarray]) -> np.ndarray:
     pre = Preprocessor(model.layout.height, model.layout.width)
     stream = model.new_stream()
     return np.array([stream.step(pre.from_array(f)).copy() for f in frames])
+
+
+def text(name: bytes | str) -> str:
+    """A flatbuffer string as text."""
+    return name.decode() if isinstance(name, bytes) else name
 
 
 def loaded(path: Path):
@@ -68,8 +74,8 @@ def test_find_head_on_the_shared_models(name):
     sg = model.subgraphs[0]
     n = spec["classes"]
     assert head.signature_key == spec["key"]
-    sig = next(s for s in model.signatureDefs if heads._decode(s.signatureKey) == spec["key"])
-    logits_map = [m for m in sig.outputs if heads._decode(m.name) == "logits"]
+    sig = next(s for s in model.signatureDefs if text(s.signatureKey) == spec["key"])
+    logits_map = [m for m in sig.outputs if text(m.name) == "logits"]
     assert [m.tensorIndex for m in logits_map] == [head.logits]
 
     w, b = heads.classifier_weights(model, head)
@@ -190,7 +196,7 @@ def test_a_new_three_class_head_computes_w_hidden_plus_b(name, clip_frames, tmp_
     data = path.read_bytes()
     frames = clip_frames[:30]
     checkpoints = (8, 30)  # compare after these many frames
-    extractor = FeatureExtractor(path, num_threads=2)
+    extractor = FeatureExtractor(path, threads=2)
     hidden = {k: extractor(frames[:k])[0].astype(np.float64) for k in checkpoints}
     assert all(h.shape == (2048,) for h in hidden.values())
 

@@ -18,7 +18,8 @@ from conftest import needs_shared, video
 from stream_server import LiveTSServer, make_ts
 
 from vidcls import ClassifierOptions, VidclsError, VideoClassifier
-from vidcls.live import run_live
+from vidcls.display import LiveWindow
+from vidcls.pipeline import Pipeline, classify_live
 
 pytestmark = needs_shared
 
@@ -99,7 +100,10 @@ def test_freshest_frame_bounded_latency_with_a_slow_consumer():
         times.append(result.time)
         time.sleep(0.35)  # the consumer can take ~3 frames per second of a 30 fps source
 
-    stats = run_live(str(video("carving_ice_android.mp4")), clf, slow, duration=5.0)
+    pipeline = Pipeline(clf)
+    for result in pipeline.live(str(video("carving_ice_android.mp4")), duration=5.0):
+        slow(result)
+    stats = pipeline.stats
     assert stats.fed >= 8
     assert stats.captured >= 120  # the source ran at its own speed meanwhile
     lat = np.array(latencies)
@@ -110,10 +114,12 @@ def test_freshest_frame_bounded_latency_with_a_slow_consumer():
 
 
 def test_file_at_real_speed_with_segment_events():
-    clf = VideoClassifier.create_from_options(ClassifierOptions(window=4.0, max_results=3))
-    results, events = [], []
+    clf = VideoClassifier.create_from_options(ClassifierOptions(window=4.0, top_k=3))
+    pipeline = Pipeline(clf, segments=True)
     t0 = time.monotonic()
-    stats = run_live(str(video("carving_ice_rpi.mp4")), clf, results.append, events.append)
+    results = list(pipeline.live(str(video("carving_ice_rpi.mp4"))))
+    events = [e for r in results for e in r.events] + pipeline.finish()
+    stats = pipeline.stats
     elapsed = time.monotonic() - t0
     assert 4.0 < elapsed < 7.0  # a 4.4 s clip played at its real speed
     assert 18 <= stats.fed <= 25  # fed at about 5 fps
@@ -167,7 +173,6 @@ def test_bad_sources_are_clear_errors(source, message):
 
 
 def test_window_without_gui_is_a_clear_error():
-    clf = VideoClassifier.create_from_options(ClassifierOptions())
     import cv2
 
     try:
@@ -177,12 +182,21 @@ def test_window_without_gui_is_a_clear_error():
     except cv2.error:
         pass
     with pytest.raises(VidclsError, match="--headless"):
-        run_live(str(video("carving_ice_rpi.mp4")), clf, lambda r: None, display=True)
+        LiveWindow()
 
 
 def test_unreadable_network_source_keeps_retrying_then_stops(tmp_path):
-    clf = VideoClassifier.create_from_options(ClassifierOptions())
     t0 = time.monotonic()
-    stats = run_live("http://127.0.0.1:9/none.ts", clf, lambda r: None, duration=2.0)
-    assert stats.fed == 0 and 1.5 < time.monotonic() - t0 < 8
+    results = list(classify_live("http://127.0.0.1:9/none.ts", duration=2.0))
+    assert results == [] and 1.5 < time.monotonic() - t0 < 8
     assert Path(tmp_path).exists()
+
+
+def test_classify_live_is_a_generator_one_can_break_out_of():
+    t0 = time.monotonic()
+    for n, result in enumerate(classify_live(str(video("carving_ice_android.mp4")), top_k=2), 1):
+        assert len(result.top) == 2 and result.latency_ms is not None
+        assert result.infer_ms is not None and result.input_fps is not None
+        if n == 3:
+            break
+    assert time.monotonic() - t0 < 3  # the capture thread stopped with the generator

@@ -16,8 +16,10 @@ from cli_run import assert_clean_error, run
 from conftest import needs_shared, video
 from media import join_clips
 
-from vidcls import classify_video
-from vidcls.segments import Segment, Segmenter, SegmentOptions, find_segments, to_srt
+from vidcls import VidclsError, classify_video
+from vidcls.results import Segment
+from vidcls.segments import Segmenter, SegmentOptions, find_segments
+from vidcls.writers import to_srt
 
 LABELS = ["a", "b", "c", "d"]
 CARVING = "carving ice"
@@ -231,7 +233,7 @@ def test_segment_of_exactly_min_duration_is_kept_wherever_it_starts():
     ],
 )
 def test_bad_options_raise_value_error(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(VidclsError):
         SegmentOptions(**bad)
 
 

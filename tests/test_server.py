@@ -17,12 +17,15 @@ import pytest
 from conftest import A0, CUSTOM, MODELS, needs_shared, video
 from serve_process import ServerProcess, server_env
 
-from vidcls import ClassifierOptions, VideoClassifier
+from vidcls import ClassifierOptions, VidclsError, VideoClassifier, classify_video
+from vidcls.serve import ServeOptions
 
 websockets = pytest.importorskip("websockets")
 pytest.importorskip("fastapi")
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
+
+from vidcls.serve.schema import ClassifyResponse, VideoResultModel  # noqa: E402
 
 pytestmark = needs_shared
 MAX_STREAMS = 20
@@ -64,23 +67,50 @@ def test_health_models_pages_and_openapi(server):
         assert r.status_code == 200 and marker in r.text, page
 
 
-def test_classify_over_http_equals_the_cli(server, tmp_path):
+def resolve(schema: dict, node: dict) -> dict:
+    """``node`` with its ``$ref`` (to ``#/components/schemas/...``) followed."""
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def test_openapi_describes_the_classification_from_the_result_model(server):
+    schema = httpx.get(server.url + "/openapi.json").json()
+    post = schema["paths"]["/v1/classify"]["post"]
+    ok = resolve(schema, post["responses"]["200"]["content"]["application/json"]["schema"])
+    fields = set(ok["properties"])
+    assert {"source", "model", "fps", "frames", "summary", "window", "segments"} <= fields
+    assert {"plot"} == fields - set(VideoResultModel.model_fields)
+    assert {"source", "model", "fps", "frames", "summary"} <= set(ok["required"])
+    frame = resolve(schema, ok["properties"]["frames"]["items"])
+    assert {"time", "top", "infer_ms"} <= set(frame["properties"])
+    category = resolve(schema, frame["properties"]["top"]["items"])
+    assert set(category["properties"]) == {"label", "index", "score"}
+    fps = {t.get("type") for t in ok["properties"]["fps"]["anyOf"]}
+    assert fps == {"number", "null"}  # None: every decoded frame (no more "native" string)
+    for status in ("400", "413", "422", "503"):
+        error = post["responses"][status]["content"]["application/json"]["schema"]
+        assert resolve(schema, error)["properties"] == {
+            "detail": {"title": "Detail", "type": "string"}
+        }
+    for path, name in (("/healthz", "Health"), ("/v1/models", "Models")):
+        got = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert got["schema"]["$ref"].endswith("/" + name)
+
+
+def test_classify_over_http_equals_the_library(server, tmp_path):
     clip = video("carving_ice_rpi.mp4")
     with open(clip, "rb") as f:
         r = httpx.post(server.url + "/v1/classify", files={"file": (clip.name, f)}, timeout=60)
     assert r.status_code == 200, r.text
     doc = r.json()
-    cli = subprocess.run(
-        [sys.executable, "-m", "vidcls.cli", "classify", str(clip), "--format", "json"],
-        capture_output=True,
-        text=True,
-        env=server.env,
-        check=True,
-    )
-    expected = json.loads(cli.stdout)
+    ClassifyResponse.model_validate(doc)  # the schema describes what is sent (no extra keys)
+    # What `vidcls classify --format json` prints: the result document.
+    expected = classify_video(clip, model="a0").to_dict()
     assert doc["summary"] == expected["summary"]
     assert doc["summary"]["top"][0]["label"] == "carving ice"
     assert doc == {**expected, "source": clip.name}  # frames, fps, model too
+    assert doc["fps"] == 5.0 and len(doc["frames"]) > 20
 
     # The raw body works as well; segments and the plot on request.
     r = httpx.post(
@@ -92,10 +122,24 @@ def test_classify_over_http_equals_the_cli(server, tmp_path):
     )
     assert r.status_code == 200, r.text
     doc = r.json()
+    ClassifyResponse.model_validate(doc)
     assert doc["summary"]["top"] == expected["summary"]["top"][:3]
     assert doc["segments"][0]["label"] == "carving ice"
     png = base64.b64decode(doc["plot"].removeprefix("data:image/png;base64,"))
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # fps=native feeds every decoded frame; the JSON says so with a null fps.
+    r = httpx.post(
+        server.url + "/v1/classify",
+        params={"fps": "native", "window": 2},
+        files={"file": (clip.name, clip.read_bytes())},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    native = classify_video(clip, model="a0", fps=0, window=2).to_dict()
+    assert doc == {**native, "source": clip.name}
+    assert doc["fps"] is None and doc["window"] == 2 and len(doc["frames"]) == 131
 
 
 def test_classify_with_a_custom_model(server):
@@ -214,7 +258,7 @@ def clip_frames(name: str, step: int = 6, limit: int = 16) -> list[np.ndarray]:
 def reference_tops(model_path, sequences: list[list[bytes]]) -> list[list[list[dict]]]:
     """What a fresh classifier, run alone, gives for each JPEG sequence (decoded the same way)."""
     base = VideoClassifier.create_from_options(
-        ClassifierOptions(model=model_path, max_results=3, num_threads=1)
+        ClassifierOptions(model=model_path, top_k=3, threads=1)
     )
     out = []
     for seq in sequences:
@@ -265,7 +309,9 @@ def test_malformed_websocket_messages_get_errors_and_the_stream_goes_on(server):
                 got.append(json.loads(await ws.recv()))
             assert [r["frames"] for r in got] == [1, 2, 3]
             assert all(same_top(r["top"], w) for r, w in zip(got, want, strict=True))
-            assert got[-1]["infer_ms"] > 0
+            assert got[-1]["infer_ms"] > 0 and got[-1]["decode_ms"] > 0
+            assert got[0]["time"] == 0 < got[1]["time"] < got[2]["time"]
+            assert got[0]["size"] == [172, 172] and got[-1]["input_fps"] > 0
             await ws.send(json.dumps({"type": "reset"}))
             assert json.loads(await ws.recv()) == {"type": "reset", "frames": 0}
             await ws.send(frames[0])
@@ -363,10 +409,33 @@ def test_idle_streams_are_closed_and_bad_models_stop_the_start(tmp_path):
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"not a model")
     run = subprocess.run(
-        [sys.executable, "-m", "vidcls.server", "--model", str(bad), "--port", "1"],
+        [sys.executable, "-m", "vidcls.serve", "--model", str(bad), "--port", "0"],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert run.returncode == 2 and "bad.tflite: not a TFLite model file" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_serve_options_are_checked_when_made():
+    assert ServeOptions(threads=4).max_threads >= 4  # the CPU count, or threads if more
+    assert ServeOptions(model="a0").model == ["a0"]
+    assert ServeOptions(max_upload_mb=0.5).max_upload_bytes == 1 << 19
+    bad = [
+        ({"threads": 0}, "threads must be 1 or more"),
+        ({"threads": 3, "max_threads": 2}, "threads (3) above max_threads (2)"),
+        ({"max_streams": 0}, "max_streams"),
+        ({"max_jobs": 1.5}, "max_jobs"),
+        ({"max_upload_mb": 0}, "max_upload_mb"),
+        ({"idle_timeout": float("inf")}, "idle_timeout"),
+        ({"window": -1}, "window"),
+        ({"top_k": -1}, "top_k"),
+        ({"certfile": "cert.pem"}, "certfile and keyfile go together"),
+        ({"log_level": "loud"}, "log_level"),
+        ({"model": []}, "no model"),
+    ]
+    for kwargs, words in bad:
+        with pytest.raises(VidclsError) as e:
+            ServeOptions(**kwargs)
+        assert words in str(e.value), kwargs

@@ -17,9 +17,12 @@ import pytest
 from cli_run import assert_clean_error, run
 from conftest import MODELS, SHARED, needs_shared
 
-from vidcls import head as heads
-from vidcls.features import read_clip
+import vidcls
+from vidcls.errors import VidclsError
 from vidcls.labels import embedded_config, embedded_labels
+from vidcls.media import read_frames
+from vidcls.training import TrainOptions, TrainResult
+from vidcls.training import head as heads
 
 BASKETBALL = SHARED / "datasets" / "basketball"
 CLASSES = ["defense", "dribbling", "nothing", "passing", "shooting"]
@@ -167,8 +170,8 @@ def test_classify_uses_embedded_labels_and_every_frame(trained):
     r = run("classify", clip, "--model", trained.out, "--format", "json", env=trained.env)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert doc["fps"] == "native"
-    assert len(doc["frames"]) == len(read_clip(clip))
+    assert doc["fps"] is None  # every decoded frame
+    assert len(doc["frames"]) == len(read_frames(clip))
     top = doc["summary"]["top"]
     assert sorted(c["label"] for c in top) == CLASSES
     assert all(CLASSES[c["index"]] == c["label"] for c in top)
@@ -251,3 +254,65 @@ def test_an_output_folder_that_does_not_exist_is_a_clean_error(tmp_path):
 def test_a_missing_data_folder_is_a_clean_error(tmp_path):
     missing = tmp_path / "nothing here"
     assert_clean_error(run("train", missing, "--out", tmp_path / "m.tflite"), missing)
+
+
+# -- options and the Python API -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"views": 0},
+        {"views": 2.5},
+        {"threads": 0},
+        {"epochs": 0},
+        {"seed": -1},
+        {"val_fraction": 1.0},
+        {"val_fraction": float("nan")},
+        {"fps": -1},
+        {"fps": "native"},  # the CLI's word; in Python every frame is 0
+        {"fps": None},
+        {"l2": -0.1},
+        {"l2": float("inf")},
+    ],
+    ids=str,
+)
+def test_bad_options_are_refused_when_made(bad):
+    name = next(iter(bad))
+    with pytest.raises(VidclsError, match=name):
+        TrainOptions(**bad)
+
+
+def test_good_options():
+    o = TrainOptions(fps=0, l2=0.01, views=1, val_fraction=0.0, cache=Path("/tmp/c"))
+    assert o.to_dict()["cache"] == "/tmp/c" and o.to_dict()["fps"] == 0
+    assert TrainOptions().fps == "auto" and TrainOptions(fps=7.5).fps == 7.5
+
+
+def test_a_bad_flag_is_a_clean_error(tmp_path):
+    data = small_dataset(tmp_path / "data")
+    r = run("train", data, "--out", tmp_path / "m.tflite", "--views", "0")
+    assert "views" in assert_clean_error(r)
+    assert not (tmp_path / "m.tflite").exists()
+
+
+def test_train_and_evaluate_in_python(tmp_path):
+    """``vidcls.train`` with option keywords (every frame), then ``vidcls.evaluate`` on its
+    validation clips: the same accuracy as the training's own check of the exported model."""
+    data = small_dataset(tmp_path / "data")
+    out = tmp_path / "m.tflite"
+    result = vidcls.train(data, out, views=2, fps=0, cache=tmp_path / "features")
+    assert isinstance(result, TrainResult)
+    assert result.model_path == out and result.fps is None and result.options.views == 2
+    assert embedded_config(out)["fps"] is None
+    assert any((tmp_path / "features").glob("*.npz"))
+    assert result.max_probability_difference < MAX_PROBABILITY_DIFFERENCE
+    doc = result.to_dict()
+    assert doc["options"]["fps"] == 0 and doc["fps"] is None
+    json.dumps(doc)
+    evaluation = vidcls.evaluate(data, out, split="val")
+    assert len(evaluation.clips) == len(result.evaluation.clips) == 4
+    assert evaluation.top1 == result.val_accuracy_exported
+    assert [c.top for c in evaluation.clips] == [c.top for c in result.evaluation.clips]
+    with pytest.raises(TypeError):
+        vidcls.train(data, out, TrainOptions(), views=2)

@@ -151,6 +151,7 @@ def test_file_page_uploads_a_video_and_shows_the_result(server, browser):
     phases = page.evaluate("window.phases")
     assert any(p.startswith("Uploading") for p in phases) and "Classifying…" in phases, phases
     assert page.inner_text("#summary li .label") == "carving ice"
+    assert " · a0 · 5 fps · " in page.inner_text("#meta")
     assert "carving ice" in page.inner_text("#segments tbody tr")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 

@@ -191,29 +191,29 @@ def test_window_follows_the_cut_into_carving_ice(other_then_carving):
 def test_window_in_frames_follows_the_feed_rate(carving_then_other):
     joined, cut = carving_then_other
     clf = VideoClassifier.create_from_options(ClassifierOptions(window=4.0))
-    assert clf._stream.window == 20  # 4 s at the model's 5 fps until told otherwise
+    assert clf.stream.window == 20  # 4 s at the model's 5 fps until told otherwise
     clf.set_feed_rate(25)
-    assert isinstance(clf._stream, WindowedStreams) and clf._stream.window == 100
+    assert isinstance(clf.stream, WindowedStreams) and clf.stream.window == 100
     clf.set_feed_rate(10)
-    assert clf._stream.window == 40
+    assert clf.stream.window == 40
 
-    native = classify_video(joined, fps="native", classifier=clf)
-    assert native.fps == "native" and native.window == 4.0
-    assert clf._stream.window == 100  # the joined clip is 25 fps
-    assert clf._stream.frames == len(native.frames)
+    native = classify_video(joined, fps=0, classifier=clf)
+    assert native.fps is None and native.window == 4.0
+    assert clf.stream.window == 100  # the joined clip is 25 fps
+    assert clf.stream.frames == len(native.frames)
     latency = switch_latency(top1(native), cut, lambda label: label != CARVING)
     print(f"\nnative 25 fps, 100-frame window: switch {seconds(latency)} after the cut")
     assert latency is not None and latency <= MAX_LATENCY, trace(top1(native), cut)
 
     classify_video(joined, classifier=clf)  # the same classifier back at 5 fps
-    assert clf._stream.window == 20
+    assert clf.stream.window == 20
 
 
 def test_cumulative_classifier_has_no_window():
     clf = VideoClassifier.create_from_options(ClassifierOptions(model=A0))
-    assert not isinstance(clf._stream, WindowedStreams)
+    assert not isinstance(clf.stream, WindowedStreams)
     clf.set_feed_rate(25)
-    assert not isinstance(clf._stream, WindowedStreams)
+    assert not isinstance(clf.stream, WindowedStreams)
 
 
 # -- command line --------------------------------------------------------------------------

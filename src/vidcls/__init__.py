@@ -1,9 +1,9 @@
 """vidcls: streaming video classification (human action recognition) on ordinary CPUs.
 
-    import vidcls
-    result = vidcls.classify_video("clip.mp4")           # a whole file
-    for frame in vidcls.iter_video("clip.mp4"): ...      # frame by frame, as computed
-    for frame in vidcls.classify_live("0"): ...          # a camera or stream; break to stop
+import vidcls
+result = vidcls.classify_video("clip.mp4")           # a whole file
+for frame in vidcls.iter_video("clip.mp4"): ...      # frame by frame, as computed
+for frame in vidcls.classify_live("0"): ...          # a camera or stream; break to stop
 """
 
 from .classifier import ClassifierOptions, VideoClassifier

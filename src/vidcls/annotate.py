@@ -32,9 +32,12 @@ def annotate_video(
     """
     out = Path(out)
     try:
-        with VideoFile(result.source) as video, atomic_path(out) as tmp:
-            with av.open(str(tmp), "w") as dst:
-                _transcode(video, dst, result, crf)
+        with (
+            VideoFile(result.source) as video,
+            atomic_path(out) as tmp,
+            av.open(str(tmp), "w") as dst,
+        ):
+            _transcode(video, dst, result, crf)
     except (av.FFmpegError, ValueError) as e:
         raise VidclsError(f"cannot write annotated video ({e})", out) from None
     return out

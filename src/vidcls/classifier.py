@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import zoo
-from .errors import VidclsError
+from .errors import OptionError, VidclsError
 from .labels import embedded_config, resolve_labels
 from .model import BACKENDS, Stream, StreamModel
 from .preprocess import RESIZES, Preprocessor
@@ -43,22 +43,24 @@ class ClassifierOptions:
 
     def __post_init__(self) -> None:
         if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
-            raise VidclsError(f"top_k must be 0 (all) or more, not {self.top_k!r}")
+            raise OptionError("top_k", f"must be 0 (all) or more, not {self.top_k!r}")
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
-            raise VidclsError(f"threads must be 1 or more, not {self.threads!r}")
+            raise OptionError("threads", f"must be 1 or more, not {self.threads!r}")
         if not 0 <= self.threshold <= 1:
-            raise VidclsError(f"threshold must be from 0 to 1, not {self.threshold!r}")
+            raise OptionError("threshold", f"must be from 0 to 1, not {self.threshold!r}")
         if self.resize not in RESIZES:
             raise VidclsError(f"unknown resize '{self.resize}' (choose from {', '.join(RESIZES)})")
         if self.backend not in BACKENDS:
-            raise VidclsError(f"unknown backend '{self.backend}' (choose from {', '.join(BACKENDS)})")
+            raise VidclsError(
+                f"unknown backend '{self.backend}' (choose from {', '.join(BACKENDS)})"
+            )
         check_window(self.window)
 
 
 def check_window(window: float | None) -> None:
     """VidclsError unless ``window`` is None or a finite positive number of seconds."""
     if window is not None and not (window > 0 and math.isfinite(window)):
-        raise VidclsError(f"window must be a positive number of seconds, not {window}")
+        raise OptionError("window", f"must be a positive number of seconds, not {window}")
 
 
 @dataclass

@@ -15,3 +15,16 @@ class VidclsError(Exception):
         self.message = message
         self.path = None if path is None else os.fspath(path)
         super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+class OptionError(VidclsError):
+    """A bad option value. ``name`` is the Python keyword; the CLI names it as its flag
+    (``top_k`` is ``--top-k``)."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.name, self.problem = name, problem
+        super().__init__(f"{name} {problem}")
+
+    def as_flag(self) -> str:
+        """The message with the option named as its command-line flag."""
+        return f"--{self.name.replace('_', '-')} {self.problem}"

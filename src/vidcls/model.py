@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +59,7 @@ class ModelLayout:
     logits: TensorSpec
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
+    extras: tuple[TensorSpec, ...] = ()  # outputs asked for besides the logits and states
 
     @property
     def height(self) -> int:
@@ -80,17 +81,17 @@ def _spec(name: str, detail: dict) -> TensorSpec:
 def find_layout(
     signatures: dict[str, tuple[dict[str, TensorSpec], dict[str, TensorSpec]]],
     path: str | os.PathLike,
+    extra_outputs: tuple[str, ...] = (),
 ) -> ModelLayout:
-    """Pick the stream signature among ``{key: (inputs, outputs)}`` and name its parts.
-
-    Raises VidclsError when no signature has the stream layout.
+    """Pick the stream signature among ``{key: (inputs, outputs)}`` and name its parts
+    (``extra_outputs``: more outputs to expose). VidclsError when none has the stream layout.
     """
     problems = []
     keys = sorted(signatures, key=lambda k: k != "serving_default")
     for key in keys:
         inputs, outputs = signatures[key]
         try:
-            return _layout_of(key, inputs, outputs)
+            return _layout_of(key, inputs, outputs, extra_outputs)
         except ValueError as e:
             problems.append(f"signature '{key}': {e}")
     detail = "; ".join(problems) if problems else "it has no signatures"
@@ -98,10 +99,12 @@ def find_layout(
 
 
 def _layout_of(
-    key: str, inputs: dict[str, TensorSpec], outputs: dict[str, TensorSpec]
+    key: str, inputs: dict[str, TensorSpec], outputs: dict[str, TensorSpec], extra=()
 ) -> ModelLayout:
+    if any(n not in outputs for n in extra):
+        raise ValueError(f"no output named {', '.join(n for n in extra if n not in outputs)}")
     non_state_in = [n for n in inputs if n not in outputs]
-    non_state_out = [n for n in outputs if n not in inputs]
+    non_state_out = [n for n in outputs if n not in inputs and n not in extra]
     images = [n for n in non_state_in if len(inputs[n].shape) == 5 and inputs[n].shape[-1] == 3]
     if len(non_state_in) != 1 or len(images) != 1:
         raise ValueError(
@@ -123,7 +126,8 @@ def _layout_of(
         o = outputs[s.name]
         if (o.shape, o.dtype) != (s.shape, s.dtype):
             raise ValueError(f"state {s.name} is {list(s.shape)} in but {list(o.shape)} out")
-    return ModelLayout(key, image, states, logits, tuple(inputs), tuple(outputs))
+    extras = tuple(outputs[n] for n in extra)
+    return ModelLayout(key, image, states, logits, tuple(inputs), tuple(outputs), extras)
 
 
 def check_model_file(path: Path) -> None:
@@ -163,15 +167,21 @@ class StreamModel:
     ``backend="compiled"`` uses LiteRT's CompiledModel with two sets of state buffers that swap
     roles each frame (no state copy); ``"interpreter"`` uses the Interpreter's signature runner,
     as the official examples do; ``"auto"`` takes the first that loads the model.
+    ``extra_outputs``: more signature outputs to expose, read with :meth:`Stream.output`.
     """
 
     def __init__(
-        self, path: str | os.PathLike, num_threads: int = 1, backend: str = "auto"
+        self,
+        path: str | os.PathLike,
+        num_threads: int = 1,
+        backend: str = "auto",
+        extra_outputs: tuple[str, ...] = (),
     ) -> None:
         if backend not in BACKENDS:
             raise VidclsError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
         self.path = Path(path)
         self.num_threads = int(num_threads)
+        self.extra_outputs = tuple(extra_outputs)
         check_model_file(self.path)
         self.lock = threading.Lock()
         errors = []
@@ -204,19 +214,12 @@ class StreamModel:
             ins = {n: _spec(n, d) for n, d in cm.get_input_tensor_details(key).items()}
             outs = {n: _spec(n, d) for n, d in cm.get_output_tensor_details(key).items()}
             sigs[key] = (ins, outs)
-        layout = find_layout(sigs, self.path)
+        layout = find_layout(sigs, self.path, self.extra_outputs)
         self.compiled = cm
         self.signature_index = cm.get_signature_index(layout.signature_key)
         order = cm.get_signature_list()[layout.signature_key]
         # The run call takes buffers in the signature's own order.
-        return ModelLayout(
-            layout.signature_key,
-            layout.image,
-            layout.states,
-            layout.logits,
-            tuple(order["inputs"]),
-            tuple(order["outputs"]),
-        )
+        return replace(layout, inputs=tuple(order["inputs"]), outputs=tuple(order["outputs"]))
 
     def _load_interpreter(self) -> ModelLayout:
         from ai_edge_litert.interpreter import Interpreter
@@ -228,7 +231,7 @@ class StreamModel:
             ins = {n: _spec(n, d) for n, d in runner.get_input_details().items()}
             outs = {n: _spec(n, d) for n, d in runner.get_output_details().items()}
             sigs[key] = (ins, outs)
-        layout = find_layout(sigs, self.path)
+        layout = find_layout(sigs, self.path, self.extra_outputs)
         self.interpreter = it
         self.runner = it.get_signature_runner(layout.signature_key)
         return layout
@@ -259,6 +262,7 @@ class Stream:
     ``step(image)`` feeds one preprocessed frame (float32 ``[H, W, 3]`` in [0, 1]) and returns
     the logits, in an array that is overwritten by the next step. The low-level parts of a step
     (``load_image``, ``invoke``, ``swap_state``, ``read_logits``) are public for benchmarks.
+    ``output(name)``: the last step's value of an extra output (raw dtype, a new array).
     """
 
     def __init__(self, model: StreamModel) -> None:
@@ -266,6 +270,7 @@ class Stream:
         self.layout = model.layout
         self.logits = np.zeros(self.layout.num_classes, np.float32)
         self.frames = 0
+        self.extras = {s.name: s for s in self.layout.extras}
 
     def step(self, image: np.ndarray) -> np.ndarray:
         """Feed one frame; return the logits for it (valid until the next step)."""
@@ -304,8 +309,10 @@ class _CompiledStream(Stream):
             for _ in range(2)
         ]
 
+        self._extras = {s.name: cm.create_output_buffer_by_name(key, s.name) for s in lay.extras}
+
         def capsules(names: tuple[str, ...], states: dict) -> list:
-            fixed = {lay.image.name: self._image, lay.logits.name: self._logits_buf}
+            fixed = {lay.image.name: self._image, lay.logits.name: self._logits_buf, **self._extras}
             return [(states[n] if n in states else fixed[n]).capsule for n in names]
 
         # _runs[p] = (inputs from set p, outputs into set 1-p), built once.
@@ -342,6 +349,10 @@ class _CompiledStream(Stream):
             self.logits[:] = self._logits_buf.read(self.logits.size, np.float32)
         return self.logits
 
+    def output(self, name: str) -> np.ndarray:
+        spec = self.extras[name]
+        return self._extras[name].read(spec.size, spec.dtype).reshape(spec.shape)
+
     def reset(self) -> None:
         """Zero both state sets (a pass-through state is never written by the model)."""
         for states in self._sets:
@@ -374,6 +385,9 @@ class _InterpreterStream(Stream):
     def read_logits(self) -> np.ndarray:
         self.logits[:] = self._outputs[self.layout.logits.name].reshape(-1)
         return self.logits
+
+    def output(self, name: str) -> np.ndarray:
+        return np.array(self._outputs[name]).reshape(self.extras[name].shape)
 
     def reset(self) -> None:
         self._inputs = dict(self.model.zeros)

@@ -67,12 +67,16 @@ class Pipeline:
 
     # -- one frame -------------------------------------------------------------------------
 
-    def feed(self, time_s: float, picture: Picture, captured_at: float | None = None) -> FrameResult:
+    def feed(
+        self, time_s: float, picture: Picture, captured_at: float | None = None
+    ) -> FrameResult:
         """Classify one picture presented at ``time_s`` seconds (``captured_at``: the
         ``time.monotonic()`` it arrived, for live latency)."""
         t0 = time.perf_counter()
         pre = self.classifier.preprocessor
-        image = pre.from_array(picture) if isinstance(picture, np.ndarray) else pre.from_frame(picture)
+        image = (
+            pre.from_array(picture) if isinstance(picture, np.ndarray) else pre.from_frame(picture)
+        )
         return self.feed_prepared(time_s, image, t0, captured_at)
 
     def feed_prepared(

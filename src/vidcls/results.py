@@ -91,8 +91,7 @@ _TIMINGS = (("infer_ms", 2), ("decode_ms", 2), ("latency_ms", 1), ("input_fps", 
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container says about its first video stream (``rotation``: degrees the
-    picture is turned for display, as FFmpeg reports it)."""
+    """What the container says about its first video stream."""
 
     path: str
     codec: str
@@ -101,7 +100,6 @@ class VideoInfo:
     fps: float | None
     duration: float | None
     frames: int | None
-    rotation: int = 0
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import VidclsError
+from .errors import OptionError
 from .results import Segment, SegmentEvent
 
 
@@ -28,10 +28,14 @@ class SegmentOptions:
     smoothing: float = 0.5  # time constant of the exponential moving average; 0: none
 
     def __post_init__(self) -> None:
-        if not 0 <= self.exit <= self.enter <= 1:
-            raise VidclsError(f"segments need 0 <= exit ({self.exit}) <= enter ({self.enter}) <= 1")
-        if not (0 <= self.min_duration < math.inf and 0 <= self.smoothing < math.inf):
-            raise VidclsError("segment min_duration and smoothing must be finite, not negative")
+        if not 0 <= self.enter <= 1:
+            raise OptionError("enter", f"must be from 0 to 1, not {self.enter}")
+        if not 0 <= self.exit <= self.enter:
+            raise OptionError("exit", f"must be from 0 to enter ({self.enter}), not {self.exit}")
+        for name in ("min_duration", "smoothing"):
+            value = getattr(self, name)
+            if not 0 <= value < math.inf:
+                raise OptionError(name, f"must be a finite number of seconds, not {value}")
 
 
 @dataclass

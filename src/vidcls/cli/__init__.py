@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import VidclsError
+from ..errors import OptionError, VidclsError
 
 COMMANDS = ("classify", "live", "serve", "train", "evaluate", "batch", "models", "bench")
 
@@ -46,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="vidcls: %(message)s", level=logging.WARNING, stream=sys.stderr)
     try:
         return args.run(args)
+    except OptionError as e:
+        error(e.as_flag())
+        return 2
     except VidclsError as e:
         error(str(e))
         return 2

@@ -37,8 +37,8 @@ def label_list(text: str) -> list[str]:
     return [s.strip() for s in text.split(",") if s.strip()]
 
 
-def add_model(p: argparse.ArgumentParser, threads: int = 1) -> None:
-    """--model, --labels, --threads."""
+def add_model(p: argparse.ArgumentParser, threads: int | None = 1, shown: str = "") -> None:
+    """--model, --labels, --threads (default ``threads``, described as ``shown``)."""
     p.add_argument(
         "--model",
         default=zoo.DEFAULT_MODEL,
@@ -50,7 +50,10 @@ def add_model(p: argparse.ArgumentParser, threads: int = 1) -> None:
         "(default: embedded, beside the model, or Kinetics-600)",
     )
     p.add_argument(
-        "--threads", type=int, default=threads, help=f"CPU threads for inference [{threads}]"
+        "--threads",
+        type=int,
+        default=threads,
+        help=f"CPU threads for inference [{shown or threads}]",
     )
 
 

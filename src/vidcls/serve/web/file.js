@@ -87,7 +87,7 @@ function cell(row, text, cls) {
 
 function showResult(doc, seconds) {
   lastDoc = doc;
-  const fps = typeof doc.fps === "number" ? `${doc.fps} fps` : doc.fps;
+  const fps = doc.fps == null ? "every frame" : `${doc.fps} fps`; // null: every decoded frame
   const last = doc.frames.length ? doc.frames[doc.frames.length - 1].time : 0;
   f.meta.textContent = `${doc.source} · ${doc.model} · ${fps} · ${doc.frames.length} frames fed`
     + ` over ${formatTime(last)} · ${seconds.toFixed(1)} s`;

@@ -14,7 +14,7 @@ import pytest
 from conftest import video
 
 from vidcls.errors import VidclsError
-from vidcls.video import FrameSampler, VideoFile
+from vidcls.media import FrameSampler, VideoFile
 
 ANDROID_FRAMES = 200  # carving_ice_android.mp4: 30 fps, 6.67 s
 
@@ -353,7 +353,7 @@ def test_skip_nonref_keeps_the_grid_and_leaves_low_rate_video_alone():
         exact = [t for t, _ in v.frames(5)]
     with VideoFile(video("carving_ice_android.mp4")) as v:
         fast = [t for t, _ in v.frames(5, skip_nonref=True)]
-        assert v._stream.codec_context.skip_frame == "NONREF"
+        assert v.stream.codec_context.skip_frame == "NONREF"
     assert abs(len(fast) - len(exact)) <= 1
     assert all(abs(t - 0.2 * k) <= 2 / 30 + 1e-6 for k, t in enumerate(fast))
     assert fast != exact  # some steps really got a neighbouring frame

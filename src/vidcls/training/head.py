@@ -19,7 +19,7 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from .errors import VidclsError
+from ..errors import VidclsError
 
 _PASS_THROUGH = {"RESHAPE", "SQUEEZE", "DEQUANTIZE", "QUANTIZE"}
 # Between the two head convs: the activation (ReLU6 fused in the int8 A0; swish as
@@ -223,10 +223,33 @@ def _set_class_count(model, head: Head, n: int) -> None:
             opts.newShape = [*list(opts.newShape[:-1]), n]
 
 
-def _with_labels(tflite: bytes, labels: list[str]) -> bytes:
-    """Append a zip holding labels.txt (readable by zipfile and TFLite metadata tools)."""
+def with_outputs(data: bytes, signature_key: str, outputs: dict[str, int]) -> bytes:
+    """A copy of the model whose signature ``signature_key`` also outputs the tensors
+    ``{name: index}`` of subgraph 0 (e.g. the head's features)."""
+    model = load(data)
+    sg = model.subgraphs[0]
+    sig = next(s for s in model.signatureDefs if _decode(s.signatureKey) == signature_key)
+    for name, index in outputs.items():
+        m = schema.TensorMapT()
+        m.name, m.tensorIndex = name, int(index)
+        sig.outputs.append(m)
+        sg.outputs = np.append(np.asarray(sg.outputs, np.int32), np.int32(index))
+    builder = flatbuffers.Builder(len(data) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def with_files(tflite: bytes, files: dict[str, str]) -> bytes:
+    """Append (or extend) a zip holding ``{name: text}``, the way TFLite metadata packs
+    associated files: the model still loads, and zipfile reads them."""
     buf = io.BytesIO()
     buf.write(tflite)
     with zipfile.ZipFile(buf, "a", compression=zipfile.ZIP_STORED) as z:
-        z.writestr("labels.txt", "\n".join(labels) + "\n")
+        for name, text in files.items():
+            z.writestr(name, text)
     return buf.getvalue()
+
+
+def _with_labels(tflite: bytes, labels: list[str]) -> bytes:
+    """Append a zip holding labels.txt (readable by zipfile and TFLite metadata tools)."""
+    return with_files(tflite, {"labels.txt": "\n".join(labels) + "\n"})

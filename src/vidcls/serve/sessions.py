@@ -2,7 +2,8 @@
 
 Nothing here knows about HTTP: :class:`ModelPool` loads each (model, threads) once and hands
 out classifiers with their own state on it; :class:`LiveSession` is what one WebSocket
-connection drives, one message at a time, and answers with JSON-ready dicts.
+connection drives, one message at a time, answering with JSON-ready dicts (the protocol is in
+:mod:`vidcls.serve.stream`).
 """
 
 from __future__ import annotations
@@ -12,21 +13,19 @@ import os
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
-
-from . import zoo
-from .classifier import ClassifierOptions, VideoClassifier
-from .errors import VidclsError
-
-MAX_FRAME_SIDE = 4096
+from .. import zoo
+from ..classifier import ClassifierOptions, VideoClassifier
+from ..errors import VidclsError
+from ..media import decode_jpeg
+from ..pipeline import Pipeline
 
 
 class MessageError(ValueError):
-    """A message the protocol does not allow; answered with an error, the stream goes on."""
+    """A request the server does not allow (unknown model, bad threads, bad message): answered
+    with an error, the stream goes on."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,7 @@ class ModelPool:
 
     Offered: ``models`` (zoo names or paths; the first is the default) and every zoo model
     that is in the cache when asked. Clients choose by id, so they cannot load arbitrary files.
+    ``top_k`` and ``window`` are the loaded classifiers' options (what live streams use).
     """
 
     def __init__(
@@ -84,6 +84,7 @@ class ModelPool:
         return found
 
     def entry(self, model_id: str) -> ModelEntry:
+        """The model offered as ``model_id``; MessageError if there is none."""
         for e in self.entries():
             if e.id == model_id:
                 return e
@@ -91,6 +92,7 @@ class ModelPool:
         raise MessageError(f"unknown model '{model_id}' (offered: {offered})")
 
     def check_threads(self, threads: object) -> int:
+        """``threads`` if it is an integer from 1 to ``max_threads``, else MessageError."""
         if isinstance(threads, bool) or not isinstance(threads, int):
             raise MessageError(f"threads must be an integer, not {threads!r}")
         if not 1 <= threads <= self.max_threads:
@@ -104,23 +106,18 @@ class ModelPool:
             key = (entry.id, threads)
             if key not in self._loaded:
                 options = ClassifierOptions(
-                    model=entry.spec,
-                    max_results=self.top_k,
-                    num_threads=threads,
-                    window=self.window,
+                    model=entry.spec, top_k=self.top_k, threads=threads, window=self.window
                 )
                 self._loaded[key] = VideoClassifier.create_from_options(options)
             return self._loaded[key]
 
     def new_stream(self, model_id: str, threads: int, **changes) -> VideoClassifier:
-        """A classifier with its own state on the shared model; ``changes`` to its options."""
-        base = self.get(model_id, threads)
-        options = replace(base.options, **changes) if changes else base.options
-        with base.model._lock:  # new LiteRT buffers are not made while another stream runs
-            return VideoClassifier(base.model, base.labels, options)
+        """A classifier with its own state on the shared model; ``changes`` to its options
+        (see :meth:`VideoClassifier.new_stream`)."""
+        return self.get(model_id, threads).new_stream(**changes)
 
     def describe(self) -> list[dict]:
-        """What clients see of each model offered."""
+        """What clients see of each model offered (the ``/v1/models`` entries)."""
         with self._lock:
             all_loaded = dict(self._loaded)
         out = []
@@ -131,49 +128,12 @@ class ModelPool:
                 c = all_loaded[(e.id, loaded[0])]
                 lay = c.model.layout
                 doc.update(input=[lay.height, lay.width], fps=c.fps, classes=lay.num_classes)
-            elif e.kind == "zoo":  # a cached zoo model not loaded yet
+            elif e.kind == "zoo":  # a zoo model not loaded yet
                 z = zoo.MODELS[e.id]
                 doc.update(input=[z.input_size, z.input_size], fps=z.fps, classes=600)
             doc["loaded_threads"] = loaded
             out.append(doc)
         return out
-
-
-def jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a JPEG's frame header, or None if ``data`` is not a JPEG."""
-    if data[:2] != b"\xff\xd8":
-        return None
-    i = 2
-    while i + 9 <= len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD8:
-            i += 1 if marker == 0xFF else 2  # fill byte or a marker without a length
-            continue
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
-            height = int.from_bytes(data[i + 5 : i + 7], "big")
-            width = int.from_bytes(data[i + 7 : i + 9], "big")
-            return width, height
-        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
-    return None
-
-
-def decode_jpeg(data: bytes) -> np.ndarray:
-    """RGB uint8 ``[h, w, 3]`` from JPEG bytes; MessageError when they are not a usable JPEG.
-
-    The size is read from the header first, so a forged header cannot make the decoder
-    allocate gigabytes.
-    """
-    size = jpeg_size(data)
-    if size is None:
-        raise MessageError("frame is not a JPEG image (send canvas.toBlob(..., 'image/jpeg'))")
-    if not (0 < size[0] <= MAX_FRAME_SIDE and 0 < size[1] <= MAX_FRAME_SIDE):
-        raise MessageError(f"frame is {size[0]}x{size[1]}; at most {MAX_FRAME_SIDE} px a side")
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise MessageError("frame is a corrupt JPEG that cannot be decoded")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 class LiveSession:
@@ -189,8 +149,14 @@ class LiveSession:
         self.pool = pool
         self.max_frame_bytes = max_frame_bytes
         self._arrivals: deque[float] = deque(maxlen=11)
-        self.classifier = pool.new_stream(model_id, threads)
+        self.pipeline = Pipeline(pool.new_stream(model_id, threads), timed=True)
         self.model_id, self.threads = pool.entry(model_id).id, threads
+        self.started: float | None = None  # the first frame's arrival: results' time 0
+
+    @property
+    def classifier(self) -> VideoClassifier:
+        """The stream's classifier."""
+        return self.pipeline.classifier
 
     def describe(self, kind: str) -> dict:
         """The stream's settings, as the ``ready`` and ``config`` replies carry them."""
@@ -202,7 +168,7 @@ class LiveSession:
             "fps": self.classifier.fps or 5.0,
             "input": [lay.height, lay.width],
             "classes": lay.num_classes,
-            "top_k": self.classifier.options.max_results,
+            "top_k": self.classifier.options.top_k,
             "window": self.classifier.options.window,
         }
 
@@ -211,13 +177,14 @@ class LiveSession:
         self._arrivals.append(time.monotonic() if when is None else when)
 
     def input_fps(self) -> float | None:
+        """Frames per second arriving, over the last ten frames (None before two)."""
         a = self._arrivals
         if len(a) < 2 or a[-1] <= a[0]:
             return None
         return (len(a) - 1) / (a[-1] - a[0])
 
     def frame(self, data: bytes) -> dict:
-        """Classify one JPEG frame."""
+        """Classify one JPEG frame; the reply is ``{"type": "result", ...}`` or an error."""
         try:
             if len(data) > self.max_frame_bytes:
                 raise MessageError(
@@ -226,19 +193,17 @@ class LiveSession:
                 )
             t0 = time.perf_counter()
             rgb = decode_jpeg(data)
-            t1 = time.perf_counter()
-            top = self.classifier.classify(rgb)
-            t2 = time.perf_counter()
+            decode_ms = 1e3 * (time.perf_counter() - t0)
+            now = time.monotonic()
+            self.started = now if self.started is None else self.started
+            result = self.pipeline.feed(now - self.started, rgb)
         except (MessageError, VidclsError) as e:
             return error_reply(str(e), "frame")
-        fps = self.input_fps()
+        result.decode_ms, result.input_fps = decode_ms, self.input_fps()
         return {
             "type": "result",
-            "top": [c.to_dict() for c in top],
-            "infer_ms": round((t2 - t1) * 1000, 2),
-            "decode_ms": round((t1 - t0) * 1000, 2),
+            **result.to_dict(),
             "frames": self.classifier.frames_seen,
-            "fps": None if fps is None else round(fps, 2),
             "size": [int(rgb.shape[1]), int(rgb.shape[0])],
         }
 
@@ -258,8 +223,8 @@ class LiveSession:
             ) from None
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "reset":
-            self.classifier.reset()
-            self._arrivals.clear()
+            self.pipeline.reset()
+            self._restart()
             return {"type": "reset", "frames": 0}
         if kind == "config":
             model = message.get("model", self.model_id)
@@ -267,10 +232,15 @@ class LiveSession:
             if not isinstance(model, str):
                 raise MessageError(f"model must be a string, not {model!r}")
             classifier = self.pool.new_stream(model, self.pool.check_threads(threads))
-            self.classifier, self.model_id, self.threads = classifier, model, threads
-            self._arrivals.clear()
+            self.pipeline = Pipeline(classifier, timed=True)
+            self.model_id, self.threads = self.pool.entry(model).id, threads
+            self._restart()
             return self.describe("config")
         raise MessageError(f"unknown message type {kind!r} (expected 'reset' or 'config')")
+
+    def _restart(self) -> None:
+        self._arrivals.clear()
+        self.started = None
 
 
 def error_reply(message: str, reply_to: str, fatal: bool = False) -> dict:

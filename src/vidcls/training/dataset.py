@@ -8,14 +8,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import VidclsError
+from ..errors import VidclsError
 
 log = logging.getLogger("vidcls")
+SPLITS = ("all", "val")
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".gif"}
 
 
 @dataclass(frozen=True)
 class Clip:
+    """One labelled clip."""
+
     path: Path
     label: str
     index: int  # class index
@@ -23,11 +26,14 @@ class Clip:
 
 @dataclass
 class Dataset:
+    """The classes (sorted folder names) and the clips of each part."""
+
     classes: list[str]
     train: list[Clip]
     val: list[Clip]
 
     def counts(self) -> dict[str, dict[str, int]]:
+        """``{class: {"train": clips, "val": clips}}``."""
         return {
             c: {
                 "train": sum(x.label == c for x in self.train),
@@ -105,3 +111,27 @@ def _check_classes(names: list[str], root: Path) -> None:
 
 def _clips(by_class: dict[str, list[Path]], names: list[str]) -> list[Clip]:
     return [Clip(p, c, names.index(c)) for c in names for p in by_class.get(c, [])]
+
+
+def labelled_clips(
+    root: str | os.PathLike, split: str = "all", val_fraction: float = 0.3
+) -> tuple[list[str], list[Clip]]:
+    """The classes and clips to evaluate on: every clip (``split="all"``; with ``train/`` and
+    ``val/`` folders, both), or the held-out part as :func:`load_dataset` splits it."""
+    if split not in SPLITS:
+        raise VidclsError(f"split must be 'all' or 'val', not {split!r}")
+    root = Path(root)
+    explicit = (root / "train").is_dir() and (root / "val").is_dir()
+    if explicit:  # the split is the folders: val, or train and val together
+        found: dict[str, list[Path]] = {}
+        for part in ["val"] if split == "val" else ["train", "val"]:
+            for c, paths in scan_classes(root / part).items():
+                found.setdefault(c, []).extend(paths)
+    else:
+        found = scan_classes(root)
+    if not found:
+        raise VidclsError("no class folders with clips", root)
+    names = sorted(found)
+    if split == "val" and not explicit:
+        return names, load_dataset(root, val_fraction, classes=names).val
+    return names, _clips(found, names)

@@ -1,8 +1,11 @@
-"""Accuracy of a model on a folder of labelled clips: top-1, top-5, per class, confusion."""
+"""Accuracy of a model on a folder of labelled clips: top-1, top-5, per class, confusion.
+
+Each clip is classified by :func:`vidcls.pipeline.classify_video`, exactly as ``vidcls
+classify`` does; its prediction is the result's summary (the categories after the last frame).
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -11,14 +14,45 @@ from pathlib import Path
 
 import numpy as np
 
-from .classifier import ClassifierOptions, VideoClassifier
-from .dataset import Clip, load_dataset, scan_classes
-from .errors import VidclsError
-from .features import View, apply_view, read_clip
-from .plot import save_figure
+from ..classifier import VideoClassifier
+from ..errors import VidclsError
+from ..pipeline import classify_video, load_classifier
+from ..plot import save_figure
+from ..results import Category, VideoResult
+from .dataset import Clip, labelled_clips
+from .options import check_fps
 
 log = logging.getLogger("vidcls")
 OTHER = "(other)"
+TOP = 5  # categories kept per clip
+
+
+@dataclass
+class Prediction:
+    """One clip: its true label and the model's leading categories after its last frame."""
+
+    path: str
+    label: str
+    top: list[Category]
+
+    @property
+    def predicted(self) -> str:
+        """The leading category's label."""
+        return self.top[0].label
+
+    @property
+    def top5(self) -> list[str]:
+        """The labels of the five leading categories."""
+        return [c.label for c in self.top[:TOP]]
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "label": self.label,
+            "predicted": self.predicted,
+            "top5": self.top5,
+            "top": [c.to_dict() for c in self.top[:TOP]],
+        }
 
 
 @dataclass
@@ -27,27 +61,29 @@ class Evaluation:
 
     model: str
     classes: list[str]  # the dataset's classes (folder names), all among the model's labels
-    clips: list[dict] = field(default_factory=list)  # path, label, predicted, top5
+    clips: list[Prediction] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
     @property
     def top1(self) -> float:
-        return float(np.mean([c["predicted"] == c["label"] for c in self.clips]))
+        return float(np.mean([c.predicted == c.label for c in self.clips]))
 
     @property
     def top5(self) -> float:
-        return float(np.mean([c["label"] in c["top5"] for c in self.clips]))
+        return float(np.mean([c.label in c.top5 for c in self.clips]))
 
     def confusion(self) -> tuple[list[str], np.ndarray]:
         """``m[true, predicted]`` over the dataset's classes, plus a column for any other label."""
-        cols = [*self.classes, OTHER] if self._others() else list(self.classes)
+        others = any(c.predicted not in self.classes for c in self.clips)
+        cols = [*self.classes, OTHER] if others else list(self.classes)
         m = np.zeros((len(self.classes), len(cols)), int)
         for c in self.clips:
-            p = c["predicted"] if c["predicted"] in self.classes else OTHER
-            m[self.classes.index(c["label"]), cols.index(p)] += 1
+            p = c.predicted if c.predicted in self.classes else OTHER
+            m[self.classes.index(c.label), cols.index(p)] += 1
         return cols, m
 
     def per_class(self) -> dict[str, dict[str, float]]:
+        """Precision, recall and clip count of each class."""
         cols, m = self.confusion()
         out = {}
         for i, name in enumerate(self.classes):
@@ -59,9 +95,6 @@ class Evaluation:
             }
         return out
 
-    def _others(self) -> bool:
-        return any(c["predicted"] not in self.classes for c in self.clips)
-
     def to_dict(self) -> dict:
         cols, m = self.confusion()
         return {
@@ -72,10 +105,11 @@ class Evaluation:
             "per_class": self.per_class(),
             "confusion": {"labels": cols, "matrix": m.tolist()},
             "skipped": self.skipped,
-            "predictions": self.clips,
+            "predictions": [c.to_dict() for c in self.clips],
         }
 
     def table(self) -> str:
+        """The metrics and the confusion matrix, for people."""
         cols, m = self.confusion()
         w = max(len(c) for c in [*cols, "precision"]) + 2
         lines = [
@@ -93,75 +127,51 @@ class Evaluation:
         return "\n".join(lines) + "\n"
 
 
+def classify_clip(
+    classifier: VideoClassifier, clip: Clip, fps: float | None = None
+) -> tuple[Prediction, VideoResult]:
+    """Classify one clip as ``vidcls classify`` does (``fps``: None, the model's rate; 0,
+    every frame); its prediction is the summary's leading categories."""
+    result = classify_video(clip.path, classifier=classifier, fps=fps)
+    return Prediction(str(clip.path), clip.label, result.summary[:TOP]), result
+
+
 def evaluate(
     data_dir: str | os.PathLike,
     model: str | os.PathLike,
     *,
     labels: str | os.PathLike | None = None,
-    fps: float | str | None = None,
+    fps: float | None = None,
     split: str = "all",
     val_fraction: float = 0.3,
-    num_threads: int = 2,
+    threads: int = 2,
     progress: bool | None = None,
 ) -> Evaluation:
     """Classify every clip (``split="val"``: only the held-out part, as ``train`` splits it).
 
-    Clips are fed as training fed them: every frame for a model vidcls trained (or the rate
-    it was trained at), 5 fps for MoViNet, unless ``fps`` says otherwise; clips under 4
-    frames are looped to 4.
+    Class folders are named after the model's labels. Clips are fed as ``vidcls classify``
+    feeds them: at the model's own rate (5 fps for MoViNet, a trained model's rate) unless
+    ``fps`` says otherwise (0: every decoded frame).
     """
     from tqdm import tqdm
 
-    from .classify import parse_fps
-
-    clf = VideoClassifier.create_from_options(
-        ClassifierOptions(model=model, labels=labels, max_results=5, num_threads=num_threads)
-    )
-    rate = clf.fps if fps is None else parse_fps(fps)
-    if split not in ("all", "val"):
-        raise VidclsError(f"split must be 'all' or 'val', not {split!r}")
-    root = Path(data_dir)
-    explicit = (root / "train").is_dir() and (root / "val").is_dir()
-    if explicit:  # the split is the folders: val, or train and val together
-        found: dict[str, list[Path]] = {}
-        for part in ["val"] if split == "val" else ["train", "val"]:
-            for c, paths in scan_classes(root / part).items():
-                found.setdefault(c, []).extend(paths)
-    else:
-        found = scan_classes(root)
-    if not found:
-        raise VidclsError("no class folders with clips", data_dir)
-    unknown = [c for c in found if c not in clf.labels]
+    if fps is not None:
+        check_fps(fps)
+    clf = load_classifier(model, labels=labels, top_k=TOP, threads=threads)
+    names, clips = labelled_clips(data_dir, split, val_fraction)
+    unknown = [c for c in names if c not in clf.labels]
     if unknown:
         raise VidclsError(
             f"class folders that are not labels of the model: {', '.join(unknown)}", data_dir
         )
-    names = sorted(found)
-    if split == "val" and not explicit:
-        clips = load_dataset(root, val_fraction, classes=names).val
-    else:
-        clips = [Clip(p, c, names.index(c)) for c in names for p in found[c]]
-    result = Evaluation(str(model), sorted(found))
+    result = Evaluation(str(model), names)
     show = sys.stderr.isatty() if progress is None else progress
     for clip in tqdm(clips, desc="evaluate", unit="clip", disable=not show, file=sys.stderr):
         try:
-            frames = read_clip(clip.path, rate)
+            result.clips.append(classify_clip(clf, clip, fps)[0])
         except VidclsError as e:
             result.skipped.append(str(e))
             log.warning("skipping %s", e)
-            continue
-        clf.reset()
-        for f in apply_view(frames, View()):  # loops clips shorter than 4 frames, as training
-            clf.classify(f)
-        top = clf.top()
-        result.clips.append(
-            {
-                "path": str(clip.path),
-                "label": clip.label,
-                "predicted": top[0].label,
-                "top5": [c.label for c in top[:5]],
-            }
-        )
     if not result.clips:
         raise VidclsError("no readable clips to evaluate", data_dir)
     return result
@@ -177,7 +187,6 @@ def plot_confusion(evaluation: Evaluation, out: str | os.PathLike, title: str = 
     except ImportError:
         raise VidclsError("plots need matplotlib: pip install 'vidcls[plot]'") from None
     cols, m = evaluation.confusion()
-    out = Path(out)
     size = 1.2 + 0.7 * len(cols)
     fig, ax = plt.subplots(figsize=(size + 1.5, size), dpi=120, layout="constrained")
     ax.imshow(m, cmap="Blues")
@@ -193,9 +202,3 @@ def plot_confusion(evaluation: Evaluation, out: str | os.PathLike, title: str = 
         title or f"top-1 {evaluation.top1:.1%} on {len(evaluation.clips)} clips", fontsize=10
     )
     return save_figure(fig, out)
-
-
-def write_json(evaluation: Evaluation, out: str | os.PathLike) -> None:
-    from .output import write_atomic
-
-    write_atomic(out, json.dumps(evaluation.to_dict(), indent=2) + "\n")

@@ -82,7 +82,7 @@ function handle(msg) {
       answered();
       renderTop(els.results, msg.top);
       els.infer.textContent = `${msg.infer_ms.toFixed(1)} ms`;
-      els.fps.textContent = msg.fps == null ? "– fps" : `${msg.fps.toFixed(1)} fps`;
+      els.fps.textContent = msg.input_fps == null ? "– fps" : `${msg.input_fps.toFixed(1)} fps`;
       els.frames.textContent = String(msg.frames);
       break;
     }

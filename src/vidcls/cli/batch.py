@@ -1,0 +1,70 @@
+"""Classify every video of a folder (recursive), a glob, or a manifest (.csv/.parquet/.txt with
+a path or URL per row) into one row per video, on all cores or a Ray cluster. Resumable: run
+the same command again after a crash or Ctrl-C and it finishes the rest; each input appears
+once in the output."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from ..batch import BatchOptions, BatchSummary, run_batch
+from . import flags
+
+HELP = "classify many videos on all cores or a Ray cluster"
+ERRORS_SHOWN = 20
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", metavar="INPUT", help="folder, glob, manifest, video file or URL")
+    p.add_argument("--out", "-o", required=True, help="results .parquet or .jsonl")
+    flags.add_model(p, threads=None, shown="per worker: cores / workers")
+    flags.add_filters(p)
+    p.add_argument(
+        "--fps",
+        type=flags.fps_value,
+        help="frames per second fed, or 'native' for every frame [the model's rate, 5]",
+    )
+    flags.add_window(p)
+    p.add_argument("--segments", action="store_true", help="add action segments to each row")
+    p.add_argument("--per-frame", action="store_true", help="also write OUT.frames.parquet|jsonl")
+    p.add_argument("--skip-nonref", action="store_true", help="do not decode B-frames (faster)")
+    p.add_argument("--workers", type=int, help="worker processes [one per core]")
+    p.add_argument("--chunk", type=int, default=4, help="videos per committed part [4]")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="run on Ray: a local one, or the cluster at ADDRESS (ray://host:10001 or host:6379)",
+    )
+
+
+def options_from(args: argparse.Namespace) -> BatchOptions:
+    """BatchOptions from the flags of the same names."""
+    names = [f.name for f in dataclasses.fields(BatchOptions)]
+    return BatchOptions(**{name: getattr(args, name) for name in names if hasattr(args, name)})
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = run_batch(args.input, args.out, options_from(args))
+    report(summary)
+    return 0
+
+
+def report(s: BatchSummary) -> None:
+    """The first failures and the throughput on stderr, the output files on stdout."""
+    for line in s.errors[:ERRORS_SHOWN]:
+        print(f"vidcls: failed: {line}", file=sys.stderr)
+    rate = s.processed / s.seconds if s.seconds else 0.0
+    video_rate = s.video_seconds / s.seconds if s.seconds else 0.0
+    print(
+        f"vidcls: {s.inputs} videos: {s.done_before} already done, {s.processed} classified "
+        f"({s.failed} failed) in {s.seconds:.1f} s: {rate:.2f} videos/s, "
+        f"{video_rate:.1f} s of video per second",
+        file=sys.stderr,
+    )
+    print(s.output)
+    if s.frames_output is not None:
+        print(s.frames_output)

@@ -1,0 +1,55 @@
+"""Top-1, top-5, per-class precision and recall and the confusion matrix of a model on a folder
+with one subfolder of clips per class (named as the model's labels). Each clip is classified
+as `vidcls classify` classifies it; its prediction is the summary."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..writers import dumps, write_text
+from . import flags
+from .train import add_dataset_flags
+
+HELP = "measure a model's accuracy on labelled clips"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data_dir", metavar="DATA_DIR", help="one subfolder of clips per label")
+    add_dataset_flags(p, training=False)
+    p.add_argument(
+        "--labels",
+        help="label file, one class per line "
+        "(default: embedded, beside the model, or Kinetics-600)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("all", "val"),
+        default="all",
+        help="all clips, or the held-out part as train splits it [all]",
+    )
+    p.add_argument("--format", choices=("table", "json"), default="table", help="[table]")
+    p.add_argument("--output", "-o", help="write the JSON report to FILE")
+    p.add_argument("--plot", metavar="OUT.png", help="draw the confusion matrix")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..training import evaluate, plot_confusion
+
+    for out in (args.output, args.plot):
+        flags.check_output(out)
+    result = evaluate(
+        args.data_dir,
+        args.model,
+        labels=args.labels,
+        fps=args.fps,
+        split=args.split,
+        val_fraction=args.val_fraction,
+        threads=args.threads,
+    )
+    doc = dumps(result.to_dict(), indent=2) + "\n"
+    if args.output:
+        write_text(args.output, doc)
+    if args.plot:
+        plot_confusion(result, args.plot)
+    print(doc if args.format == "json" else result.table(), end="")
+    return 0

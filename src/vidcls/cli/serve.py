@@ -1,0 +1,83 @@
+"""Serve the live camera page (/), the file page (/file) and the HTTP API (/v1/classify,
+/v1/models, /healthz, WebSocket /v1/stream; schema at /docs)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+
+from ..serve.options import LOG_LEVELS, ServeOptions
+
+HELP = "web app (live camera, files) and HTTP API"
+NUMBERS = (  # the numeric flags: field (= flag), type, metavar, help
+    ("threads", int, None, "CPU threads a stream starts with"),
+    ("max_streams", int, None, "live streams at once; more are refused"),
+    ("max_jobs", int, None, "files classified at once; more are refused"),
+    ("max_upload_mb", float, "MB", "largest upload; past it 413"),
+    ("idle_timeout", float, "SECONDS", "close live streams silent this long"),
+    ("top_k", int, None, "categories live pages show; 0: all"),
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Every flag is the :class:`ServeOptions` field of the same name, with its default."""
+    d = ServeOptions(max_threads=1)
+    p.add_argument(
+        "--host",
+        default=d.host,
+        help=f"address to listen on [{d.host}: this machine only; 0.0.0.0: every interface]",
+    )
+    p.add_argument("--port", type=int, default=d.port, help=f"TCP port [{d.port}]")
+    p.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME|PATH",
+        help="model offered, zoo name or .tflite; repeat for several, the first is the default "
+        f"[{d.model[0]}]. Zoo models in the cache are offered too",
+    )
+    for name, kind, metavar, text in NUMBERS:
+        default = getattr(d, name)
+        flag = "--" + name.replace("_", "-")
+        p.add_argument(
+            flag, type=kind, default=default, metavar=metavar, help=f"{text} [{default:g}]"
+        )
+    p.add_argument(
+        "--max-threads",
+        type=int,
+        help=f"most threads a page may choose [{os.cpu_count() or 1}, the CPU count, "
+        "or --threads if more]",
+    )
+    p.add_argument(
+        "--window",
+        type=float,
+        metavar="SECONDS",
+        help="live pages: predictions from the last SECONDS/2 to SECONDS of video "
+        "(default: everything since the last clear, as the Android app)",
+    )
+    p.add_argument(
+        "--certfile", help="TLS certificate (PEM): serve HTTPS, needed for cameras on other devices"
+    )
+    p.add_argument("--keyfile", help="TLS private key (PEM) for --certfile")
+    p.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default=d.log_level,
+        help=f"server log level [{d.log_level}]",
+    )
+
+
+def serve_options(args: argparse.Namespace) -> ServeOptions:
+    """ServeOptions from the flags (a flag not given, None, keeps the field's default)."""
+    names = [f.name for f in dataclasses.fields(ServeOptions)]
+    given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    return ServeOptions(**given)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted."""
+    options = serve_options(args)
+    from ..serve import serve
+
+    serve(options)
+    return 0

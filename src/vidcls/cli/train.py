@@ -1,0 +1,81 @@
+"""Train a new classification head on a frozen stream model from a folder with one subfolder
+of clips per class, and write a streaming .tflite (with its labels, a report and the confusion
+matrix beside it)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import zoo
+from . import flags
+
+HELP = "train a model on new action classes"
+
+
+def add_dataset_flags(p: argparse.ArgumentParser, *, training: bool) -> None:
+    """--model, --fps, --val-fraction, --threads: the flags train and evaluate share
+    (``training``: --fps also takes ``auto``, its default)."""
+    g = p.add_argument_group("model and data")
+    g.add_argument(
+        "--model",
+        default=zoo.DEFAULT_MODEL,
+        help="zoo name (see `vidcls models`) or .tflite path"
+        + ("; the base, kept frozen [a0]" if training else " [a0]"),
+    )
+    if training:
+        fps_help = "; 'auto': 5 when clips last 2 s or more, else every frame [auto]"
+    else:
+        fps_help = " [the model's rate: 5 for MoViNet, a trained model's own]"
+    g.add_argument(
+        "--fps",
+        type=train_fps if training else flags.fps_value,
+        default="auto" if training else None,
+        help=f"frames per second fed, or 'native' for every frame{fps_help}",
+    )
+    g.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.3,
+        help="held out per class, from the end, when there are no train/ and val/ folders [0.3]",
+    )
+    g.add_argument("--threads", type=int, default=2, help="CPU threads for inference [2]")
+
+
+def train_fps(text: str) -> float | str:
+    """``--fps`` of train: ``auto``, or a rate as everywhere (``native``: 0, every frame)."""
+    return "auto" if text.lower() == "auto" else flags.fps_value(text)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data_dir", metavar="DATA_DIR", help="one subfolder of clips per class")
+    p.add_argument("--out", "-o", required=True, help="the .tflite to write")
+    add_dataset_flags(p, training=True)
+    g = p.add_argument_group("training")
+    g.add_argument(
+        "--views", type=int, default=8, help="clip + augmented views per training clip [8]"
+    )
+    g.add_argument("--l2", type=float, help="L2 strength (default: chosen by cross-validation)")
+    g.add_argument("--seed", type=int, default=0, help="augmentation seed [0]")
+    g.add_argument("--epochs", type=int, default=500, help="L-BFGS iterations at most [500]")
+    g.add_argument(
+        "--cache", help="feature cache folder [features/ in the model cache, $VIDCLS_CACHE]"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..training import TrainOptions, train, write_report
+
+    names = TrainOptions.__dataclass_fields__
+    options = TrainOptions(**{name: getattr(args, name) for name in names})
+    result = train(args.data_dir, args.out, options)
+    report = write_report(result)
+    print(f"wrote {result.model_path} ({len(result.classes)} classes) and {result.labels_path}")
+    print(f"training accuracy    {result.train_accuracy:.1%}")
+    if result.val_accuracy is not None:
+        print(f"validation accuracy  {result.val_accuracy_exported:.1%} (exported model)")
+        print(
+            f"largest probability difference, exported vs numpy head: "
+            f"{result.max_probability_difference:.4f}"
+        )
+    print(f"report {report}  ({result.seconds:.0f} s)")
+    return 0

@@ -1,0 +1,83 @@
+"""What a server offers and its limits: :class:`ServeOptions`, checked when made."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+
+from .. import zoo
+from ..classifier import check_window
+from ..errors import OptionError, VidclsError
+
+MB = 1 << 20
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def _positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise OptionError(name, f"must be 1 or more, not {value!r}")
+
+
+def _positive_seconds(name: str, value: float) -> None:
+    if not (value > 0 and math.isfinite(value)):
+        raise OptionError(name, f"must be a positive number, not {value!r}")
+
+
+@dataclass
+class ServeOptions:
+    """How ``vidcls serve`` runs; VidclsError when a value is out of range.
+
+    Every field but ``max_frame_bytes`` is the ``vidcls serve`` flag of the same name.
+    ``model``: the models offered (zoo names or .tflite paths; the first is the default), plus
+    every zoo model in the cache. ``threads`` is what a stream starts with; pages may pick 1 to
+    ``max_threads`` (None: the CPU count, or ``threads`` if more). ``top_k`` and ``window``
+    apply to live streams (``window=None``: cumulative until the page clears the state, as
+    the Android app). Past ``max_streams`` WebSocket streams or ``max_jobs`` file
+    classifications, new ones are refused. ``host``, ``port``, ``certfile``, ``keyfile`` and
+    ``log_level`` are where and how :func:`vidcls.serve.serve` listens.
+    """
+
+    model: list[str] = field(default_factory=lambda: [zoo.DEFAULT_MODEL])
+    threads: int = 1
+    max_threads: int | None = None
+    max_streams: int = 8
+    max_jobs: int = 2
+    max_upload_mb: float = 200.0
+    idle_timeout: float = 120.0
+    window: float | None = None
+    top_k: int = 3
+    host: str = "127.0.0.1"
+    port: int = 8000
+    certfile: str | None = None
+    keyfile: str | None = None
+    log_level: str = "info"
+    max_frame_bytes: int = 2 * MB
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, (str, os.PathLike)):
+            self.model = [self.model]
+        self.model = [os.fspath(m) for m in self.model]
+        if not self.model:
+            raise VidclsError("no model to serve")
+        for name in ("threads", "max_streams", "max_jobs", "max_frame_bytes"):
+            _positive_int(name, getattr(self, name))
+        if self.max_threads is None:
+            self.max_threads = max(os.cpu_count() or 1, self.threads)
+        _positive_int("max_threads", self.max_threads)
+        if self.threads > self.max_threads:
+            raise VidclsError(f"threads ({self.threads}) above max_threads ({self.max_threads})")
+        _positive_seconds("max_upload_mb", self.max_upload_mb)
+        _positive_seconds("idle_timeout", self.idle_timeout)
+        check_window(self.window)
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
+            raise OptionError("top_k", f"must be 0 (all) or more, not {self.top_k!r}")
+        if (self.certfile is None) != (self.keyfile is None):
+            raise VidclsError("certfile and keyfile go together")
+        if self.log_level not in LOG_LEVELS:
+            raise OptionError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The largest upload accepted, bytes."""
+        return int(self.max_upload_mb * MB)

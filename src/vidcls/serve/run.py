@@ -1,0 +1,91 @@
+"""Serving the app with uvicorn: the address checked first, a banner, then until interrupted."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import sys
+import time
+
+from ..errors import VidclsError
+from .app import create_app
+from .options import ServeOptions
+
+
+def serve(options: ServeOptions | None = None) -> None:
+    """Serve until interrupted (``vidcls serve``); VidclsError for a bad address, certificate
+    or model, before anything is served."""
+    options = options or ServeOptions()
+    for f in (options.certfile, options.keyfile):
+        if f and not os.path.isfile(f):
+            raise VidclsError("file not found", f)
+    try:
+        import uvicorn
+    except ImportError:
+        raise VidclsError("the web server needs uvicorn: pip install 'vidcls[serve]'") from None
+    check_listen(options.host, options.port)
+    started = time.perf_counter()
+    app = create_app(options)
+    ids = ", ".join(e.id for e in app.state.vidcls.pool.entries())
+    print(banner(options, ids, time.perf_counter() - started), file=sys.stderr, flush=True)
+    uvicorn.run(
+        app,
+        host=options.host,
+        port=options.port,
+        log_level=options.log_level,
+        ssl_certfile=options.certfile,
+        ssl_keyfile=options.keyfile,
+        timeout_graceful_shutdown=3,
+    )
+
+
+def banner(options: ServeOptions, models: str, seconds: float) -> str:
+    """Where to open the pages, and (off this machine without TLS) why the camera may not work."""
+    scheme = "https" if options.certfile else "http"
+    host = options.host
+    shown = _lan_address() if host in ("0.0.0.0", "::") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    text = (
+        f"vidcls: serving {scheme}://{shown}:{options.port}/ (live camera), /file (files), "
+        f"/docs (API); models {models}; ready in {seconds:.1f} s"
+    )
+    if not _is_loopback(host) and not options.certfile:
+        text += (
+            "\nvidcls: note: browsers allow the camera only on https:// or localhost pages; for "
+            "phones and other machines, add --certfile and --keyfile"
+        )
+    return text
+
+
+def check_listen(host: str, port: int) -> None:
+    """VidclsError, before loading anything, when the address cannot be used."""
+    if not 0 <= port <= 65535:
+        raise VidclsError(f"--port must be 0-65535, not {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as e:
+        raise VidclsError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _lan_address() -> str:
+    """This machine's address on its default route (no packet is sent), for the banner."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.254.254.254", 1))
+            return s.getsockname()[0]
+        except OSError:
+            return "0.0.0.0"

@@ -1,0 +1,80 @@
+"""What a running server holds: its options, the model pool, the load and the worker threads.
+
+One :class:`ServerState` per app, at ``app.state.vidcls``; routes get it with
+``Depends(get_state)``.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from starlette.requests import HTTPConnection
+
+from .. import __version__
+from .options import ServeOptions
+from .sessions import ModelPool
+
+
+class ServerState:
+    """The server's options, models, counters of open streams and running file jobs, and the
+    thread pools that run inference (so the event loop only moves bytes)."""
+
+    def __init__(self, options: ServeOptions) -> None:
+        self.options = options
+        self.pool = ModelPool(
+            options.model,
+            top_k=options.top_k,
+            window=options.window,
+            max_threads=options.max_threads,
+        )
+        for entry in self.pool.entries():  # a bad model fails here, not at the first request
+            if entry.kind == "file" or entry.id == self.pool.default:
+                self.pool.get(entry.id, options.threads)
+        self.streams = 0
+        self.jobs = 0
+        self.frame_pool = ThreadPoolExecutor(
+            max_workers=min(options.max_streams, 2 * (os.cpu_count() or 1) + 2),
+            thread_name_prefix="vidcls-frames",
+        )
+        self.job_pool = ThreadPoolExecutor(
+            max_workers=options.max_jobs, thread_name_prefix="vidcls-jobs"
+        )
+
+    def health(self) -> dict:
+        """The ``/healthz`` document."""
+        o = self.options
+        return {
+            "status": "ok",
+            "version": __version__,
+            "streams": self.streams,
+            "max_streams": o.max_streams,
+            "jobs": self.jobs,
+            "max_jobs": o.max_jobs,
+        }
+
+    def models(self) -> dict:
+        """The ``/v1/models`` document."""
+        o = self.options
+        return {
+            "default": self.pool.default,
+            "models": self.pool.describe(),
+            "threads": {"default": o.threads, "max": o.max_threads},
+            "live": {"top_k": o.top_k, "window": o.window},
+            "limits": {
+                "max_upload_bytes": o.max_upload_bytes,
+                "max_streams": o.max_streams,
+                "max_jobs": o.max_jobs,
+                "max_frame_bytes": o.max_frame_bytes,
+            },
+        }
+
+    def close(self) -> None:
+        """Stop the worker threads (work under way is not waited for)."""
+        self.frame_pool.shutdown(wait=False, cancel_futures=True)
+        self.job_pool.shutdown(wait=False, cancel_futures=True)
+
+
+def get_state(connection: HTTPConnection) -> ServerState:
+    """The app's state (a FastAPI dependency, for HTTP routes and WebSockets alike)."""
+    return connection.app.state.vidcls

@@ -1,0 +1,68 @@
+"""How to train: :class:`TrainOptions`, checked once when made."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from dataclasses import dataclass
+
+from .. import zoo
+from ..errors import OptionError
+
+AUTO = "auto"
+
+
+@dataclass
+class TrainOptions:
+    """How to train; each field is the ``vidcls train`` flag of the same name.
+
+    ``model``: the base model (zoo name or .tflite), frozen. ``val_fraction``: held out per
+    class, from the end. ``views``: per training clip, the clip itself plus ``views - 1``
+    augmentations. ``fps``: ``"auto"`` feeds MoViNet's 5 fps when the clips are long enough
+    (median at least 2 s) and every frame otherwise; 0 feeds every frame; a number, that rate.
+    ``l2``: None chooses it by cross-validation. ``epochs``: L-BFGS iterations at most.
+    ``cache``: the feature cache folder (default: ``features`` in the model cache).
+    """
+
+    model: str | os.PathLike = zoo.DEFAULT_MODEL
+    val_fraction: float = 0.3
+    views: int = 8
+    fps: float | str = AUTO
+    l2: float | None = None
+    seed: int = 0
+    threads: int = 2
+    cache: str | os.PathLike | None = None
+    epochs: int = 500
+
+    def __post_init__(self) -> None:
+        for name, least in (("views", 1), ("threads", 1), ("epochs", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+                raise OptionError(name, f"must be a whole number of {least} or more, not {value!r}")
+        if not _number(self.val_fraction) or not 0 <= self.val_fraction < 1:
+            raise OptionError("val_fraction", f"must be in [0, 1), not {self.val_fraction!r}")
+        if self.fps != AUTO:
+            check_fps(self.fps, "'auto', ")
+        if self.l2 is not None and not (_number(self.l2) and self.l2 >= 0):
+            raise OptionError("l2", f"must be a number of 0 or more, not {self.l2!r}")
+
+    def to_dict(self) -> dict:
+        """The options as JSON values (paths as text)."""
+        doc = dict(vars(self))
+        for name in ("model", "cache"):
+            if doc[name] is not None:
+                doc[name] = os.fspath(doc[name])
+        return doc
+
+
+def check_fps(fps: object, also: str = "") -> None:
+    """VidclsError unless ``fps`` is 0 (every frame) or a positive rate (``also``: the other
+    values allowed, for the message)."""
+    if not (_number(fps) and fps >= 0):
+        raise OptionError("fps", f"must be {also}0 (every frame) or a positive number, not {fps!r}")
+
+
+def _number(value: object) -> bool:
+    """A finite real number (not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,69 @@
+"""The training report: ``<model>.report.md`` and ``.report.json``, and the confusion matrix of
+the exported model on the validation clips as ``<model>.confusion.png``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ..errors import VidclsError
+from ..writers import dumps, write_text
+from .evaluation import plot_confusion
+from .trainer import TrainResult
+
+log = logging.getLogger("vidcls")
+
+
+def write_report(result: TrainResult) -> Path:
+    """Write the report files beside the model; returns the Markdown one."""
+    base = result.model_path.with_suffix("")
+    png = None
+    if result.evaluation is not None and result.evaluation.clips:
+        try:
+            png = plot_confusion(
+                result.evaluation,
+                base.with_name(base.name + ".confusion.png"),
+                title=f"validation, exported model: top-1 {result.val_accuracy_exported:.1%}",
+            )
+        except VidclsError as e:  # no matplotlib: the table in the report still has it
+            log.warning("%s", e)
+    report = base.with_name(base.name + ".report.md")
+    write_text(report, report_text(result, png))
+    write_text(report.with_suffix(".json"), dumps(result.to_dict(), indent=2) + "\n")
+    return report
+
+
+def report_text(result: TrainResult, png: Path | None = None) -> str:
+    """The Markdown report (``png``: the confusion matrix picture, if drawn)."""
+    options = result.options
+    fps = "every frame" if result.fps is None else f"{result.fps:g} fps"
+    lines = [
+        f"# {result.model_path.name}",
+        "",
+        f"Trained by vidcls on `{result.data_dir}` from `{options.model}` in "
+        f"{result.seconds:.0f} s (feature extraction {result.extraction_seconds:.0f} s); "
+        f"clips fed {fps}.",
+        "",
+        "| class | train clips | validation clips |",
+        "| --- | --- | --- |",
+        *[f"| {c} | {n['train']} | {n['val']} |" for c, n in result.counts.items()],
+        "",
+        f"- training accuracy (clips without augmentation): {result.train_accuracy:.1%}",
+    ]
+    if result.val_accuracy is not None:
+        lines += [
+            f"- validation accuracy, head in numpy: {result.val_accuracy:.1%}",
+            f"- validation accuracy, exported .tflite: {result.val_accuracy_exported:.1%}",
+            f"- largest probability difference, exported vs numpy: "
+            f"{result.max_probability_difference:.4f}",
+            f"- for scale, logistic regression on pooled features without augmentation: "
+            f"{result.baseline_val_accuracy:.1%}",
+        ]
+    lines += [f"- {options.views - 1} augmented views per training clip; L2 {result.l2:g}"]
+    if result.skipped:
+        lines += ["", "Skipped clips:", *[f"- {s}" for s in result.skipped]]
+    if result.evaluation is not None and result.evaluation.clips:
+        lines += ["", "Validation, exported model:", "", "```", result.evaluation.table(), "```"]
+    if png is not None:
+        lines += ["", f"![confusion matrix]({png.name})"]
+    return "\n".join(lines) + "\n"
