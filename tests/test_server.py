@@ -98,7 +98,7 @@ def test_openapi_describes_the_classification_from_the_result_model(server):
         assert got["schema"]["$ref"].endswith("/" + name)
 
 
-def test_classify_over_http_equals_the_library(server, tmp_path):
+def test_classify_over_http_equals_the_cli_and_the_library(server, tmp_path):
     clip = video("carving_ice_rpi.mp4")
     with open(clip, "rb") as f:
         r = httpx.post(server.url + "/v1/classify", files={"file": (clip.name, f)}, timeout=60)
@@ -106,7 +106,15 @@ def test_classify_over_http_equals_the_library(server, tmp_path):
     doc = r.json()
     ClassifyResponse.model_validate(doc)  # the schema describes what is sent (no extra keys)
     # What `vidcls classify --format json` prints: the result document.
-    expected = classify_video(clip, model="a0").to_dict()
+    cli = subprocess.run(
+        [sys.executable, "-m", "vidcls.cli", "classify", str(clip), "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=server.env,
+        check=True,
+    )
+    expected = json.loads(cli.stdout)
+    assert expected == classify_video(clip, model="a0").to_dict()
     assert doc["summary"] == expected["summary"]
     assert doc["summary"]["top"][0]["label"] == "carving ice"
     assert doc == {**expected, "source": clip.name}  # frames, fps, model too

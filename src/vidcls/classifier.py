@@ -96,9 +96,12 @@ class _Filter:
     def top(self, probs: np.ndarray, labels: list[str]) -> list[Category]:
         keep = self.mask & (probs >= self.threshold)
         idx = self._order[keep]  # ascending, so equal scores rank by class index
-        idx = idx[np.argsort(-probs[idx], kind="stable")]
-        if 0 < self.top_k < idx.size:
-            idx = idx[: self.top_k]
+        k = self.top_k
+        if 0 < k < idx.size:  # only the k best, and any tied with the k-th, are sorted
+            scores = probs[idx]
+            kth = np.partition(scores, idx.size - k)[idx.size - k]
+            idx = idx[scores >= kth]
+        idx = idx[np.argsort(-probs[idx], kind="stable")][: k or None]
         return [Category(labels[i], int(i), float(probs[i])) for i in idx]
 
 

@@ -311,30 +311,31 @@ class _CompiledStream(Stream):
 
         self._extras = {s.name: cm.create_output_buffer_by_name(key, s.name) for s in lay.extras}
 
-        def capsules(names: tuple[str, ...], states: dict) -> list:
+        def buffers(names: tuple[str, ...], states: dict) -> list:
             fixed = {lay.image.name: self._image, lay.logits.name: self._logits_buf, **self._extras}
-            return [(states[n] if n in states else fixed[n]).capsule for n in names]
+            return [states[n] if n in states else fixed[n] for n in names]
 
         # _runs[p] = (inputs from set p, outputs into set 1-p), built once.
         self._runs = [
-            (capsules(lay.inputs, self._sets[p]), capsules(lay.outputs, self._sets[1 - p]))
+            (buffers(lay.inputs, self._sets[p]), buffers(lay.outputs, self._sets[1 - p]))
             for p in (0, 1)
         ]
+        # LiteRT's run_by_index takes each buffer's capsule on every call; the native run
+        # behind it takes the capsules, so they are taken once here (public call as fallback).
+        self._capsules = [([b.capsule for b in i], [b.capsule for b in o]) for i, o in self._runs]
+        self._run_native = getattr(getattr(cm, "_model", None), "RunByIndex", None)
         self._parity = 0
-        native = getattr(cm, "_model", None)
-        self._run_native = getattr(native, "RunByIndex", None)
         self.reset()
 
     def load_image(self, image: np.ndarray) -> None:
         self._image.write(image)
 
     def invoke(self) -> None:
-        ins, outs = self._runs[self._parity]
         idx = self.model.signature_index
         if self._run_native is not None:
-            self._run_native(idx, ins, outs)
-        else:  # pragma: no cover - older wrapper without the native handle
-            self.model.compiled._model.RunByIndex(idx, ins, outs)
+            self._run_native(idx, *self._capsules[self._parity])
+        else:  # pragma: no cover - a LiteRT wrapper without the native handle
+            self.model.compiled.run_by_index(idx, *self._runs[self._parity])
 
     def swap_state(self) -> None:
         self._parity ^= 1
