@@ -238,8 +238,8 @@ def _classifier(classifier: VideoClassifier | None, options: dict) -> VideoClass
 
 def iter_video(
     path: str | os.PathLike,
-    classifier: VideoClassifier | None = None,
     *,
+    classifier: VideoClassifier | None = None,
     fps: float | None = None,
     segments: SegmentOptions | bool | None = None,
     keep_probabilities: bool = False,
@@ -265,8 +265,8 @@ def iter_video(
 
 def classify_video(
     path: str | os.PathLike,
-    classifier: VideoClassifier | None = None,
     *,
+    classifier: VideoClassifier | None = None,
     fps: float | None = None,
     segments: SegmentOptions | bool | None = None,
     keep_probabilities: bool = False,
@@ -299,8 +299,8 @@ def classify_video(
 
 def classify_live(
     source: str,
-    classifier: VideoClassifier | None = None,
     *,
+    classifier: VideoClassifier | None = None,
     fps: float | None = None,
     segments: SegmentOptions | bool | None = None,
     duration: float | None = None,
