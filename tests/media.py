@@ -42,6 +42,25 @@ def join_clips(paths: list[Path], out: Path, size: int = 256, fps: int = 25) -> 
     return starts
 
 
+def rotated_copy(src: Path, out: Path, degrees: int = 90) -> Path:
+    """``src`` as a phone stores it: pixels turned ``degrees`` clockwise, with a display
+    matrix saying to turn them back (FFmpeg reports ``frame.rotation == degrees``)."""
+    with av.open(str(src)) as inp, av.open(str(out), "w") as dst:
+        vin = inp.streams.video[0]
+        s = dst.add_stream("libx264", rate=vin.average_rate, options={"crf": "18"})
+        turns = (degrees // 90) % 4
+        s.width, s.height = (vin.height, vin.width) if turns % 2 else (vin.width, vin.height)
+        s.pix_fmt = "yuv420p"
+        s.set_display_rotation(degrees)
+        for frame in inp.decode(vin):
+            rgb = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), -turns))
+            for packet in s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                dst.mux(packet)
+        for packet in s.encode():
+            dst.mux(packet)
+    return out
+
+
 if __name__ == "__main__":  # python tests/media.py OUT.mp4 CLIP [CLIP ...]
     import sys
 

@@ -1,8 +1,15 @@
-"""A real ``python -m vidcls.serve`` process on a free loopback port, for tests."""
+"""A real ``vidcls serve`` process on a free loopback port, for tests.
+
+``ServerProcess(args, env, log)`` runs ``python -m vidcls.serve`` with ``args``. With
+``faults=True`` it runs this file instead: the same server, flags and all, with two bugs put
+in on purpose, to check how the server answers a bug: classifying an upload whose name starts
+with ``bug`` raises RuntimeError, and so does ``GET /test/bug``.
+"""
 
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -10,6 +17,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+FAULT = "a fault put in by tests/serve_process.py"
 
 
 def free_port() -> int:
@@ -19,18 +28,40 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``with ServerProcess(args, env, log) as server:`` serves at ``server.url`` until exit."""
+    """``with ServerProcess(args, env, log) as server:`` serves at ``server.url`` until exit.
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+    ``faults``: serve with the bugs of this module put in; ``max_file_bytes``: the server may
+    write no file larger than this (RLIMIT_FSIZE: writes past it fail with EFBIG, as on a
+    full disk).
+    """
+
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        log: Path,
+        *,
+        faults: bool = False,
+        max_file_bytes: int | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args, self.env, self.log = args, env, log
+        self.faults, self.max_file_bytes = faults, max_file_bytes
         self.proc: subprocess.Popen | None = None
 
+    def _limit(self) -> None:
+        if self.max_file_bytes is not None:
+            limit = (self.max_file_bytes, self.max_file_bytes)
+            resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+
     def __enter__(self) -> ServerProcess:
-        cmd = [sys.executable, "-m", "vidcls.serve", "--port", str(self.port), *self.args]
+        entry = [__file__] if self.faults else ["-m", "vidcls.serve"]
+        cmd = [sys.executable, *entry, "--port", str(self.port), *self.args]
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env)
+            self.proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env, preexec_fn=self._limit
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -56,10 +87,41 @@ class ServerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def health(self) -> dict:
+        return httpx.get(self.url + "/healthz", timeout=10).json()
+
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-def server_env(cache: Path, mirror: Path) -> dict[str, str]:
-    """The environment with an isolated model cache and the shared models as the zoo mirror."""
-    return dict(os.environ, VIDCLS_CACHE=str(cache), VIDCLS_MIRROR=str(mirror))
+def server_env(cache: Path, mirror: Path, **extra: str) -> dict[str, str]:
+    """The environment with an isolated model cache, the shared models as the zoo mirror and
+    ``extra`` variables (e.g. ``TMPDIR``, where uploads go)."""
+    return dict(os.environ, VIDCLS_CACHE=str(cache), VIDCLS_MIRROR=str(mirror), **extra)
+
+
+def _serve_with_faults(argv: list[str]) -> int:
+    """``vidcls serve ARGV`` with this module's bugs put in."""
+    from vidcls.cli import main
+    from vidcls.serve import api, run
+
+    def classify_file(pool, model_id, threads, path, name, *args: object) -> dict:
+        if name.startswith("bug"):
+            raise RuntimeError(FAULT)
+        return real_classify(pool, model_id, threads, path, name, *args)
+
+    def bug() -> dict:
+        raise RuntimeError(FAULT)
+
+    def create_app(options):
+        app = make_app(options)
+        app.add_api_route("/test/bug", bug)
+        return app
+
+    make_app, real_classify = run.create_app, api.classify_file
+    api.classify_file, run.create_app = classify_file, create_app
+    return main(["serve", *argv])
+
+
+if __name__ == "__main__":
+    sys.exit(_serve_with_faults(sys.argv[1:]))

@@ -102,8 +102,15 @@ def test_unreachable_download(tmp_path):
     cache.mkdir()
     mirror = "http://127.0.0.1:9/"
     r = run("classify", video(CLIP), env={"VIDCLS_MIRROR": mirror, "VIDCLS_CACHE": str(cache)})
-    assert_clean_error(r, "http://127.0.0.1:9/movinet_a0_stream_int8.tflite")
+    assert_clean_error(r, "http://127.0.0.1:9/movinet_a0_stream_int8.tflite", "--model PATH")
     assert list(cache.iterdir()) == []  # no partial download left behind
+
+
+def test_no_network_and_no_mirror_says_what_to_do(tmp_path):
+    """First contact offline: the error names VIDCLS_MIRROR and --model PATH."""
+    env = {"VIDCLS_CACHE": str(tmp_path), "VIDCLS_MIRROR": "", "https_proxy": "http://127.0.0.1:9"}
+    r = run("classify", video(CLIP), env=env)
+    assert_clean_error(r, "set VIDCLS_MIRROR", "movinet_a0_stream_int8.tflite", "--model PATH")
 
 
 def test_missing_output_folder(tmp_path):
@@ -223,9 +230,10 @@ def test_models_list_and_fetch():
     cache = Path(os.environ["VIDCLS_CACHE"])
     r = run("models")
     assert r.returncode == 0, r.stderr
-    table = _models_table(r.stdout)
-    assert {"a0", "a1", "a2"} <= table.keys()
-    assert table["a0"][-1] == "no"
+    lines = {line.split()[0]: line for line in r.stdout.splitlines() if line.strip()}
+    assert {"a0", "a1", "a2"} <= lines.keys()
+    assert lines["a0"].endswith("in mirror")  # the mirror (the shared folder) has only A0
+    assert lines["a1"].endswith("not in mirror") and lines["a2"].endswith("not in mirror")
     assert str(cache) in r.stdout
 
     r = run("models", "--fetch", "a0")
@@ -237,8 +245,8 @@ def test_models_list_and_fetch():
     r = run("models")
     assert r.returncode == 0, r.stderr
     table = _models_table(r.stdout)
-    assert table["a0"][-1] == str(cached)
-    assert table["a1"][-1] == "no"
+    assert table["a0"][-1] == "cached"
+    assert r.stdout.splitlines()[2].endswith("not in mirror")  # a1
 
 
 def test_models_fetch_unknown_name():

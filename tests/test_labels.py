@@ -28,8 +28,38 @@ def test_read_labels_errors(tmp_path):
         read_labels(empty)
     binary = tmp_path / "bin.txt"
     binary.write_bytes(b"\xff\xfe\x00\x80")
-    with pytest.raises(VidclsError, match="cannot read"):
+    with pytest.raises(VidclsError, match="not UTF-8"):
         read_labels(binary)
+    nul = tmp_path / "nul.txt"
+    nul.write_bytes(b"a\x00b\n")
+    with pytest.raises(VidclsError, match="binary"):
+        read_labels(nul)
+
+
+def test_hostile_label_files_are_refused_before_reading(tmp_path):
+    """A FIFO would block forever, /dev/zero never ends, a huge file exhausts memory."""
+    import os
+    import time
+
+    fifo = tmp_path / "labels.fifo"
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    with pytest.raises(VidclsError, match="FIFO"):
+        read_labels(fifo)
+    assert time.monotonic() - t0 < 1
+    with pytest.raises(VidclsError, match="device"):
+        read_labels("/dev/zero")
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as f:
+        f.truncate(64 << 20)  # sparse: 64 MB of nothing
+    with pytest.raises(VidclsError, match="over the 4 MB limit"):
+        read_labels(big)
+    loop = tmp_path / "loop.txt"
+    loop.symlink_to(loop)
+    with pytest.raises(VidclsError, match="symbolic link loop"):
+        read_labels(loop)
+    with pytest.raises(VidclsError, match="directory"):
+        read_labels(tmp_path)
 
 
 def test_count_mismatch_names_the_file(tmp_path):

@@ -1,8 +1,9 @@
 """The web pages in real headless Chromium (Debian's, driven by Playwright) on a real server.
 
 Chromium's fake camera plays a y4m made here from a shared clip, so the live page goes through
-getUserMedia, the canvas, JPEG and the WebSocket exactly as with a real camera. Screenshots are
-kept in test-artifacts/.
+getUserMedia, the canvas, JPEG and the WebSocket exactly as with a real camera. The API docs
+render with every request off this server refused, as without internet. Screenshots are kept
+in test-artifacts/.
 """
 
 from __future__ import annotations
@@ -177,3 +178,31 @@ def test_file_page_uploads_a_video_and_shows_the_result(server, browser):
     page.wait_for_selector("#error:not([hidden])", timeout=30_000)
     assert page.inner_text("#error").startswith("junk.mp4: ")
     assert not errors, errors
+
+
+def test_api_docs_render_without_internet(server, browser):
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    elsewhere: list[str] = []
+
+    def only_this_server(route):
+        if route.request.url.startswith(server.url + "/"):
+            route.continue_()
+        else:  # no network: what a CDN-hosted Swagger UI would need fails here
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_this_server)
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url + "/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert {"/v1/classify", "/v1/models", "/healthz"} <= {p.strip() for p in paths}, paths
+    assert "/v1/classify" in page.inner_text("body")
+    page.click("#operations-default-classify_v1_classify_post .opblock-summary")
+    page.wait_for_selector("text=summary_only")  # the operation opens, with its parameters
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "web_docs.png")
+    context.close()
+    assert not elsewhere and not errors, (elsewhere, errors)

@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 
 from .errors import VidclsError
-from .media import Timestamps, VideoFile
+from .media import Timestamps, VideoFile, display_rotation, rotation_of, upright
 from .overlay import draw_results
 from .results import VideoResult
 from .writers import atomic_path
@@ -48,10 +48,13 @@ def _transcode(video: VideoFile, dst, result: VideoResult, crf: int) -> None:
     inp, vin = video.container, video.stream
     ain = inp.streams.audio[0] if inp.streams.audio else None
     vout = dst.add_stream("libx264", rate=vin.average_rate or 25, options={"crf": str(crf)})
-    grow = max(1.0, MIN_HEIGHT / vin.height)  # small clips are enlarged so text reads
-    vout.width = round(vin.width * grow) // 2 * 2
-    vout.height = round(vin.height * grow) // 2 * 2
+    rotation = display_rotation(video.path)  # phone videos: written upright
+    width, height = (vin.height, vin.width) if rotation % 180 else (vin.width, vin.height)
+    grow = max(1.0, MIN_HEIGHT / height)  # small clips are enlarged so text reads
+    vout.width = round(width * grow) // 2 * 2
+    vout.height = round(height * grow) // 2 * 2
     vout.pix_fmt = "yuv420p"
+    stored = (vout.height, vout.width) if rotation % 180 else (vout.width, vout.height)
     # A fine time base: a frame nudged past a repeated timestamp moves 11 µs, not a frame.
     time_base = Fraction(1, 90000)
     vout.codec_context.time_base = time_base
@@ -70,7 +73,8 @@ def _transcode(video: VideoFile, dst, result: VideoResult, crf: int) -> None:
             t -= start
             while k + 1 < len(times) and times[k + 1] <= t + 1e-6:
                 k += 1
-            rgb = frame.to_ndarray(format="rgb24", width=vout.width, height=vout.height)
+            rgb = frame.to_ndarray(format="rgb24", width=stored[0], height=stored[1])
+            rgb = upright(rgb, rotation_of(frame))
             top = result.frames[k].top if k >= 0 else []
             current = next((s.label for s in segments if s.start <= t < s.end), None)
             draw_results(rgb, top[:3], segment=current)

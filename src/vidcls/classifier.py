@@ -111,8 +111,10 @@ def _model_fps(name: str | os.PathLike, path: os.PathLike) -> float | None:
     key = os.fspath(name).lower()
     if key in zoo.MODELS:
         return zoo.MODELS[key].fps
-    config = embedded_config(path)
-    return config.get("fps", 5.0)
+    fps = embedded_config(path).get("fps", 5.0)
+    if fps is None or (isinstance(fps, (int, float)) and 0 < fps < math.inf):
+        return fps
+    raise VidclsError(f"the model's embedded vidcls.json has a bad fps ({fps!r})", path)
 
 
 def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

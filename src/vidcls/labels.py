@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from importlib import resources
 from pathlib import Path
 
 from .errors import VidclsError
+from .files import LABELS_LIMIT, read_limited
 
 KINETICS600 = "kinetics600"
 _EMBEDDED_NAMES = ("labels.txt", "label_map.txt")
+# What a damaged zip appended to a model can raise: it then has no embedded labels or config.
+_ZIP_ERRORS = (
+    OSError,
+    EOFError,
+    ValueError,  # includes UnicodeDecodeError and JSON errors
+    RuntimeError,  # encrypted members
+    NotImplementedError,  # unknown compression
+    zipfile.BadZipFile,
+    zlib.error,
+)
 
 
 def kinetics600_labels() -> list[str]:
@@ -21,12 +33,13 @@ def kinetics600_labels() -> list[str]:
 
 def read_labels(path: str | os.PathLike) -> list[str]:
     """Read a label file: one class name per line, blank trailing lines ignored."""
+    data = read_limited(path, "label file", LABELS_LIMIT)
     try:
-        text = Path(path).read_text("utf-8")
-    except FileNotFoundError:
-        raise VidclsError("label file not found", path) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise VidclsError(f"cannot read label file ({e.__class__.__name__})", path) from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise VidclsError("label file is not UTF-8 text", path) from None
+    if "\x00" in text:
+        raise VidclsError("label file is binary, not one label per line", path)
     labels = _parse(text)
     if not labels:
         raise VidclsError("label file is empty", path)
@@ -39,10 +52,12 @@ def embedded_labels(model_path: str | os.PathLike) -> list[str] | None:
         if not zipfile.is_zipfile(model_path):
             return None
         with zipfile.ZipFile(model_path) as z:
-            for name in z.namelist():
-                if Path(name).name in _EMBEDDED_NAMES:
-                    return _parse(z.read(name).decode("utf-8"))
-    except (OSError, zipfile.BadZipFile, UnicodeDecodeError):
+            for info in z.infolist():
+                if Path(info.filename).name in _EMBEDDED_NAMES:
+                    if info.file_size > LABELS_LIMIT:  # a zip bomb is not a label list
+                        return None
+                    return _parse(z.read(info).decode("utf-8"))
+    except _ZIP_ERRORS:
         return None
     return None
 
@@ -55,8 +70,10 @@ def embedded_config(model_path: str | os.PathLike) -> dict:
         if zipfile.is_zipfile(model_path):
             with zipfile.ZipFile(model_path) as z:
                 if "vidcls.json" in z.namelist():
-                    return json.loads(z.read("vidcls.json"))
-    except (OSError, zipfile.BadZipFile, ValueError):
+                    info = z.getinfo("vidcls.json")
+                    config = json.loads(z.read(info)) if info.file_size <= LABELS_LIMIT else {}
+                    return config if isinstance(config, dict) else {}
+    except _ZIP_ERRORS:
         pass
     return {}
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from ._native import quiet_stderr
 from .errors import VidclsError
+from .modelcheck import check_model_file, safe_backend
 
 try:  # reading logits into a preallocated array; the public read() allocates each call
     from ai_edge_litert.tensor_buffer import _tb as _tensor_buffer_native
@@ -130,37 +131,6 @@ def _layout_of(
     return ModelLayout(key, image, states, logits, tuple(inputs), tuple(outputs), extras)
 
 
-def check_model_file(path: Path) -> None:
-    """VidclsError unless ``path`` is a readable, well-formed TFLite file."""
-    if not path.exists():
-        raise VidclsError("model file not found", path)
-    if path.is_dir():
-        raise VidclsError("model path is a directory, not a .tflite file", path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except OSError as e:
-        raise VidclsError(f"cannot read model file ({e.strerror or e})", path) from None
-    if len(head) < 8 or head[4:8] != b"TFL3":
-        raise VidclsError("not a TFLite model file", path)
-    _check_flatbuffer(path)
-
-
-def _check_flatbuffer(path: Path) -> None:
-    """Run LiteRT's flatbuffer verifier (the Interpreter's, under 1 ms) before anything else.
-
-    The CompiledModel loader does not verify, and crashes on a truncated or corrupt file.
-    """
-    from ai_edge_litert.interpreter import Interpreter
-
-    try:
-        with quiet_stderr():
-            Interpreter(model_path=str(path))
-    except ValueError as e:
-        reason = str(e).splitlines()[0] if str(e) else "invalid flatbuffer"
-        raise VidclsError(f"corrupt or truncated TFLite file ({reason})", path) from None
-
-
 class StreamModel:
     """A stream model loaded once; any number of independent :class:`Stream` s run on it.
 
@@ -168,6 +138,8 @@ class StreamModel:
     roles each frame (no state copy); ``"interpreter"`` uses the Interpreter's signature runner,
     as the official examples do; ``"auto"`` takes the first that loads the model.
     ``extra_outputs``: more signature outputs to expose, read with :meth:`Stream.output`.
+    The model is first tried in a child process (see :mod:`vidcls.modelcheck`) unless
+    ``isolate`` is False.
     """
 
     def __init__(
@@ -176,6 +148,7 @@ class StreamModel:
         num_threads: int = 1,
         backend: str = "auto",
         extra_outputs: tuple[str, ...] = (),
+        isolate: bool = True,
     ) -> None:
         if backend not in BACKENDS:
             raise VidclsError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
@@ -183,6 +156,8 @@ class StreamModel:
         self.num_threads = int(num_threads)
         self.extra_outputs = tuple(extra_outputs)
         check_model_file(self.path)
+        if isolate:  # a model that crashes LiteRT does so in a child process, not here
+            backend = safe_backend(self.path, backend, self.num_threads, self.extra_outputs)
         self.lock = threading.Lock()
         errors = []
         for name in ("compiled", "interpreter") if backend == "auto" else (backend,):
@@ -238,6 +213,10 @@ class StreamModel:
 
     # -- streams -------------------------------------------------------------------------
 
+    def blank_image(self) -> np.ndarray:
+        """A mid-grey model input, ``[H, W, 3]`` float32."""
+        return np.full((self.layout.height, self.layout.width, 3), 0.5, np.float32)
+
     def new_stream(self) -> Stream:
         """A fresh stream with zero state, independent of every other stream."""
         # New LiteRT buffers are not made while another stream runs; the first ones create
@@ -275,8 +254,14 @@ class Stream:
     def step(self, image: np.ndarray) -> np.ndarray:
         """Feed one frame; return the logits for it (valid until the next step)."""
         self.load_image(image)
-        with self.model.lock:
-            self.invoke()
+        try:
+            with self.model.lock:
+                self.invoke()
+        except (RuntimeError, ValueError) as e:  # LiteRT's errors carry native text
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            reason = reason if len(reason) <= 120 else reason[:120] + "..."
+            problem = f"LiteRT failed running the model ({reason})"
+            raise VidclsError(problem, self.model.path) from None
         self.swap_state()
         return self.read_logits()
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from .capture import Captured, FrameGrabber
 from .classifier import ClassifierOptions, VideoClassifier
+from .errors import VidclsError
 from .media import VideoFile, open_source
 from .prefetch import prefetched
 from .results import FrameResult, SegmentEvent, VideoInfo, VideoResult
@@ -145,6 +146,8 @@ class Pipeline:
                 for t, image in prefetched(frames, self.classifier.preprocessor, prefetch):
                     yield self.feed_prepared(t, image)
                     bar.update(t - bar.n) if bar.total else bar.update(1)
+            except VidclsError as e:  # name the file in errors that do not
+                raise VidclsError(e.message, e.path or file.path) from None
             finally:
                 bar.close()
 

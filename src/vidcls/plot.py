@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import VidclsError
 from .results import VideoResult
-from .writers import atomic_path
+from .writers import atomic_path, write_error
 
 
 def plot_timeline(result: VideoResult, out: str | os.PathLike, classes: int = 5) -> Path:
@@ -60,6 +60,8 @@ def save_figure(fig, out: str | os.PathLike) -> Path:
     try:
         with atomic_path(out) as tmp:
             fig.savefig(tmp, format="png")
+    except OSError as e:
+        raise write_error(e, out) from None
     finally:
         plt.close(fig)
     return out

@@ -9,8 +9,12 @@ much cheaper on large video (it averages pixels, so results differ slightly from
 
 from __future__ import annotations
 
+import av
 import cv2
 import numpy as np
+
+from .errors import VidclsError
+from .media import reason, rotation_of, upright
 
 RESIZES = ("bilinear", "area")
 
@@ -39,9 +43,10 @@ class Preprocessor:
         return self._to_float()
 
     def from_frame(self, frame) -> np.ndarray:
-        """Prepare a decoded PyAV VideoFrame."""
-        if self.resize == "bilinear":
-            return self.from_array(self._reformat(frame, format="rgb24"))
+        """Prepare a decoded PyAV VideoFrame, turned upright as its display matrix says."""
+        rotation = rotation_of(frame)
+        if self.resize == "bilinear" or rotation:
+            return self.from_array(upright(self._reformat(frame, format="rgb24"), rotation))
         w, h = frame.width, frame.height
         if self.crop:  # scale the short side to the model size, then cut the centre
             s = max(self.width / w, self.height / h)
@@ -56,7 +61,10 @@ class Preprocessor:
             from av.video.reformatter import VideoReformatter
 
             self._reformatter = VideoReformatter()
-        return self._reformatter.reformat(frame, **kwargs).to_ndarray()
+        try:
+            return self._reformatter.reformat(frame, **kwargs).to_ndarray()
+        except av.FFmpegError as e:
+            raise VidclsError(f"cannot convert a decoded frame ({reason(e)})") from None
 
     def _to_float(self) -> np.ndarray:
         np.divide(self._pixels, np.float32(255), out=self._input, dtype=np.float32)

@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .errors import VidclsError
 from .results import Category, FrameResult, Segment, SegmentEvent, VideoResult
 
 # -- atomic files ------------------------------------------------------------------------------
@@ -26,25 +27,40 @@ from .results import Category, FrameResult, Segment, SegmentEvent, VideoResult
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside ``target`` (same suffix) that replaces it when the block ends
-    without error, with the mode a new file gets (or ``target``'s own); removed otherwise."""
+    without error, with the mode a new file gets (or ``target``'s own); removed otherwise.
+    An OSError in making or placing it (no such folder, disk full) is a VidclsError."""
     target = Path(target)
-    fd, name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=f".tmp{target.suffix}"
-    )
-    os.close(fd)
+    try:
+        fd, name = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=f".tmp{target.suffix}"
+        )
+        os.close(fd)
+    except OSError as e:
+        raise write_error(e, target) from None
     tmp = Path(name)
     try:
         yield tmp
         try:
-            mode = target.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
+            os.chmod(tmp, _mode_for(target))
+            os.replace(tmp, target)
+        except OSError as e:
+            raise write_error(e, target) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _mode_for(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def write_error(e: OSError, target: str | os.PathLike) -> VidclsError:
+    """The one-line error for an OSError while writing ``target``."""
+    return VidclsError(f"cannot write ({e.strerror or e})", target)
 
 
 def write_text(target: str | os.PathLike, text: str) -> Path:
@@ -54,10 +70,13 @@ def write_text(target: str | os.PathLike, text: str) -> Path:
 
 def write_bytes(target: str | os.PathLike, data: bytes) -> Path:
     """Replace ``target`` with ``data`` in one step, flushed to disk first."""
-    with atomic_path(target) as tmp, open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with atomic_path(target) as tmp, open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise write_error(e, target) from None
     return Path(target)
 
 
@@ -330,6 +349,13 @@ def _schema(kind: str):
 def write_rows(path: str | os.PathLike, rows: list[dict], kind: str = "videos") -> None:
     """Write rows (``kind`` ``videos`` or ``frames``) as Parquet or JSON Lines, by suffix."""
     path = Path(path)
+    try:
+        _write_rows(path, rows, kind)
+    except OSError as e:
+        raise write_error(e, path) from None
+
+
+def _write_rows(path: Path, rows: list[dict], kind: str) -> None:
     with atomic_path(path) as tmp:
         if ROW_FORMATS[path.suffix.lower()] == "parquet":
             import pyarrow as pa

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import VidclsError
+from .files import MODEL_LIMIT, check_regular
 from .writers import atomic_path
 
 _HUB = "https://tfhub.dev/tensorflow/lite-model/movinet/{v}/stream/kinetics-600/classification/tflite/{p}/1?lite-format=tflite"
@@ -64,6 +65,8 @@ MODELS: dict[str, ZooModel] = {
     )
 }
 DEFAULT_MODEL = "a0"
+# The published files, byte for byte, are known to load and run: no need to try them first.
+KNOWN_GOOD = frozenset(m.sha256 for m in MODELS.values() if m.sha256)
 
 
 def available_models() -> list[str]:
@@ -97,6 +100,21 @@ def source_of(model: ZooModel) -> str:
     return str(Path(mirror).expanduser() / model.filename)
 
 
+def availability(model: ZooModel) -> str:
+    """Whether ``model`` can be had now: ``cached``, ``in mirror``, ``not in mirror``,
+    ``mirror URL`` (not checked) or ``download`` (from its published place)."""
+    if is_cached(model):
+        return "cached"
+    mirror = os.environ.get("VIDCLS_MIRROR")
+    if not mirror:
+        return "download"
+    if "://" in mirror and not mirror.startswith("file://"):
+        return "mirror URL"
+    return (
+        "in mirror" if Path(source_of(model).removeprefix("file://")).is_file() else "not in mirror"
+    )
+
+
 def resolve_model(model: str | os.PathLike, progress: bool | None = None) -> Path:
     """A local .tflite path for a zoo name (fetched if needed) or an existing file path."""
     text = os.fspath(model)
@@ -122,6 +140,22 @@ def fetch(model: ZooModel, progress: bool | None = None) -> Path:
         raise VidclsError(f"cannot create the model cache ({e.strerror})", target.parent) from None
     if progress is None:
         progress = sys.stderr.isatty()
+    try:
+        return _download(model, source, target, progress)
+    except VidclsError as e:
+        raise VidclsError(f"{e.message}; {_hint(model)}", e.path) from None
+
+
+def _hint(model: ZooModel) -> str:
+    """What to do when a zoo model cannot be fetched."""
+    if os.environ.get("VIDCLS_MIRROR"):
+        where = f"put {model.filename} in the mirror (VIDCLS_MIRROR)"
+    else:
+        where = f"set VIDCLS_MIRROR to a folder or URL holding {model.filename}"
+    return f"{where}, or pass --model PATH to a .tflite file"
+
+
+def _download(model: ZooModel, source: str, target: Path, progress: bool) -> Path:
     digest = hashlib.sha256()
     with atomic_path(target) as tmp:
         with open(tmp, "wb") as out, _open_source(source) as (stream, total):
@@ -161,6 +195,7 @@ class _open_source:
                 length = self._handle.headers.get("Content-Length")
                 return self._handle, int(length) if length and length.isdigit() else None
             path = urllib.parse.unquote(urllib.parse.urlparse(src).path) if "://" in src else src
+            check_regular(path, "model file", MODEL_LIMIT, missing="model not found in the mirror")
             self._handle = open(path, "rb")
             return self._handle, os.fstat(self._handle.fileno()).st_size
         except FileNotFoundError:

@@ -10,9 +10,10 @@ import contextlib
 import sys
 
 from ..classifier import VideoClassifier
+from ..errors import VidclsError
 from ..pipeline import Pipeline
 from ..results import FrameResult
-from ..writers import LIVE_FORMATS, get_writer
+from ..writers import LIVE_FORMATS, get_writer, write_error
 from . import flags
 
 HELP = "classify a camera, network stream or file continuously"
@@ -40,33 +41,18 @@ def run(args: argparse.Namespace) -> int:
     options = flags.classifier_options(args, window=window)
     segments = flags.segment_options(args)
     flags.check_output(args.output)
-    classifier = VideoClassifier.create_from_options(options)
-    pipeline = Pipeline(classifier, segments=segments)
-    printed = get_writer(args.format)
-    logged = get_writer("jsonl")
-    display = None
-    if not args.headless:
-        from ..display import LiveWindow
-
-        display = LiveWindow(on_reset=pipeline.reset)
+    pipeline = Pipeline(VideoClassifier.create_from_options(options), segments=segments)
+    display = None if args.headless else _window(pipeline)
     with contextlib.ExitStack() as stack:
         sink = None
         if args.output:
-            sink = stack.enter_context(open(args.output, "a", buffering=1, encoding="utf-8"))
+            try:
+                sink = stack.enter_context(open(args.output, "ab", buffering=0))  # line by line
+            except OSError as e:
+                raise write_error(e, args.output) from None
         if display is not None:
             stack.callback(display.close)
-        printing = display is None or sink is None
-
-        def emit(result: FrameResult, final: bool = False) -> None:
-            items = [] if final else [(printed.frame, logged.frame, result)]
-            items += [(printed.event, logged.event, e) for e in result.events]
-            for show, log, item in items:
-                if sink is not None:
-                    sink.write(log(item, args.source))
-                if printing:
-                    sys.stdout.write(show(item, args.source))
-            sys.stdout.flush()
-
+        out = _Output(args, sink, printing=display is None or sink is None)
         results = pipeline.live(
             args.source,
             args.fps,
@@ -76,12 +62,52 @@ def run(args: argparse.Namespace) -> int:
         )
         with contextlib.suppress(KeyboardInterrupt):
             for result in results:
-                emit(result)
-        emit(FrameResult(0.0, [], events=pipeline.finish()), final=True)
+                out.emit(result)
+        out.emit(FrameResult(0.0, [], events=pipeline.finish()), final=True)
     s = pipeline.stats
     print(
-        f"vidcls: {s.fed} frames classified of {s.captured} received in "
-        f"{s.seconds:.1f} s, {s.reconnects} reconnects",
+        f"vidcls: {s.fed} {_plural(s.fed, 'frame')} classified of {s.captured} received in "
+        f"{s.seconds:.1f} s, {s.reconnects} {_plural(s.reconnects, 'reconnect')}",
         file=sys.stderr,
     )
     return 0
+
+
+def _window(pipeline: Pipeline):
+    """The OpenCV window, or None (with a note) where OpenCV has no GUI or there is no display."""
+    from ..display import LiveWindow
+
+    try:
+        return LiveWindow(on_reset=pipeline.reset)
+    except VidclsError:
+        print(
+            "vidcls: note: no window here (OpenCV without a GUI, or no display); printing "
+            "results instead (--headless says so; pip install opencv-python for a window)",
+            file=sys.stderr,
+        )
+        return None
+
+
+class _Output:
+    """Results and events to the terminal (table or JSONL) and appended to ``-o`` (JSONL)."""
+
+    def __init__(self, args: argparse.Namespace, sink, printing: bool) -> None:
+        self.source, self.path, self.sink, self.printing = args.source, args.output, sink, printing
+        self.printed, self.logged = get_writer(args.format), get_writer("jsonl")
+
+    def emit(self, result: FrameResult, final: bool = False) -> None:
+        items = [] if final else [(self.printed.frame, self.logged.frame, result)]
+        items += [(self.printed.event, self.logged.event, e) for e in result.events]
+        for show, log, item in items:
+            if self.sink is not None:
+                try:
+                    self.sink.write(log(item, self.source).encode("utf-8"))
+                except OSError as e:  # disk full: say so and stop, the lines before are kept
+                    raise write_error(e, self.path) from None
+            if self.printing:
+                sys.stdout.write(show(item, self.source))
+        sys.stdout.flush()
+
+
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else word + "s"

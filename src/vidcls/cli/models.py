@@ -22,14 +22,13 @@ def run(args: argparse.Namespace) -> int:
             raise VidclsError(f"unknown model '{args.fetch}' (zoo models: {', '.join(zoo.MODELS)})")
         print(zoo.fetch(zoo.MODELS[name]))
         return 0
-    rows = [("name", "variant", "precision", "input", "fps", "size", "cached")]
+    rows = [("name", "variant", "precision", "input", "fps", "size", "available")]
     for m in zoo.MODELS.values():
-        cached = zoo.is_cached(m)
+        where = zoo.availability(m)
         size = m.size_bytes and f"{m.size_bytes / 1e6:.1f} MB" or "?"
-        if cached:
+        if where == "cached":
             size = f"{zoo.cached_path(m).stat().st_size / 1e6:.1f} MB"
         input_size = f"{m.input_size}x{m.input_size}"
-        where = str(zoo.cached_path(m)) if cached else "no"
         rows.append((m.name, m.variant, m.precision, input_size, f"{m.fps:g}", size, where))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:

@@ -14,7 +14,9 @@ NUMBERS = (  # the numeric flags: field (= flag), type, metavar, help
     ("threads", int, None, "CPU threads a stream starts with"),
     ("max_streams", int, None, "live streams at once; more are refused"),
     ("max_jobs", int, None, "files classified at once; more are refused"),
+    ("max_uploads", int, None, "uploads received at once; more are refused"),
     ("max_upload_mb", float, "MB", "largest upload; past it 413"),
+    ("upload_timeout", float, "SECONDS", "drop an upload that sends nothing this long (408)"),
     ("idle_timeout", float, "SECONDS", "close live streams silent this long"),
     ("top_k", int, None, "categories live pages show; 0: all"),
 )

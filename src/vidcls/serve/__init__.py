@@ -3,9 +3,11 @@
 Routes: ``/`` live page, ``/file`` file page, ``/static/*`` their CSS and JS (``web/``),
 ``GET /healthz``, ``GET /v1/models``, ``POST /v1/classify`` (a video in, the JSON of
 ``vidcls classify --format json`` out), ``WS /v1/stream`` (JPEG frames in, results out), and
-FastAPI's ``/openapi.json`` and ``/docs``. Uploads stream to a temporary file under a size
-limit; streams and file jobs are capped, and requests past a cap are refused at once rather
-than queued.
+FastAPI's ``/openapi.json``, ``/docs`` and ``/redoc`` (their scripts served from here, not a
+CDN). Uploads stream to a temporary file under a size limit and a stall timeout; streams,
+uploads in progress and file jobs are capped (a job slot is taken only once its upload is
+complete), and requests past a cap are refused at once rather than queued. Every HTTP error
+is JSON on a connection that stays usable.
 
 Modules: ``options`` (:class:`ServeOptions`), ``app`` (:func:`create_app`), ``state`` (what a
 running server holds), routers ``pages``, ``api`` and ``stream`` (the WebSocket protocol is in
@@ -35,9 +37,11 @@ def require() -> None:
     """VidclsError naming what to install when the web server's packages are missing."""
     try:
         import fastapi  # noqa: F401
+        import fastapi_offline  # noqa: F401 - /docs without a CDN
         import python_multipart  # noqa: F401 - the upload parser
     except ImportError as e:
-        raise VidclsError(f"the web server needs {e.name}: pip install 'vidcls[serve]'") from None
+        name = (e.name or "fastapi").replace("_", "-")
+        raise VidclsError(f"the web server needs {name}: pip install 'vidcls[serve]'") from None
 
 
 def __getattr__(name: str):

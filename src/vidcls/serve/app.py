@@ -1,5 +1,7 @@
 """The ASGI app: the routers of :mod:`~vidcls.serve.pages`, :mod:`~vidcls.serve.api` and
-:mod:`~vidcls.serve.stream` on one :class:`~vidcls.serve.state.ServerState`."""
+:mod:`~vidcls.serve.stream` on one :class:`~vidcls.serve.state.ServerState`; ``/docs`` and
+``/redoc`` with their scripts and styles served from here (fastapi-offline), so they work
+without internet."""
 
 import contextlib
 import logging
@@ -9,6 +11,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from . import api, pages, stream
@@ -26,14 +30,20 @@ DESCRIPTION = (
 def create_app(options: ServeOptions | None = None) -> FastAPI:
     """The app. Loads the default model and every .tflite given (VidclsError for a bad one)."""
     state = ServerState(options or ServeOptions())
-    app = FastAPI(title="vidcls", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPIOffline(
+        title="vidcls",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from swagger.io
+    )
     app.state.vidcls = state
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.WEB), name="static")
     app.include_router(api.router)
     app.include_router(stream.router)
     app.add_exception_handler(RequestValidationError, invalid_request)
-    app.add_exception_handler(Exception, unexpected)
+    app.add_middleware(CatchAll)
     return app
 
 
@@ -50,7 +60,30 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
     return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
 
 
-async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-    """500 for a bug, logged with its traceback."""
-    log.exception("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
+class CatchAll:
+    """A bug in an HTTP route: a JSON 500, logged with its traceback, on a connection that
+    stays usable. (Starlette's own handler for Exception re-raises after answering, and
+    uvicorn then drops the keep-alive connection.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started:  # too late for an answer: uvicorn logs it and closes the connection
+                raise
+            log.exception("unexpected error in %s %s", scope["method"], scope["path"])
+            body = {"detail": f"internal error ({type(exc).__name__})"}
+            await JSONResponse(body, status_code=500)(scope, receive, send)

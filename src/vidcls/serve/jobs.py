@@ -1,8 +1,8 @@
 """File jobs: one uploaded video classified on a fresh stream of a shared model.
 
 :func:`classify_file` runs in a worker thread on the one frame loop
-(:func:`vidcls.pipeline.classify_video`); :class:`JobSlot` counts the job against the
-server's cap and owns the upload's temporary folder until the work is done.
+(:func:`vidcls.pipeline.classify_video`); :class:`JobTicket` counts the upload, then the
+job, against the server's caps and owns the upload's temporary folder until the work is done.
 """
 
 from __future__ import annotations
@@ -35,22 +35,45 @@ def parse_fps(text: str | None) -> float | None:
     return fps
 
 
-class JobSlot:
-    """One running file job: counted in ``state.jobs`` from creation until :meth:`release`
-    (called once the worker is done, even if the client left), with a temporary folder."""
+class Busy(Exception):
+    """A cap is reached: the HTTP answer is 503 with Retry-After."""
+
+
+class JobTicket:
+    """One uploaded file from its first byte to the end of its classification, with a
+    temporary folder. It counts in ``state.uploads`` while the file arrives (Busy past
+    ``max_uploads``), then in ``state.jobs`` from :meth:`start_job` (Busy past ``max_jobs``),
+    so a slow upload never holds a job slot; :meth:`release` ends it."""
 
     def __init__(self, state: ServerState) -> None:
-        self.state = state
-        state.jobs += 1
+        limit = state.options.max_uploads
+        if state.uploads >= limit:
+            raise Busy(f"busy: {limit} uploads are in progress; try again shortly")
         self.folder = Path(tempfile.mkdtemp(prefix="vidcls-upload-"))
-        self.released = False
+        self.state, self.stage = state, "upload"
+        state.uploads += 1
+
+    def start_job(self) -> None:
+        """Count the received file as a job (Busy, with the ticket unchanged, past the cap)."""
+        state, limit = self.state, self.state.options.max_jobs
+        if self.stage != "upload":
+            raise RuntimeError(f"start_job in stage {self.stage}")
+        if state.jobs >= limit:
+            raise Busy(f"busy: {limit} files are being classified; try again shortly")
+        state.uploads -= 1
+        state.jobs += 1
+        self.stage = "job"
 
     def release(self, _future: object = None) -> None:
-        """Free the slot and delete the folder (once; later calls do nothing)."""
-        if not self.released:
-            self.released = True
+        """Uncount the ticket and delete its folder (once; later calls do nothing)."""
+        if self.stage == "upload":
+            self.state.uploads -= 1
+        elif self.stage == "job":
             self.state.jobs -= 1
-            shutil.rmtree(self.folder, ignore_errors=True)
+        else:
+            return
+        self.stage = "done"
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def classify_file(

@@ -33,9 +33,11 @@ class ServeOptions:
     every zoo model in the cache. ``threads`` is what a stream starts with; pages may pick 1 to
     ``max_threads`` (None: the CPU count, or ``threads`` if more). ``top_k`` and ``window``
     apply to live streams (``window=None``: cumulative until the page clears the state, as
-    the Android app). Past ``max_streams`` WebSocket streams or ``max_jobs`` file
-    classifications, new ones are refused. ``host``, ``port``, ``certfile``, ``keyfile`` and
-    ``log_level`` are where and how :func:`vidcls.serve.serve` listens.
+    the Android app). Past ``max_streams`` WebSocket streams, ``max_uploads`` uploads being
+    received or ``max_jobs`` file classifications, new ones are refused; an upload that sends
+    nothing for ``upload_timeout`` seconds is answered 408 and dropped. ``host``, ``port``,
+    ``certfile``, ``keyfile`` and ``log_level`` are where and how :func:`vidcls.serve.serve`
+    listens.
     """
 
     model: list[str] = field(default_factory=lambda: [zoo.DEFAULT_MODEL])
@@ -43,7 +45,9 @@ class ServeOptions:
     max_threads: int | None = None
     max_streams: int = 8
     max_jobs: int = 2
+    max_uploads: int = 8
     max_upload_mb: float = 200.0
+    upload_timeout: float = 30.0
     idle_timeout: float = 120.0
     window: float | None = None
     top_k: int = 3
@@ -60,7 +64,7 @@ class ServeOptions:
         self.model = [os.fspath(m) for m in self.model]
         if not self.model:
             raise VidclsError("no model to serve")
-        for name in ("threads", "max_streams", "max_jobs", "max_frame_bytes"):
+        for name in ("threads", "max_streams", "max_jobs", "max_uploads", "max_frame_bytes"):
             _positive_int(name, getattr(self, name))
         if self.max_threads is None:
             self.max_threads = max(os.cpu_count() or 1, self.threads)
@@ -69,6 +73,7 @@ class ServeOptions:
             raise VidclsError(f"threads ({self.threads}) above max_threads ({self.max_threads})")
         _positive_seconds("max_upload_mb", self.max_upload_mb)
         _positive_seconds("idle_timeout", self.idle_timeout)
+        _positive_seconds("upload_timeout", self.upload_timeout)
         check_window(self.window)
         if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
             raise OptionError("top_k", f"must be 0 (all) or more, not {self.top_k!r}")

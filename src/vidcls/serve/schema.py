@@ -115,7 +115,9 @@ class Health(BaseModel):
     version: str
     streams: int
     max_streams: int
-    jobs: int
+    uploads: int = Field(description="uploads being received")
+    max_uploads: int
+    jobs: int = Field(description="files being classified")
     max_jobs: int
 
 
@@ -149,6 +151,8 @@ class Limits(BaseModel):
     """Past these, requests are refused."""
 
     max_upload_bytes: int
+    max_uploads: int = Field(description="uploads received at once")
+    upload_timeout: float = Field(description="seconds an upload may send nothing before 408")
     max_streams: int
     max_jobs: int
     max_frame_bytes: int

@@ -17,8 +17,9 @@ from .sessions import ModelPool
 
 
 class ServerState:
-    """The server's options, models, counters of open streams and running file jobs, and the
-    thread pools that run inference (so the event loop only moves bytes)."""
+    """The server's options, models, counters of open streams, uploads being received and
+    running file jobs, and the thread pools that run inference (so the event loop only moves
+    bytes). The counters are only touched on the event loop."""
 
     def __init__(self, options: ServeOptions) -> None:
         self.options = options
@@ -32,6 +33,7 @@ class ServerState:
             if entry.kind == "file" or entry.id == self.pool.default:
                 self.pool.get(entry.id, options.threads)
         self.streams = 0
+        self.uploads = 0
         self.jobs = 0
         self.frame_pool = ThreadPoolExecutor(
             max_workers=min(options.max_streams, 2 * (os.cpu_count() or 1) + 2),
@@ -49,6 +51,8 @@ class ServerState:
             "version": __version__,
             "streams": self.streams,
             "max_streams": o.max_streams,
+            "uploads": self.uploads,
+            "max_uploads": o.max_uploads,
             "jobs": self.jobs,
             "max_jobs": o.max_jobs,
         }
@@ -63,6 +67,8 @@ class ServerState:
             "live": {"top_k": o.top_k, "window": o.window},
             "limits": {
                 "max_upload_bytes": o.max_upload_bytes,
+                "max_uploads": o.max_uploads,
+                "upload_timeout": o.upload_timeout,
                 "max_streams": o.max_streams,
                 "max_jobs": o.max_jobs,
                 "max_frame_bytes": o.max_frame_bytes,

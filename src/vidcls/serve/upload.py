@@ -2,12 +2,14 @@
 
 A request body is either ``multipart/form-data`` with one file part (what browsers and
 ``curl -F file=@clip.mp4`` send) or the file itself (``curl --data-binary @clip.mp4``). Chunks
-go straight to disk: nothing is held in memory, and the upload stops at the first byte over the
-limit. No web framework is needed here, only an async iterator of body chunks.
+go straight to disk: nothing is held in memory, the upload stops at the first byte over the
+limit, and a client that sends nothing for ``timeout`` seconds is dropped. No web framework is
+needed here, only an async iterator of body chunks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +24,23 @@ class UploadError(Exception):
 
 class UploadTooLarge(Exception):
     """Over the size limit: the HTTP answer is 413."""
+
+
+class UploadStalled(Exception):
+    """No body bytes for the timeout: the HTTP answer is 408."""
+
+
+async def _until_stalled(chunks: AsyncIterator[bytes], timeout: float) -> AsyncIterator[bytes]:
+    """``chunks``, raising UploadStalled when the next one takes over ``timeout`` seconds."""
+    it = aiter(chunks)
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(it), timeout)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise UploadStalled(f"no data received for {timeout:g} s; upload abandoned") from None
+        yield chunk
 
 
 def _suffix(filename: str | None) -> str:
@@ -110,12 +129,16 @@ async def receive_upload(
     folder: Path,
     limit: int,
     filename: str | None = None,
+    timeout: float | None = None,
 ) -> tuple[Path, str]:
     """Write the uploaded file into ``folder``; return its path and the client's file name.
 
-    Raises UploadTooLarge past ``limit`` bytes of file (or of form around it) and UploadError
-    for a form without a file or an empty upload.
+    Raises UploadTooLarge past ``limit`` bytes of file (or of form around it), UploadStalled
+    when no bytes arrive for ``timeout`` seconds, UploadError for a form without a file or an
+    empty upload, and OSError when the file cannot be written.
     """
+    if timeout is not None:
+        chunks = _until_stalled(chunks, timeout)
     kind = content_type.split(";")[0].strip().lower()
     if kind == "multipart/form-data":
         path, name, size = await _receive_form(content_type, chunks, folder, limit)
@@ -154,14 +177,24 @@ async def _receive_form(
             received += len(chunk)
             if received > limit + FORM_OVERHEAD:
                 raise UploadTooLarge
-            parser.write(chunk)
-        parser.finalize()
-    except (UploadError, UploadTooLarge):
-        raise
-    except Exception as e:  # python-multipart's MultipartParseError and friends
-        raise UploadError(f"malformed multipart/form-data ({e})") from None
+            _parse(parser, chunk)
+        _parse(parser, None)
     finally:
         reader.close()
     if reader.path is None:
         raise UploadError("no file in the form: send the video in a field named 'file'")
     return reader.path, reader.filename, reader.size
+
+
+def _parse(parser, chunk: bytes | None) -> None:
+    """Feed ``chunk`` to the parser (None: the end); a parse error is an UploadError, while
+    the callbacks' own errors (size, disk) go through as they are."""
+    try:
+        if chunk is None:
+            parser.finalize()
+        else:
+            parser.write(chunk)
+    except (UploadError, UploadTooLarge, OSError):
+        raise
+    except Exception as e:  # python-multipart's MultipartParseError and friends
+        raise UploadError(f"malformed multipart/form-data ({e})") from None

@@ -1,0 +1,127 @@
+"""Live sources: cameras through OpenCV, network streams and files at real speed through PyAV."""
+
+from __future__ import annotations
+
+import time
+
+import av
+import cv2
+import numpy as np
+
+from ..errors import VidclsError
+from ..files import check_regular
+from .fetch import download, is_file_url, temporary_folder
+from .pictures import reason
+
+NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt")
+
+
+class AvSource:
+    """A network stream or a file, decoded with PyAV; files are paced to their real speed."""
+
+    camera = False
+
+    def __init__(self, url: str, realtime: bool, loop: bool) -> None:
+        self.url, self.realtime, self.loop = url, realtime, loop
+        self.name = url
+        self.keep = None  # what must live as long as the source (a downloaded file)
+        self.network = url.split("://", 1)[0].lower() in NETWORK_SCHEMES
+        self._container = None
+
+    def open(self) -> None:
+        """Open (or reopen) the input; OSError when it cannot be reached."""
+        options = {}
+        if self.network:
+            options = {"fflags": "nobuffer", "flags": "low_delay", "analyzeduration": "1000000"}
+            if self.url.lower().startswith("rtsp"):
+                options["rtsp_transport"] = "tcp"
+        try:
+            self._container = av.open(self.url, options=options, timeout=(10.0, 5.0))
+        except av.FFmpegError as e:
+            raise OSError(reason(e)) from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise VidclsError("no video stream", self.url)
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self._frames = self._container.decode(stream)
+        self._wall0 = self._t0 = None
+
+    def read(self) -> av.VideoFrame | None:
+        """The next frame, or None at the end of the input."""
+        try:
+            frame = next(self._frames)
+        except StopIteration:
+            return None
+        except av.FFmpegError as e:
+            raise OSError(reason(e)) from None
+        if self.realtime and frame.time is not None:
+            now = time.monotonic()
+            if self._t0 is None:
+                self._wall0, self._t0 = now, frame.time
+            delay = self._wall0 + (frame.time - self._t0) - now
+            if delay > 0:
+                time.sleep(delay)
+        return frame
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+
+class CameraSource:
+    """A camera through OpenCV: every frame is grabbed, only wanted ones are decoded."""
+
+    camera = True
+    network = False
+    loop = False
+
+    def __init__(self, device: int | str) -> None:
+        self.device = device
+        self.name = str(device)
+        self._cap = None
+
+    def open(self) -> None:
+        self._cap = cv2.VideoCapture(self.device)
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise OSError(f"cannot open camera {self.device}")
+
+    def grab(self) -> bool:
+        return bool(self._cap.grab())
+
+    def retrieve(self) -> np.ndarray | None:
+        """The grabbed frame as an RGB array, or None."""
+        ok, bgr = self._cap.retrieve()
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if ok else None
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+def open_source(spec: str, realtime: bool = True, loop: bool = False) -> AvSource | CameraSource:
+    """The live source for a camera index, device path, URL or file path.
+
+    An http(s) URL of a file (the server gives its length) is fetched first and played at its
+    real speed like a local file, ending at its end; other URLs are live streams, reopened when
+    they drop.
+    """
+    if spec.isdigit():
+        return CameraSource(int(spec))
+    if spec.startswith("/dev/video"):
+        return CameraSource(spec)
+    if "://" not in spec:
+        path = check_regular(spec, "video file", missing="no such file, camera or stream")
+        return AvSource(str(path), realtime=realtime, loop=loop)
+    scheme = spec.split("://", 1)[0].lower()
+    if scheme not in (*NETWORK_SCHEMES, "file"):
+        raise VidclsError(f"unsupported stream scheme '{scheme}://'", spec)
+    if scheme in ("http", "https") and is_file_url(spec):
+        folder = temporary_folder()
+        source = AvSource(str(download(spec, folder.name)), realtime=realtime, loop=loop)
+        source.name, source.keep = spec, folder  # the download lives as long as the source
+        return source
+    return AvSource(spec, realtime=scheme == "file" and realtime, loop=loop)
