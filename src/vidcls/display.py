@@ -7,6 +7,7 @@ import numpy as np
 
 from .capture import Captured
 from .errors import VidclsError
+from .media import to_rgb
 from .overlay import draw_results
 from .results import FrameResult
 
@@ -33,7 +34,7 @@ class LiveWindow:
 
     def show(self, got: Captured, result: FrameResult | None) -> bool:
         frame = got.frame
-        rgb = frame if isinstance(frame, np.ndarray) else frame.to_ndarray(format="rgb24")
+        rgb = frame if isinstance(frame, np.ndarray) else to_rgb(frame)  # upright
         h, w = rgb.shape[:2]
         if h < MIN_DISPLAY_HEIGHT:  # small sources are enlarged so the text reads
             size = (round(w * MIN_DISPLAY_HEIGHT / h), MIN_DISPLAY_HEIGHT)
