@@ -1,20 +1,27 @@
-"""Batch jobs: inputs, outputs, a failing file, SIGKILL at a random point and a resume, Ray."""
+"""Batch jobs: inputs, outputs, a failing file, SIGKILL at a random point and a resume, Ray;
+the driver killed or interrupted, video URLs, a disk that fills up."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
+import sys
+import textwrap
+import threading
 import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from cli_run import CLI, assert_clean_error
 from cli_run import run as vidcls
-from conftest import VIDEOS, needs_shared
+from conftest import A0, VIDEOS, needs_shared
 
 from vidcls import VidclsError
 from vidcls.batch import BatchOptions, PartStore, list_inputs, run_batch
@@ -51,6 +58,69 @@ def comparable(rows: list[dict]) -> dict:
         top = [(c["label"], round(c["score"], 4)) for c in r["top"]]
         out[r["source"]] = (r["status"], r["frames"], top)
     return out
+
+
+@pytest.fixture(scope="module")
+def big(archive, tmp_path_factory):
+    """48 videos (links to the shared clips): a job long enough to be stopped mid-way."""
+    root = tmp_path_factory.mktemp("big")
+    for i, src in enumerate(p for p in list_inputs(str(archive)) if "broken" not in p):
+        for k in range(3):
+            (root / str(k)).mkdir(exist_ok=True)
+            (root / str(k) / f"{i}_{Path(src).name}").symlink_to(src)
+    return root
+
+
+def process_table() -> dict[int, tuple[int, str, str]]:
+    """pid -> (parent pid, state, command line) of every process, from /proc."""
+    table = {}
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError):
+            continue
+        table[int(d.name)] = (int(stat[1]), stat[0], cmd)
+    return table
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """The processes ``pid`` started, and those they started: pid -> command line."""
+    table, found, todo = process_table(), {}, [pid]
+    while todo:
+        parent = todo.pop()
+        for child, (ppid, _, cmd) in table.items():
+            if ppid == parent and child not in found:
+                found[child] = cmd
+                todo.append(child)
+    return found
+
+
+def left_running(processes: dict[int, str], within: float) -> dict[int, str]:
+    """Those of ``processes`` still running (zombies are not) after up to ``within`` seconds;
+    killed then, so that a failing test leaves nothing behind."""
+    deadline = time.monotonic() + within
+    while True:
+        running = {(p, cmd) for p, (_, state, cmd) in process_table().items() if state not in "ZX"}
+        alive = {p: c for p, c in processes.items() if (p, c) in running}
+        if not alive or time.monotonic() > deadline:
+            for pid in alive:
+                os.kill(pid, signal.SIGKILL)
+            return alive
+        time.sleep(0.1)
+
+
+def start_job(*args: object, out: Path) -> subprocess.Popen:
+    """``vidcls batch ARGS --out OUT`` in a session of its own, once it has committed a part."""
+    cmd = [*CLI, "batch", *map(str, args), "--out", str(out)]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while not list(out.with_name(out.name + ".parts").glob("rows-*")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.02)
+    return proc
 
 
 @pytest.fixture(scope="module")
@@ -99,42 +169,26 @@ def test_every_input_once_and_the_broken_one_recorded(reference, archive):
     assert not out.with_name(out.name + ".parts").exists()  # parts merged and removed
 
 
-def test_sigkill_at_a_random_point_then_resume(archive, tmp_path):
-    big = tmp_path / "big"  # long enough (48 videos, one per part) to be killed mid-way
-    for i, src in enumerate(p for p in list_inputs(str(archive)) if "broken" not in p):
-        for k in range(3):
-            (big / str(k)).mkdir(parents=True, exist_ok=True)
-            (big / str(k) / f"{i}_{Path(src).name}").symlink_to(src)
-    expected = tmp_path / "expected.parquet"
-    run_batch(str(big), expected, BatchOptions(workers=2, chunk=4))
+def test_sigkill_at_a_random_point_then_resume(big, reference, tmp_path):
     out = tmp_path / "results.parquet"
-    parts = out.with_name(out.name + ".parts")
-    cmd = [*CLI, "batch", str(big), "--out", str(out), "--workers", "2", "--chunk", "1"]
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=dict(os.environ),
-        start_new_session=True,  # so the workers can be killed with it
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list(parts.glob("rows-*")):
-        assert proc.poll() is None, proc.stderr.read()
-        time.sleep(0.02)
+    args = (big, "--workers", "2", "--chunk", "1")
+    proc = start_job(*args, out=out)
     time.sleep(random.uniform(0, 1.0))  # a random point in the middle of the job
     assert proc.poll() is None, "the job ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers at once
     proc.wait()
-    committed = len(list(parts.glob("rows-*")))
+    committed = len(list(out.with_name(out.name + ".parts").glob("rows-*")))
     assert 1 <= committed < 48 and not out.exists()
     before = PartStore(out).done()
     assert len(before) == committed
-    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    r = vidcls("batch", *args, "--out", out)
     assert r.returncode == 0, r.stderr
     assert f"{committed} already done" in r.stderr
     rows = rows_of(out)
     assert len(rows) == len({x["source"] for x in rows}) == 48
-    assert comparable(rows) == comparable(rows_of(expected))
+    expected = {Path(k).name: v for k, v in comparable(rows_of(reference[0])).items()}
+    for source, result in comparable(rows).items():  # big/K/I_NAME links to archive/.../NAME
+        assert result == expected[Path(source).name.split("_", 1)[1]], source
 
 
 def test_rerun_after_completion_does_nothing_and_new_inputs_are_added(archive, tmp_path):
@@ -167,34 +221,138 @@ def test_per_frame_rows_and_segments_in_jsonl(archive, tmp_path):
 
 
 def test_bad_outputs_are_clear_errors(archive, tmp_path):
-    r = subprocess.run(
-        [*CLI, "batch", str(archive), "--out", str(tmp_path / "r.csv")],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-    )
-    assert r.returncode == 2 and "must end in .parquet or .jsonl" in r.stderr
-    assert "Traceback" not in r.stderr
-    r = subprocess.run(
-        [*CLI, "batch", str(tmp_path / "none"), "--out", str(tmp_path / "r.parquet")],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-    )
-    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    r = vidcls("batch", archive, "--out", tmp_path / "r.csv")
+    assert_clean_error(r, "must end in .parquet or .jsonl")
+    assert_clean_error(vidcls("batch", tmp_path / "none", "--out", tmp_path / "r.parquet"), "none")
 
 
-def test_ray_gives_the_same_rows(reference, archive, tmp_path):
-    pytest.importorskip("ray")
-    out = tmp_path / "ray.parquet"
-    r = subprocess.run(
-        [*CLI, "batch", str(archive), "--out", str(out), "--ray", "--workers", "2"],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=600,
+def test_ray_gives_the_same_rows_and_leaves_nothing_running(reference, archive, tmp_path):
+    """From Python: the local Ray the job started is shut down when it ends (its raylet and
+    GCS would be this process's children)."""
+    ray = pytest.importorskip("ray")
+    out, others = tmp_path / "ray.parquet", descendants(os.getpid())
+    run_batch(str(archive), out, BatchOptions(ray="", workers=2))
+    assert comparable(rows_of(out)) == comparable(rows_of(reference[0]))
+    assert not ray.is_initialized()
+    started = {p: c for p, c in descendants(os.getpid()).items() if p not in others}
+    assert left_running(started, within=10) == {}
+
+
+@pytest.mark.parametrize(
+    "how",
+    [(signal.SIGKILL, "local", 2), (signal.SIGINT, "local", 8), (signal.SIGINT, "ray", 2)],
+    ids=["kill-9", "ctrl-c", "ctrl-c-ray"],
+)
+def test_stopping_the_driver_alone_stops_its_workers(how, big, tmp_path):
+    """``kill -9`` or Ctrl-C of the driver only: what it started ends within seconds (kill -9
+    with a local Ray is left to Ray: its two agents end about 60 s later)."""
+    sig, pool, chunk = how
+    if pool == "ray":
+        pytest.importorskip("ray")
+    out = tmp_path / "r.jsonl"
+    on = ("--ray",) if pool == "ray" else ()
+    proc = start_job(big, "--workers", "2", "--chunk", chunk, *on, out=out)
+    started = descendants(proc.pid)
+    if pool == "local":
+        assert sum("spawn_main" in c for c in started.values()) == 2
+    t0 = time.monotonic()
+    os.kill(proc.pid, sig)
+    assert left_running(started, within=5) == {}
+    assert proc.wait(timeout=60) == (130 if sig == signal.SIGINT else -sig)
+    assert list(out.with_name(out.name + ".parts").glob("rows-*")) and not out.exists()
+    if sig == signal.SIGINT:  # before: the driver waited for the chunks being classified
+        stderr = proc.stderr.read()
+        assert time.monotonic() - t0 < 5
+        assert stderr.splitlines()[-1] == "vidcls: error: interrupted", stderr
+        assert "Traceback" not in stderr and "leaked" not in stderr
+
+
+def test_a_worker_watching_its_parent_ends_with_it(tmp_path):
+    """The portable fallback alone (no prctl): a thread ends a worker orphaned by kill -9."""
+    script = tmp_path / "driver.py"
+    script.write_text(
+        textwrap.dedent("""
+        import multiprocessing, os, time
+        from concurrent.futures import ProcessPoolExecutor
+        from vidcls.batch.lifeline import watch_parent
+        if __name__ == "__main__":
+            spawn = multiprocessing.get_context("spawn")
+            pool = ProcessPoolExecutor(1, spawn, watch_parent, (os.getpid(),))
+            print(pool.submit(os.getpid).result(), flush=True)
+            pool.submit(time.sleep, 300)
+            time.sleep(300)
+        """)
     )
+    driver = subprocess.Popen([sys.executable, script], stdout=subprocess.PIPE, text=True)
+    worker = int(driver.stdout.readline())
+    processes = {worker: descendants(driver.pid)[worker]}
+    driver.kill()
+    driver.wait()
+    assert left_running(processes, within=5) == {}
+
+
+@pytest.fixture
+def http_videos():
+    """The shared clips served by a real HTTP server on loopback: its base URL."""
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(VIDEOS))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_video_urls_each_once_and_a_missing_one_recorded(http_videos, reference, tmp_path):
+    good = [f"{http_videos}/carving_ice_rpi.mp4", f"{http_videos}/eye_makeup.avi"]
+    bad = f"{http_videos}/missing.mp4"
+    manifest = tmp_path / "urls.txt"
+    manifest.write_text("\n".join([*good, bad, good[0]]))  # listed twice: classified once
+    out = tmp_path / "r.jsonl"
+    r = vidcls("batch", manifest, "--out", out, "--workers", "2")
     assert r.returncode == 0, r.stderr
+    rows = {x["source"]: x for x in rows_of(out)}
+    assert sorted(rows) == sorted([*good, bad])
+    assert rows[bad]["status"] == "error" and "HTTP 404" in rows[bad]["error"]
+    assert f"vidcls: failed: {bad}: " in r.stderr and "(1 failed)" in r.stderr
+    local = comparable(rows_of(reference[0]))
+    for url in good:  # as the same clip from a local path
+        (same,) = [v for k, v in local.items() if Path(k).stem == f"{Path(url).stem}_0"]
+        assert comparable([rows[url]])[url] == same
+    one = run_batch(good[0], tmp_path / "one.jsonl", BatchOptions(workers=1))
+    assert one.processed == 1 and rows_of(tmp_path / "one.jsonl")[0]["source"] == good[0]
+
+
+def test_a_full_disk_ends_the_job_and_a_rerun_finishes(archive, reference, tmp_path):
+    (disk := tmp_path / "disk").mkdir()  # a small tmpfs (root only): parts fill it mid-job
+    mount = ["mount", "-t", "tmpfs", "-o", "size=24k", "tmpfs", str(disk)]
+    if subprocess.run(mount, capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (test_a_failed_merge... covers write errors)")
+    try:
+        out = disk / "r.jsonl"
+        args = ("batch", archive, "--out", out, "--workers", "2", "--chunk", "1")
+        line = assert_clean_error(vidcls(*args), "No space left on device", "run the same")
+        committed = len(PartStore(out).done())
+        assert 1 <= committed < 17 and f"{committed} of 17 videos are committed" in line
+        subprocess.run(["mount", "-o", "remount,size=1m", str(disk)], check=True)  # space freed
+        r = vidcls(*args)
+        assert r.returncode == 0 and f"{committed} already done" in r.stderr, r.stderr
+        assert comparable(rows_of(out)) == comparable(rows_of(reference[0]))
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_failed_merge_keeps_every_part_and_a_rerun_merges(archive, reference, tmp_path):
+    def small_files() -> None:  # writes past 4 kB fail (EFBIG), in the job and its workers
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    out = tmp_path / "r.jsonl"
+    args = ("batch", archive, "--out", out, "--chunk", "1", "--model", A0)  # no cache copy
+    r = vidcls(*args, preexec_fn=small_files)  # each part fits, the merged output does not
+    assert_clean_error(r, out, "cannot write (File too large)", "nothing is lost")
+    assert len(PartStore(out).done()) == 17 and not out.exists()
+    r = vidcls(*args)
+    assert r.returncode == 0 and "17 already done, 0 classified" in r.stderr, r.stderr
     assert comparable(rows_of(out)) == comparable(rows_of(reference[0]))
 
 
@@ -220,18 +378,8 @@ def test_native_fps_is_null_and_jsonl_keeps_non_ascii(archive, tmp_path):
 
 @pytest.mark.parametrize(
     "options",
-    [
-        {"chunk": 0},
-        {"workers": 0},
-        {"threads": 0},
-        {"prefetch": -1},
-        {"fps": -1.0},
-        {"fps": float("nan")},
-        {"top_k": -1},
-        {"threshold": 2.0},
-        {"window": 0.0},
-        {"ray": 5},
-    ],
+    [{"chunk": 0}, {"workers": 0}, {"threads": 0}, {"prefetch": -1}, {"fps": -1.0}]
+    + [{"fps": float("nan")}, {"top_k": -1}, {"threshold": 2.0}, {"window": 0.0}, {"ray": 5}],
 )
 def test_options_are_checked_when_made(options):
     with pytest.raises(VidclsError, match=next(iter(options))):

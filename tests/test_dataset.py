@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import random
 import shutil
 from fractions import Fraction
 from pathlib import Path
@@ -10,10 +13,18 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from cli_run import assert_clean_error, run
+from conftest import A0
+from test_train import BASKETBALL, small_dataset, tiny_copy
 
 from vidcls.errors import VidclsError
+from vidcls.labels import embedded_labels
 from vidcls.media import read_frames
 from vidcls.training.dataset import labelled_clips, load_dataset, natural_key, scan_classes
+
+needs_basketball = pytest.mark.skipif(
+    not (A0.is_file() and BASKETBALL.is_dir()), reason=f"{A0} or {BASKETBALL} not found"
+)
 
 
 @pytest.fixture(scope="module")
@@ -175,8 +186,55 @@ def test_a_missing_folder_is_an_error(tmp_path):
     assert str(missing) in str(e.value)
     not_a_folder = tmp_path / "file.mp4"
     not_a_folder.write_bytes(b"x")
-    with pytest.raises(VidclsError, match="not found"):
+    with pytest.raises(VidclsError, match="not a folder"):
         load_dataset(not_a_folder)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(VidclsError, match="not a folder"):  # named, never opened
+        load_dataset(fifo)
+
+
+def bad_entries(folder: Path) -> dict[Path, str]:
+    """Entries named like clips in ``folder`` that are not video files, and why, as named."""
+    entries = {
+        folder / "a_folder.mp4": "a folder",
+        folder / "b_fifo.mp4": "FIFO",
+        folder / "c_dangling.mp4": "broken symbolic link",
+        folder / "d_loop.mp4": "symbolic links",
+    }
+    (folder / "a_folder.mp4").mkdir()
+    os.mkfifo(folder / "b_fifo.mp4")
+    (folder / "c_dangling.mp4").symlink_to(folder / "nowhere.mp4")
+    (folder / "d_loop.mp4").symlink_to("d_loop.mp4")
+    return entries
+
+
+def test_entries_named_like_clips_that_are_not_files_are_skipped_and_named(
+    tmp_path, tiny_clip, caplog
+):
+    root = make(tmp_path, {"a": ["1.mp4", "2.mp4", "3.mp4"], "b": ["1.mp4", "2.mp4"]}, tiny_clip)
+    bad = bad_entries(root / "a")
+    (root / "empty").mkdir()
+    with caplog.at_level(logging.WARNING, logger="vidcls"):
+        ds = load_dataset(root)
+    assert names(ds.train) == ["1.mp4", "2.mp4", "1.mp4"] and names(ds.val) == ["3.mp4", "2.mp4"]
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(messages) == len(bad) + 1 == len(ds.skipped), messages
+    for path, why in bad.items():
+        (line,) = [s for s in ds.skipped if s.startswith(f"{path}: ")]
+        assert why in line and any(line in m for m in messages)
+    assert any(s.startswith(f"{root / 'empty'}: no video clips") for s in ds.skipped)
+
+
+def test_evaluation_scans_once_and_names_what_it_skips(tmp_path, tiny_clip, caplog):
+    root = make(tmp_path, {"a": ["1.mp4", "2.mp4"], "b": ["1.mp4", "2.mp4"]}, tiny_clip)
+    (root / "empty").mkdir()
+    os.mkfifo(root / "b" / "pipe.mp4")
+    skipped: list[str] = []
+    with caplog.at_level(logging.WARNING, logger="vidcls"):
+        names_, val = labelled_clips(root, "val", 0.5, skipped)
+    assert names_ == ["a", "b"] and [c.path for c in val] == [root / "a/2.mp4", root / "b/2.mp4"]
+    assert len(skipped) == 2 and len(caplog.records) == 2  # each warned once, not twice
 
 
 # -- the clips evaluate runs on ---------------------------------------------------------------
@@ -212,3 +270,73 @@ def test_labelled_clips_errors(tmp_path, tiny_clip):
     with pytest.raises(VidclsError, match="no class folders") as e:
         labelled_clips(tmp_path)
     assert str(tmp_path) in str(e.value)
+
+
+# -- bad data, through `vidcls train` and `vidcls evaluate` -----------------------------------
+
+
+def hostile_dataset(root: Path) -> tuple[Path, list[Path]]:
+    """A tiny real dataset (3 classes x 3 clips) plus one of each kind of bad data; and the
+    bad entries. ``z_random.mp4`` sorts last: it is a validation clip."""
+    data = tiny_copy(root)
+    bad = [
+        data / "defense" / "a_text.mp4",  # a text file renamed .mp4
+        data / "defense" / "c_empty.mp4",  # zero bytes
+        data / "defense" / "z_random.mp4",  # random bytes
+        data / "dribbling" / "a_fifo.mp4",  # a FIFO: never opened, so never a hang
+        data / "dribbling" / "b_folder.mp4",  # a folder named like a clip
+        data / "passing" / "a_dangling.mp4",  # a broken link
+        data / "empty_class",  # a class folder without clips
+    ]
+    bad[0].write_text("This is not a video.\n" * 200)
+    bad[1].touch()
+    bad[2].write_bytes(random.Random(0).randbytes(30_000))
+    os.mkfifo(bad[3])
+    bad[4].mkdir()
+    bad[5].symlink_to(root / "nowhere.mp4")
+    bad[6].mkdir()
+    return data, bad
+
+
+@needs_basketball
+def test_bad_data_is_named_never_a_traceback_or_a_hang(tmp_path):
+    data, bad = hostile_dataset(tmp_path / "data")
+    out = tmp_path / "m.tflite"
+    r = run("train", data, "--out", out, "--views", "2", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("vidcls: skipping ")]
+    for path in bad:
+        assert [w for w in warnings if f" {path}: " in w], (path, r.stderr)
+    report = json.loads((tmp_path / "m.report.json").read_text())
+    skipped = report["skipped"]
+    assert len(skipped) == len(bad) and all(any(str(p) in s for s in skipped) for p in bad)
+    assert "z_random.mp4" in (tmp_path / "m.report.md").read_text()
+    assert embedded_labels(out) == ["defense", "dribbling", "passing"]
+    assert report["val_accuracy_exported"] is not None
+    # evaluate names the same entries, and evaluates the good clips.
+    r = run("evaluate", data, "--model", out, "--format", "json", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["clips"] == 9 and len(doc["skipped"]) == len(bad)
+    for path in bad:
+        assert f" {path}: " in r.stderr, (path, r.stderr)
+
+
+@needs_basketball
+def test_no_readable_clip_or_one_class_is_a_one_line_error(tmp_path):
+    data, _ = hostile_dataset(tmp_path / "data")
+    for clip in data.glob("*/*_*[0-9].mp4"):  # the good clips
+        clip.write_bytes(b"\x00" * 1000)
+    r = run("train", data, "--out", tmp_path / "m.tflite", "--views", "2", timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("vidcls: error: ")]
+    assert errors == [f"vidcls: error: {data}: no readable training clips"], r.stderr
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert_clean_error(run("train", fifo, "--out", tmp_path / "m.tflite", timeout=30), fifo)
+    one = small_dataset(tmp_path / "one", classes=("defense",))
+    out = tmp_path / "m.tflite"
+    assert_clean_error(run("train", one, "--out", out, "--views", "2"), one, "2")
+    assert not out.exists()

@@ -7,6 +7,7 @@ the same clip and compares their probabilities.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,32 @@ def test_split_val_on_explicit_train_and_val_folders(tmp_path):
     assert doc["clips"] == 2
     assert all(Path(p["path"]).parent.parent.name == "val" for p in doc["predictions"])
     assert set(doc["per_class"]) == {"carving ice", "situp"}
+
+
+@needs_shared
+@pytest.mark.parametrize("flag", ["--output", "--plot"])
+def test_an_output_that_cannot_be_written_is_a_clean_error_before_any_work(tmp_path, flag):
+    """A missing folder, or a folder where the file should go: one line, exit 2, and nothing
+    evaluated first (the error is the only line: no phase has started)."""
+    data = by_label(tmp_path / "data", {"carving ice": CARVING})
+    suffix = ".json" if flag == "--output" else ".png"
+    missing = tmp_path / "no" / "such" / f"x{suffix}"
+    assert_clean_error(run("evaluate", data, "--model", A0, flag, missing), missing.parent)
+    assert not missing.parent.exists()
+    folder = tmp_path / f"folder{suffix}"
+    folder.mkdir()
+    assert_clean_error(run("evaluate", data, "--model", A0, flag, folder), folder, "folder")
+
+
+@needs_shared
+def test_without_a_terminal_the_evaluation_logs_its_start_and_duration(tmp_path):
+    data = by_label(tmp_path / "data", {"carving ice": CARVING})
+    r = run("evaluate", data, "--model", A0)
+    assert r.returncode == 0, r.stderr
+    start, end = r.stderr.splitlines()
+    assert start == "vidcls: evaluating: 2 clips of 1 class ..."
+    assert re.fullmatch(r"vidcls: evaluated in \d+\.\d s \(top-1 100\.0%\)", end), end
+    assert r.stdout.startswith(f"{A0}: 2 clips, top-1 100.0%")
 
 
 @needs_shared

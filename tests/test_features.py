@@ -15,13 +15,16 @@ from vidcls.model import StreamModel
 from vidcls.preprocess import Preprocessor
 from vidcls.training import head as heads
 from vidcls.training.augment import View
+from vidcls.training.dataset import Clip
 from vidcls.training.features import (
     HIDDEN,
     POOLED,
     FeatureCache,
     FeatureExtractor,
+    FeatureRun,
     dequantize,
 )
+from vidcls.training.progress import Phase
 
 pytestmark = needs_shared
 EXTRA = (HIDDEN, POOLED)
@@ -135,3 +138,32 @@ def test_the_feature_cache(tmp_path):
     # A damaged entry reads as missing.
     (tmp_path / "features" / f"{key}.npz").write_bytes(b"garbage")
     assert cache.get(key) is None
+
+
+class Steps:
+    """A bar that counts the steps it is advanced by."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+
+def test_a_feature_run_counts_views_computed_cached_and_skipped(tmp_path):
+    good = Clip(video("carving_ice_rpi.mp4"), "carving", 0)
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("not a video\n" * 100)
+    clips = [good, Clip(broken, "carving", 0)]
+    extractor = FeatureExtractor(A0, 2)
+    cache = FeatureCache(tmp_path / "features")
+    first = FeatureRun(extractor, cache, 5.0, seed=0, skipped=[], phase=Phase(Steps()))
+    features = first.features(clips, "train", views=2)
+    assert features.hidden.shape == (2, 2048) and features.groups.tolist() == [[0, 0], [0, 1]]
+    assert features.plain.tolist() == [True, False]
+    assert (first.computed, first.cached) == (2, 0)
+    assert first.phase.bar.n == 4  # every view of every clip, read or not: the bar ends full
+    assert len(first.skipped) == 1 and str(broken) in first.skipped[0]
+    again = FeatureRun(extractor, cache, 5.0, seed=0, skipped=[])
+    np.testing.assert_array_equal(again.features(clips, "train", 2).hidden, features.hidden)
+    assert (again.computed, again.cached) == (0, 2)

@@ -9,7 +9,9 @@ from vidcls.training.fit import (
     choose_l2,
     confusion_matrix,
     contiguous_folds,
+    cv_splits,
     fit_softmax,
+    one_blas_thread,
 )
 
 
@@ -57,6 +59,34 @@ def test_choose_l2_picks_from_the_grid():
     assert choose_l2(x, y, groups, 3, epochs=100, seed=0) in L2_GRID
 
 
+def test_cv_splits_leave_out_folds_that_cannot_be_scored():
+    x, y, groups = blobs(per_class=9)
+    splits = cv_splits(y, groups, 3)
+    assert len(splits) == 3
+    for tr, te in splits:
+        assert not (tr & te).any() and (groups[te, 1] == 0).all()  # scored on clips, not views
+    # Two clips a class: the third fold is empty, and is left out.
+    x, y, groups = blobs(per_class=2)
+    assert len(cv_splits(y, groups, 3)) == 2
+
+
+def test_choose_l2_reports_each_fit():
+    x, y, groups = blobs(per_class=6)
+    fits = []
+    choose_l2(x, y, groups, 3, epochs=50, seed=0, on_fit=lambda: fits.append(1))
+    assert len(fits) == len(L2_GRID) * len(cv_splits(y, groups, 3)) == len(L2_GRID) * 3
+
+
 def test_confusion_matrix():
     m = confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 0]), 3)
     assert m.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 0]]
+
+
+def test_fits_run_blas_on_one_thread():
+    """On a busy machine OpenBLAS threads made each fit 10-20 times slower; the fit's thin
+    products run on one thread (``threadpoolctl``, a dependency)."""
+    import threadpoolctl
+
+    with one_blas_thread():
+        blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        assert blas and all(i["num_threads"] == 1 for i in blas)

@@ -1,20 +1,29 @@
 """``vidcls train`` end to end on the real basketball dataset, as a subprocess, timed.
 
-The full training runs once per module (about a minute on two cores); the bad-data cases
-train on a small copy (two classes, six clips each, two views) to stay fast.
+The full training runs once per module (about a minute on two cores); the other cases train
+on small copies (two or three classes, a few clips each, few views) to stay fast. Bad data
+through the commands is in test_dataset.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
-import random
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import struct
 import subprocess
+import termios
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_run import assert_clean_error, run
+from cli_run import CLI, assert_clean_error, run
 from conftest import MODELS, SHARED, needs_shared
 
 import vidcls
@@ -74,14 +83,19 @@ def trained(tmp_path_factory) -> Trained:
     return Trained(out, report, seconds, r, env, folder)
 
 
-def small_dataset(root: Path, classes=("defense", "dribbling"), n: int = 6) -> Path:
-    """``root/<class>/`` with symlinks to the first ``n`` basketball clips of each class."""
+def small_dataset(root: Path, classes=("defense", "dribbling"), n: int = 6, copy=False) -> Path:
+    """``root/<class>/`` with symlinks to (or copies of) the first ``n`` clips of each class."""
     for c in classes:
         (root / c).mkdir(parents=True)
         clips = sorted((BASKETBALL / c).glob("*.mp4"), key=lambda p: int(p.stem.split("_")[-1]))
         for p in clips[:n]:
-            (root / c / p.name).symlink_to(p)
+            shutil.copyfile(p, root / c / p.name) if copy else (root / c / p.name).symlink_to(p)
     return root
+
+
+def tiny_copy(root: Path) -> Path:
+    """Three classes of three copied clips each."""
+    return small_dataset(root, ("defense", "dribbling", "passing"), 3, copy=True)
 
 
 # -- the full training --------------------------------------------------------------------
@@ -196,46 +210,106 @@ def test_a_second_run_reads_the_features_from_the_cache(trained):
     assert abs(second["val_accuracy"] - trained.report["val_accuracy"]) * 60 <= 1 + 1e-9
 
 
-# -- bad data -------------------------------------------------------------------------------
+# -- progress -------------------------------------------------------------------------------
+
+# Each phase: its start line ("vidcls: NAME: ... ...") and its end line ("vidcls: DONE in S s").
+PHASES = {
+    "features": "features ready",
+    "fitting": "fitted",
+    "writing": "written",
+    "verifying": "verified",
+    "report": "report written",
+}
 
 
-def test_an_empty_class_folder_is_skipped_with_a_warning(tmp_path):
-    data = small_dataset(tmp_path / "data")
-    empty = data / "empty_class"
-    empty.mkdir()
+def test_without_a_terminal_each_phase_logs_its_start_and_its_duration(tmp_path):
+    data = tiny_copy(tmp_path / "data")
     out = tmp_path / "m.tflite"
-    r = run("train", data, "--out", out, "--views", "2")
+    t0 = time.monotonic()
+    r = run("train", data, "--out", out, "--views", "2", timeout=60)
+    seconds = time.monotonic() - t0
+    print(f"tiny training: {seconds:.1f} s\n{r.stderr}")
     assert r.returncode == 0, r.stderr
-    warnings = [line for line in r.stderr.splitlines() if str(empty) in line]
-    assert warnings and all(line.startswith("vidcls: ") for line in warnings), r.stderr
-    assert embedded_labels(out) == ["defense", "dribbling"]
+    assert seconds < 60  # about 10 s on an idle 2-core machine
+    lines = r.stderr.splitlines()
+    assert "\r" not in r.stderr and "%|" not in r.stderr  # no bars in a log
+    for name, done in PHASES.items():
+        start = [i for i, x in enumerate(lines) if x.startswith(f"vidcls: {name}: ")]
+        end = [i for i, x in enumerate(lines) if re.match(rf"vidcls: {done} in \d+\.\d s", x)]
+        assert len(start) == len(end) == 1 and start[0] < end[0], (name, r.stderr)
+    starts = [line for line in lines if line.endswith(" ...")]
+    assert [line.split(":")[1].strip() for line in starts] == list(PHASES)  # in that order
+    assert "6 clips x 2 views + 3 validation clips" in r.stderr
+    assert "5 L2 values x 2 folds" in r.stderr  # two training clips a class: two folds
+    assert "(15 computed, 0 from the cache)" in r.stderr
+    assert r.stdout.startswith(f"wrote {out} (3 classes)")  # stdout as it was
 
 
-def test_only_one_class_folder_is_a_clean_error(tmp_path):
-    data = small_dataset(tmp_path / "data", classes=("defense",))
+def test_on_a_terminal_each_phase_has_a_bar_and_no_log_lines(tmp_path):
+    """stderr is a real pseudo-terminal (120 columns): a tqdm bar per phase, finished."""
+    data = tiny_copy(tmp_path / "data")
     out = tmp_path / "m.tflite"
-    assert_clean_error(run("train", data, "--out", out, "--views", "2"), data, "2")
+    stderr = run_on_a_terminal([*CLI, "train", data, "--out", out, "--views", "2"])
+    assert out.is_file()
+    for name, done in PHASES.items():
+        assert re.search(rf"\r{name}: 100%\|[^\r]*\| (\d+)/\1 ", stderr), (name, stderr)
+        assert f"{done} in" not in stderr
+    assert "Traceback" not in stderr
+
+
+def run_on_a_terminal(command: list, timeout: float = 120) -> str:
+    """Run ``command`` with stderr on a 120-column pseudo-terminal; its stderr (exit 0 checked)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    p = subprocess.Popen(list(map(str, command)), stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while select.select([master], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            try:
+                chunks.append(os.read(master, 65536))
+            except OSError:  # EIO: the child has closed the terminal
+                break
+            if not chunks[-1]:
+                break
+        assert p.wait(timeout=10) == 0
+    finally:
+        p.kill()
+        os.close(master)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_ctrl_c_during_extraction_exits_130_and_keeps_the_cached_features(tmp_path):
+    """SIGINT once the first features are cached: one line, exit 130, nothing half-written;
+    the next run reads every feature already cached instead of computing it again."""
+    data = tiny_copy(tmp_path / "data")
+    cache = tmp_path / "cache"
+    out = tmp_path / "m.tflite"
+    args = [*CLI, "train", data, "--out", out, "--views", "4", "--cache", cache, "--l2", "0.01"]
+    p = subprocess.Popen(list(map(str, args)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not list(cache.glob("*.npz")) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = (b.decode() for b in p.communicate(timeout=30))
+    assert p.returncode == 130, stderr
+    assert "Traceback" not in stderr and stdout == ""
+    lines = stderr.splitlines()
+    assert lines[-1] == "vidcls: error: interrupted"
+    assert [line for line in lines if not line.startswith("vidcls: features: ")] == lines[-1:]
     assert not out.exists()
-
-
-def test_an_unreadable_clip_is_skipped_named_and_reported(tmp_path):
-    data = small_dataset(tmp_path / "data")
-    # One sorts first (a training clip), one last (held out for validation).
-    broken = [data / "defense" / "a_broken.mp4", data / "dribbling" / "zz_broken.mp4"]
-    for i, path in enumerate(broken):
-        path.write_bytes(random.Random(i).randbytes(20_000))
-    out = tmp_path / "m.tflite"
-    r = run("train", data, "--out", out, "--views", "2")
+    before = {f.name: f.stat().st_mtime_ns for f in cache.iterdir()}
+    assert before and all(name.endswith(".npz") and name[0] != "." for name in before)
+    total = 6 * 4 + 3  # six training clips in 4 views, three validation clips
+    assert len(before) < total  # interrupted during extraction
+    r = run(*args[len(CLI) :], timeout=60)
     assert r.returncode == 0, r.stderr
-    assert "Traceback" not in r.stderr
-    for path in broken:
-        assert any(str(path) in line for line in r.stderr.splitlines()), r.stderr
-    report = json.loads((tmp_path / "m.report.json").read_text())
-    assert len(report["skipped"]) == 2
-    for path in broken:
-        assert any(str(path) in s for s in report["skipped"]), report["skipped"]
-    assert out.is_file() and report["val_accuracy_exported"] is not None
-    assert "a_broken.mp4" in (tmp_path / "m.report.md").read_text()
+    assert f"({total - len(before)} computed, {len(before)} from the cache)" in r.stderr
+    after = {f.name: f.stat().st_mtime_ns for f in cache.iterdir()}
+    assert len(after) == total and all(after[name] == t for name, t in before.items())
+
+
+# -- outputs --------------------------------------------------------------------------------
 
 
 def test_an_output_that_is_not_tflite_is_a_clean_error(tmp_path):
@@ -246,9 +320,13 @@ def test_an_output_that_is_not_tflite_is_a_clean_error(tmp_path):
 
 
 def test_an_output_folder_that_does_not_exist_is_a_clean_error(tmp_path):
+    """Before any work: the only line on stderr is the error (no phase has started)."""
     data = small_dataset(tmp_path / "data")
     out = tmp_path / "missing" / "m.tflite"
     assert_clean_error(run("train", data, "--out", out, "--views", "2"), out.parent)
+    folder = tmp_path / "folder.tflite"
+    folder.mkdir()
+    assert_clean_error(run("train", data, "--out", folder, "--views", "2"), folder, "folder")
 
 
 def test_a_missing_data_folder_is_a_clean_error(tmp_path):

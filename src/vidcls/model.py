@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover - depends on the LiteRT build
     _tensor_buffer_native = None
 
 BACKENDS = ("auto", "compiled", "interpreter")
+MAX_TENSOR_ELEMENTS = 1 << 26  # an image, state or logits tensor; A2's largest state is ~0.2 M
 _environment = None  # one LiteRT environment for every model: created once, freed at exit
 
 
@@ -127,6 +128,9 @@ def _layout_of(
         o = outputs[s.name]
         if (o.shape, o.dtype) != (s.shape, s.dtype):
             raise ValueError(f"state {s.name} is {list(s.shape)} in but {list(o.shape)} out")
+    for t in (image, logits, *states):  # a forged shape must not allocate gigabytes
+        if min(t.shape, default=1) < 0 or t.size > MAX_TENSOR_ELEMENTS:
+            raise ValueError(f"tensor {t.name} has an impossible shape {list(t.shape)}")
     extras = tuple(outputs[n] for n in extra)
     return ModelLayout(key, image, states, logits, tuple(inputs), tuple(outputs), extras)
 

@@ -20,7 +20,8 @@ from ._native import quiet_stderr
 from .errors import VidclsError
 from .files import MODEL_LIMIT, check_regular
 
-PROBE_TIMEOUT = 120.0  # seconds for the child to load the model and run one frame
+PROBE_TIMEOUT = 60.0  # seconds for the child to load the model and run a few frames
+PROBE_MEMORY = 4 << 30  # address space the child may use: a forged tensor size fails fast
 
 
 def check_model_file(path: Path) -> None:
@@ -97,10 +98,17 @@ def _probe(path: Path, backend: str, threads: int, extra_outputs: tuple[str, ...
     command += list(extra_outputs)
     env = {k: v for k, v in os.environ.items() if k != "VIDCLS_VERBOSE"}
     try:
-        r = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT, env=env)
+        r = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT,
+            env=env,
+            preexec_fn=_limit_memory,
+        )
     except subprocess.TimeoutExpired:
         raise VidclsError(
-            f"LiteRT did not finish loading this model in {PROBE_TIMEOUT:g} s", path
+            f"LiteRT did not load and run this model within {PROBE_TIMEOUT:g} s", path
         ) from None
     lines = r.stdout.strip().splitlines()
     last = lines[-1] if lines else ""
@@ -109,6 +117,13 @@ def _probe(path: Path, backend: str, threads: int, extra_outputs: tuple[str, ...
     if r.returncode == 2 and last.startswith("error "):
         raise VidclsError(last[6:], path)
     raise VidclsError(f"corrupt model: LiteRT {_death(r.returncode)} loading or running it", path)
+
+
+def _limit_memory() -> None:
+    """In the child, before it starts: cap its address space."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (PROBE_MEMORY, PROBE_MEMORY))
 
 
 def _death(returncode: int) -> str:
@@ -123,15 +138,20 @@ def _death(returncode: int) -> str:
 
 
 def _child(argv: list[str]) -> int:
-    """In the child: load the model, run one zero frame, say which backend did it."""
+    """In the child: load the model, run three frames, say which backend did it."""
     from .model import StreamModel
 
     path, backend, threads, *extras = argv
     try:
         model = StreamModel(path, int(threads), backend, tuple(extras), isolate=False)
-        model.new_stream().step(model.blank_image())
+        stream, image = model.new_stream(), model.blank_image()
+        for _ in range(3):  # the second frame is the first to read a state the model wrote
+            stream.step(image)
     except VidclsError as e:
         print(f"error {e.message}", flush=True)
+        return 2
+    except MemoryError:
+        print(f"error corrupt model: it needs more than {PROBE_MEMORY >> 30} GB", flush=True)
         return 2
     print(f"ok {model.backend}", flush=True)
     return 0

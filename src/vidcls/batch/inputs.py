@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from ..errors import VidclsError
+from ..media import is_url
 from ..training.dataset import VIDEO_EXTENSIONS
 
 MANIFESTS = (".csv", ".parquet", ".txt", ".lst")
@@ -22,7 +23,7 @@ def list_inputs(spec: str) -> list[str]:
     (likewise) or .txt/.lst (one per line, ``#`` comments) file; relative paths in it are
     relative to it.
     """
-    if "://" in spec:
+    if is_url(spec):
         return [spec]
     path = Path(spec)
     if path.is_dir():
@@ -49,7 +50,7 @@ def read_manifest(path: Path) -> list[str]:
     else:
         rows = _parquet_column(path)
     base = path.parent
-    return [r if "://" in r else os.path.abspath(base / r) for r in rows]
+    return [r if is_url(r) else os.path.abspath(base / r) for r in rows]
 
 
 def _csv_column(path: Path) -> list[str]:

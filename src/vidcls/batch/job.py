@@ -20,7 +20,7 @@ def run_batch(
 ) -> BatchSummary:
     """Classify every input of ``spec`` (see :func:`list_inputs`) into ``output`` (.parquet
     or .jsonl; per-frame rows beside it with ``per_frame``); resumes where a previous run
-    stopped."""
+    stopped. A write that fails (disk full) is a VidclsError; what is committed stays."""
     t0 = time.monotonic()
     options = options or BatchOptions()
     output = Path(output)
@@ -35,7 +35,14 @@ def run_batch(
     summary = BatchSummary(len(inputs), len(done), 0, 0, 0.0, 0.0, output, frames_out)
     if todo:
         _classify(todo, options, store, summary)
-    store.finish(frames_out)
+    try:
+        store.finish(frames_out)
+    except VidclsError as e:  # disk full: the parts stay, a run with space merges them
+        raise VidclsError(
+            f"{e.message}; nothing is lost (parts in {store.folder}): "
+            "run the same command again to merge them",
+            e.path,
+        ) from None
     summary.seconds = time.monotonic() - t0
     return summary
 
@@ -60,14 +67,29 @@ def _classify(
         disable=not sys.stderr.isatty(),
         smoothing=0.1,
     )
+    finished = False
     try:
         for chunk, (rows, frames) in _guarded(pool.run(chunks)):
-            store.commit(rows, frames if options.per_frame else None)
+            _commit(store, rows, frames if options.per_frame else None, summary)
             _count(rows, summary)
             bar.update(len(chunk))
+        finished = True
     finally:
         bar.close()
-        pool.close()
+        pool.close(abort=not finished)
+
+
+def _commit(store: PartStore, rows: list[dict], frames: list[dict] | None, s: BatchSummary) -> None:
+    """Commit one chunk; a write that fails (disk full) ends the job, keeping what is done."""
+    try:
+        store.commit(rows, frames)
+    except VidclsError as e:
+        done = s.done_before + s.processed
+        raise VidclsError(
+            f"{e.message}; {done} of {s.inputs} videos are committed in {store.folder}: "
+            "run the same command again to finish",
+            e.path,
+        ) from None
 
 
 def _count(rows: list[dict], summary: BatchSummary) -> None:

@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 
 from ..errors import VidclsError
-from ..writers import ROW_FORMATS, read_rows, write_rows
+from ..writers import ROW_FORMATS, read_rows, write_error, write_rows
 
 
 def check_output(output: Path) -> None:
@@ -52,8 +52,12 @@ class PartStore:
         return keys
 
     def commit(self, rows: list[dict], frames: list[dict] | None) -> None:
-        """Frames part first, then the rows part: a part counts once its rows file exists."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Frames part first, then the rows part: a part counts once its rows file exists.
+        VidclsError if they cannot be written (disk full); the parts committed stay."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise write_error(e, self.folder) from None
         key = "\n".join(sorted(r["source"] for r in rows))
         name = hashlib.sha1(key.encode()).hexdigest()[:16]
         if frames is not None:
@@ -62,7 +66,8 @@ class PartStore:
 
     def finish(self, frames_output: Path | None) -> tuple[int, int]:
         """Merge the parts (and an earlier output) into the outputs, each input once; returns
-        the numbers of video rows and frame rows written."""
+        the numbers of video rows and frame rows written. The parts are removed only once
+        both are written (VidclsError if they cannot be: disk full)."""
         committed = self._parts("rows")
         rows = read_rows(self.output) if self.output.is_file() else []
         for part in committed:

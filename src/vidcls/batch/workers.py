@@ -4,6 +4,8 @@ worker loading the model once and classifying chunks of inputs into rows."""
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import signal
 from collections.abc import Iterator
 
@@ -11,6 +13,7 @@ from ..classifier import VideoClassifier
 from ..errors import VidclsError
 from ..pipeline import classify_video
 from ..writers import error_row, frame_rows, video_row
+from .lifeline import die_with_parent
 from .options import BatchOptions
 
 Rows = tuple[list[dict], list[dict]]  # per-video rows, per-frame rows
@@ -51,9 +54,16 @@ class Worker:
 
 
 def _quiet() -> None:
-    """A worker leaves Ctrl-C to the driver and logs errors only."""
+    """A worker leaves Ctrl-C to the driver and logs errors only. Its (hidden) progress bars
+    share a thread lock, not tqdm's default inter-process one, a semaphore that a worker
+    killed with the driver would leave behind."""
+    import threading
+
+    from tqdm import tqdm
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.ERROR)
+    tqdm.set_lock(threading.RLock())
 
 
 # -- the local pool ------------------------------------------------------------------------
@@ -61,8 +71,9 @@ def _quiet() -> None:
 _worker: Worker | VidclsError | None = None  # this pool process's model, or why it failed
 
 
-def _start_process(options: BatchOptions, threads: int) -> None:
+def _start_process(options: BatchOptions, threads: int, driver: int) -> None:
     global _worker
+    die_with_parent(driver)
     _quiet()
     try:
         _worker = Worker(options, threads)
@@ -77,17 +88,18 @@ def _run_in_process(chunk: list[str]) -> Rows:
 
 
 class LocalPool:
-    """``workers`` processes, each with its own loaded model."""
+    """``workers`` processes, each with its own loaded model, ending with this process
+    however it ends."""
 
     def __init__(self, options: BatchOptions, workers: int, threads: int) -> None:
-        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        self._others = {p.pid for p in multiprocessing.active_children()}  # not the pool's
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_process,
-            initargs=(options, threads),
+            initargs=(options, threads, os.getpid()),
         )
 
     def run(self, chunks: list[list[str]]) -> Iterator[tuple[list[str], Rows]]:
@@ -98,8 +110,14 @@ class LocalPool:
         for future in as_completed(futures):
             yield futures[future], future.result()
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    def close(self, abort: bool = False) -> None:
+        """Stop the workers: once idle, or at once with ``abort`` (an error or Ctrl-C: what
+        they are doing would not be committed)."""
+        if abort:
+            for process in multiprocessing.active_children():
+                if process.pid not in self._others:
+                    process.kill()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 # -- Ray -----------------------------------------------------------------------------------
@@ -134,7 +152,8 @@ class RayPool:
         except ImportError:
             raise VidclsError("--ray needs Ray: pip install 'vidcls[ray]'") from None
         self.ray = ray
-        if not ray.is_initialized():
+        self.started = not ray.is_initialized()  # a Ray of our own, shut down by close()
+        if self.started:
             kwargs = {"address": address} if address not in ("", "auto", "local") else {}
             if not kwargs and workers:
                 kwargs["num_cpus"] = workers
@@ -163,9 +182,12 @@ class RayPool:
                 raise
             yield chunk, rows
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Stop the actors, and the local Ray if this pool started it."""
         for actor in self.actors:
             self.ray.kill(actor)
+        if self.started:
+            self.ray.shutdown()
 
 
 def open_pool(options: BatchOptions, videos: int, cores: int) -> LocalPool | RayPool:

@@ -1,7 +1,8 @@
 """Classify every video of a folder (recursive), a glob, or a manifest (.csv/.parquet/.txt with
 a path or URL per row) into one row per video, on all cores or a Ray cluster. Resumable: run
-the same command again after a crash or Ctrl-C and it finishes the rest; each input appears
-once in the output."""
+the same command again after a crash, Ctrl-C or a full disk and it finishes the rest; each
+input appears once in the output. Exit code 0 once every input has its row, videos that failed
+included (their rows say why; the first are listed on stderr); 2 if the job could not finish."""
 
 from __future__ import annotations
 

@@ -5,7 +5,10 @@ as `vidcls classify` classifies it; its prediction is the summary."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 
+from ..errors import VidclsError
 from ..writers import dumps, write_text
 from . import flags
 from .train import add_dataset_flags
@@ -34,9 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..training import evaluate, plot_confusion
+    from ..training.progress import show_phase_lines
 
-    for out in (args.output, args.plot):
-        flags.check_output(out)
+    check_outputs(args.output, args.plot)
+    show_phase_lines()
     result = evaluate(
         args.data_dir,
         args.model,
@@ -53,3 +57,14 @@ def run(args: argparse.Namespace) -> int:
         plot_confusion(result, args.plot)
     print(doc if args.format == "json" else result.table(), end="")
     return 0
+
+
+def check_outputs(output: str | None, plot: str | None) -> None:
+    """VidclsError before any work when an output cannot be written where it is asked for
+    (missing folder, an existing folder in its place) or the plot cannot be drawn."""
+    for out in (output, plot):
+        flags.check_output(out)
+        if out is not None and os.path.isdir(out):
+            raise VidclsError("is a folder, not a file to write", out)
+    if plot is not None and importlib.util.find_spec("matplotlib") is None:
+        raise VidclsError("plots need matplotlib: pip install 'vidcls[plot]'")

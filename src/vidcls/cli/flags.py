@@ -138,9 +138,11 @@ def segment_options(args: argparse.Namespace) -> SegmentOptions:
 
 
 def check_output(path: str | os.PathLike | None) -> None:
-    """VidclsError, before any work, when ``path``'s folder does not exist."""
+    """VidclsError, before any work, when ``path``'s folder does not exist or it is a folder."""
     if path is None:
         return
     folder = Path(os.path.abspath(path)).parent
     if not folder.is_dir():
         raise VidclsError("output folder does not exist", folder)
+    if Path(path).is_dir():
+        raise VidclsError("is a folder; name a file to write", path)

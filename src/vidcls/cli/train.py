@@ -64,11 +64,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..training import TrainOptions, train, write_report
+    from ..training.progress import Progress, show_phase_lines
 
+    show_phase_lines()
     names = TrainOptions.__dataclass_fields__
     options = TrainOptions(**{name: getattr(args, name) for name in names})
     result = train(args.data_dir, args.out, options)
-    report = write_report(result)
+    report_name = result.model_path.with_suffix(".report.md").name
+    with Progress().phase("report", f"writing {report_name}", "report written", 1, "file") as p:
+        report = write_report(result)
+        p.advance()
     print(f"wrote {result.model_path} ({len(result.classes)} classes) and {result.labels_path}")
     print(f"training accuracy    {result.train_accuracy:.1%}")
     if result.val_accuracy is not None:

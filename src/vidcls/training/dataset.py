@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import VidclsError
@@ -26,11 +27,12 @@ class Clip:
 
 @dataclass
 class Dataset:
-    """The classes (sorted folder names) and the clips of each part."""
+    """The classes (sorted folder names), the clips of each part, and what was skipped."""
 
     classes: list[str]
     train: list[Clip]
     val: list[Clip]
+    skipped: list[str] = field(default_factory=list)  # what scanning passed over, and why
 
     def counts(self) -> dict[str, dict[str, int]]:
         """``{class: {"train": clips, "val": clips}}``."""
@@ -48,22 +50,62 @@ def natural_key(path: Path) -> list:
     return [int(s) if s.isdigit() else s.lower() for s in re.split(r"(\d+)", path.name)]
 
 
-def scan_classes(root: str | os.PathLike) -> dict[str, list[Path]]:
-    """``{class: [clip paths, naturally sorted]}``; empty class folders are warned about."""
+def scan_classes(
+    root: str | os.PathLike, skipped: list[str] | None = None
+) -> dict[str, list[Path]]:
+    """``{class: [clip paths, naturally sorted]}``. Empty class folders, and entries named like
+    clips that are not regular files (folders, FIFOs, broken links), are skipped with a
+    warning and added to ``skipped``; nothing is opened, so nothing can hang."""
     root = Path(root)
     if not root.is_dir():
-        raise VidclsError("dataset folder not found", root)
+        problem = "not a folder" if os.path.lexists(root) else "dataset folder not found"
+        raise VidclsError(problem, root)
+    notes = [] if skipped is None else skipped
     found = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        clips = sorted(
-            (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS),
-            key=natural_key,
-        )
-        if not clips:
-            log.warning("skipping %s: no video clips in it", folder)
+    for folder in _entries(root):
+        if folder.name.startswith(".") or not folder.is_dir():
             continue
-        found[folder.name] = clips
+        clips = []
+        for p in _entries(folder):
+            if p.suffix.lower() not in VIDEO_EXTENSIONS:
+                continue
+            problem = not_a_clip(p)
+            if problem:
+                notes.append(f"{p}: {problem}")
+                log.warning("skipping %s", notes[-1])
+            else:
+                clips.append(p)
+        if not clips:
+            notes.append(f"{folder}: no video clips in it")
+            log.warning("skipping %s", notes[-1])
+            continue
+        found[folder.name] = sorted(clips, key=natural_key)
     return found
+
+
+def not_a_clip(path: Path) -> str | None:
+    """Why ``path`` cannot be a clip (it is not a regular file), or None."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "broken symbolic link"
+    except OSError as e:  # a symlink loop, a name too long, ...
+        return f"cannot be read ({e.strerror or e})"
+    if stat.S_ISDIR(mode):
+        return "a folder, not a video file"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe), not a video file"
+    if not stat.S_ISREG(mode):
+        return "not a regular file"
+    return None
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The folder's entries, sorted; VidclsError naming it when it cannot be listed."""
+    try:
+        return sorted(folder.iterdir())
+    except OSError as e:
+        raise VidclsError(f"cannot list folder ({e.strerror or e})", folder) from None
 
 
 def load_dataset(
@@ -76,18 +118,28 @@ def load_dataset(
     often come from the same source video, so a random split would leak.
     """
     root = Path(root)
-    explicit = [root / "train", root / "val"]
-    if all(p.is_dir() for p in explicit):
-        train_c, val_c = scan_classes(explicit[0]), scan_classes(explicit[1])
+    skipped: list[str] = []
+    if _explicit(root):
+        train_c = scan_classes(root / "train", skipped)
+        val_c = scan_classes(root / "val", skipped)
         names = classes or sorted(train_c)
         _check_classes(names, root)
         missing = [c for c in val_c if c not in names]
         if missing:
             raise VidclsError(f"validation classes not in training: {', '.join(missing)}", root)
-        return Dataset(names, _clips(train_c, names), _clips(val_c, names))
-    found = scan_classes(root)
+        return Dataset(names, _clips(train_c, names), _clips(val_c, names), skipped)
+    found = scan_classes(root, skipped)
     names = classes or sorted(found)
     _check_classes(names, root)
+    train, val = split_contiguous(found, names, val_fraction)
+    return Dataset(names, train, val, skipped)
+
+
+def split_contiguous(
+    found: dict[str, list[Path]], names: list[str], val_fraction: float
+) -> tuple[list[Clip], list[Clip]]:
+    """Training and validation clips: the last ``val_fraction`` of each class's clips held
+    out (at least one when the class has two or more)."""
     if not 0 <= val_fraction < 1:
         raise VidclsError(f"validation fraction must be in [0, 1), not {val_fraction}")
     train, val = {}, {}
@@ -97,7 +149,12 @@ def load_dataset(
         if val_fraction > 0 and len(clips) >= 2:
             n_val = max(1, n_val)
         train[c], val[c] = clips[: len(clips) - n_val], clips[len(clips) - n_val :]
-    return Dataset(names, _clips(train, names), _clips(val, names))
+    return _clips(train, names), _clips(val, names)
+
+
+def _explicit(root: Path) -> bool:
+    """Whether ``root`` has ``train/`` and ``val/`` folders (an explicit split)."""
+    return (root / "train").is_dir() and (root / "val").is_dir()
 
 
 def _check_classes(names: list[str], root: Path) -> None:
@@ -114,24 +171,28 @@ def _clips(by_class: dict[str, list[Path]], names: list[str]) -> list[Clip]:
 
 
 def labelled_clips(
-    root: str | os.PathLike, split: str = "all", val_fraction: float = 0.3
+    root: str | os.PathLike,
+    split: str = "all",
+    val_fraction: float = 0.3,
+    skipped: list[str] | None = None,
 ) -> tuple[list[str], list[Clip]]:
     """The classes and clips to evaluate on: every clip (``split="all"``; with ``train/`` and
-    ``val/`` folders, both), or the held-out part as :func:`load_dataset` splits it."""
+    ``val/`` folders, both), or the held-out part as :func:`load_dataset` splits it. What was
+    skipped while scanning is added to ``skipped``."""
     if split not in SPLITS:
         raise VidclsError(f"split must be 'all' or 'val', not {split!r}")
     root = Path(root)
-    explicit = (root / "train").is_dir() and (root / "val").is_dir()
+    explicit = _explicit(root)
     if explicit:  # the split is the folders: val, or train and val together
         found: dict[str, list[Path]] = {}
         for part in ["val"] if split == "val" else ["train", "val"]:
-            for c, paths in scan_classes(root / part).items():
+            for c, paths in scan_classes(root / part, skipped).items():
                 found.setdefault(c, []).extend(paths)
     else:
-        found = scan_classes(root)
+        found = scan_classes(root, skipped)
     if not found:
         raise VidclsError("no class folders with clips", root)
     names = sorted(found)
     if split == "val" and not explicit:
-        return names, load_dataset(root, val_fraction, classes=names).val
+        return names, split_contiguous(found, names, val_fraction)[1]
     return names, _clips(found, names)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from ..plot import save_figure
 from ..results import Category, VideoResult
 from .dataset import Clip, labelled_clips
 from .options import check_fps
+from .progress import Progress, count
 
 log = logging.getLogger("vidcls")
 OTHER = "(other)"
@@ -151,27 +151,31 @@ def evaluate(
 
     Class folders are named after the model's labels. Clips are fed as ``vidcls classify``
     feeds them: at the model's own rate (5 fps for MoViNet, a trained model's rate) unless
-    ``fps`` says otherwise (0: every decoded frame).
+    ``fps`` says otherwise (0: every decoded frame). ``progress``: a bar on stderr (None: when
+    stderr is a terminal); without it, the start and end are logged on ``vidcls.progress``.
     """
-    from tqdm import tqdm
-
     if fps is not None:
         check_fps(fps)
     clf = load_classifier(model, labels=labels, top_k=TOP, threads=threads)
-    names, clips = labelled_clips(data_dir, split, val_fraction)
+    result = Evaluation(str(model), [])
+    names, clips = labelled_clips(data_dir, split, val_fraction, result.skipped)
     unknown = [c for c in names if c not in clf.labels]
     if unknown:
         raise VidclsError(
             f"class folders that are not labels of the model: {', '.join(unknown)}", data_dir
         )
-    result = Evaluation(str(model), names)
-    show = sys.stderr.isatty() if progress is None else progress
-    for clip in tqdm(clips, desc="evaluate", unit="clip", disable=not show, file=sys.stderr):
-        try:
-            result.clips.append(classify_clip(clf, clip, fps)[0])
-        except VidclsError as e:
-            result.skipped.append(str(e))
-            log.warning("skipping %s", e)
+    result.classes = names
+    detail = f"{count(len(clips), 'clip')} of {count(len(names), 'class', 'classes')}"
+    with Progress(progress).phase("evaluating", detail, "evaluated", len(clips), "clip") as phase:
+        for clip in clips:
+            try:
+                result.clips.append(classify_clip(clf, clip, fps)[0])
+            except VidclsError as e:
+                result.skipped.append(str(e))
+                log.warning("skipping %s", e)
+            phase.advance()
+        if result.clips:
+            phase.note = f"top-1 {result.top1:.1%}"
     if not result.clips:
         raise VidclsError("no readable clips to evaluate", data_dir)
     return result

@@ -22,6 +22,8 @@ def check_target(out: str | os.PathLike) -> Path:
         raise VidclsError("the output must be a .tflite file", out)
     if not out.parent.is_dir():
         raise VidclsError("output folder does not exist", out.parent)
+    if out.is_dir():
+        raise VidclsError("is a folder, not a file to write", out)
     return out
 
 

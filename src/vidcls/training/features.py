@@ -10,18 +10,25 @@ tensors (:func:`~vidcls.training.head.with_outputs`), as an ordinary
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .. import media
 from ..errors import VidclsError
 from ..model import StreamModel, check_model_file
 from ..preprocess import Preprocessor
 from ..writers import atomic_path, write_bytes
 from . import head as heads
-from .augment import View
+from .augment import View, apply_view, random_views
+from .dataset import Clip
+from .progress import Phase
+
+log = logging.getLogger("vidcls")
 
 HIDDEN, POOLED = "vidcls_hidden", "vidcls_pooled"  # the extra outputs' names
 
@@ -100,3 +107,79 @@ class FeatureCache:
 def clip_error(path: Path, e: Exception) -> VidclsError:
     """``e`` as a VidclsError naming the clip."""
     return e if isinstance(e, VidclsError) else VidclsError(f"cannot read clip ({e})", path)
+
+
+@dataclass
+class Features:
+    """One row per clip view: hidden and pooled features, class, and (clip number, view)."""
+
+    hidden: np.ndarray
+    pooled: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+
+    @property
+    def plain(self) -> np.ndarray:
+        """Rows of the clips themselves (view 0), not augmentations."""
+        return self.groups[:, 1] == 0
+
+
+@dataclass
+class FeatureRun:
+    """Features of clips fed at ``fps`` (None: every frame), from the cache when there.
+
+    Unreadable clips are named in ``skipped``; ``phase`` advances once per clip view;
+    ``computed`` and ``cached`` count the views run through the model and read from the cache.
+    """
+
+    extractor: FeatureExtractor
+    cache: FeatureCache
+    fps: float | None
+    seed: int
+    skipped: list[str]
+    phase: Phase = field(default_factory=Phase)
+    computed: int = 0
+    cached: int = 0
+
+    def features(self, clips: list[Clip], part: str, views: int) -> Features | None:
+        """``views`` views of each clip (the first the clip itself; the others seeded by the
+        seed, the clip number and ``part``); None if no clip could be read."""
+        rows: list[tuple[np.ndarray, np.ndarray, int, tuple[int, int]]] = []
+        for number, clip in enumerate(clips):
+            rng = np.random.default_rng([self.seed, number, len(part)])
+            got = self.clip_views(clip, random_views(rng, views))
+            rows += [(h, p, clip.index, (number, v)) for v, (h, p) in enumerate(got)]
+        if not rows:
+            return None
+        hidden, pooled, labels, groups = zip(*rows, strict=True)
+        return Features(
+            np.array(hidden, np.float32),
+            np.array(pooled, np.float32),
+            np.array(labels),
+            np.array(groups),
+        )
+
+    def clip_views(self, clip: Clip, views: list[View]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(hidden, pooled)`` of each view of ``clip``; none if it cannot be read (the clip
+        is then added to ``skipped``). The clip is decoded only when a view is not cached."""
+        out, frames = [], None
+        for view in views:
+            try:
+                key = self.cache.key(self.extractor.digest, clip.path, view, self.fps)
+                got = self.cache.get(key)
+                if got is None and frames is None:
+                    frames = media.read_frames(clip.path, self.fps)
+            except Exception as e:  # noqa: BLE001 - any unreadable clip is skipped, named
+                self.skipped.append(str(clip_error(clip.path, e)))
+                log.warning("skipping %s", self.skipped[-1])
+                self.phase.advance(len(views) - len(out))
+                return []
+            if got is None:
+                got = self.extractor(apply_view(frames, view))
+                self.cache.put(key, *got)
+                self.computed += 1
+            else:
+                self.cached += 1
+            out.append(got)
+            self.phase.advance()
+        return out

@@ -11,9 +11,7 @@ as ``vidcls classify`` runs it and compared with the classifier in numpy.
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -23,15 +21,15 @@ import numpy as np
 from .. import media, zoo
 from ..errors import VidclsError
 from ..pipeline import load_classifier
-from .augment import apply_view, random_views
-from .dataset import Clip, Dataset, load_dataset
+from .dataset import Dataset, load_dataset
 from .evaluation import Evaluation, classify_clip
 from .export import check_target, export_model
-from .features import FeatureCache, FeatureExtractor, clip_error
-from .fit import SoftmaxHead, choose_l2, confusion_matrix, fit_softmax
+from .features import FeatureCache, FeatureExtractor, FeatureRun, Features
+from .fit import L2_GRID, SoftmaxHead, choose_l2, confusion_matrix, cv_splits, fit_softmax
 from .options import AUTO, TrainOptions
+from .progress import Progress, count
 
-log = logging.getLogger("vidcls")
+RATE_SAMPLE = 64  # clips whose durations decide --fps auto
 
 
 @dataclass
@@ -69,29 +67,18 @@ class TrainResult:
         return d
 
 
-@dataclass
-class Features:
-    """One row per clip view: hidden and pooled features, class, and (clip number, view)."""
-
-    hidden: np.ndarray
-    pooled: np.ndarray
-    labels: np.ndarray
-    groups: np.ndarray
-
-    @property
-    def plain(self) -> np.ndarray:
-        """Rows of the clips themselves (view 0), not augmentations."""
-        return self.groups[:, 1] == 0
-
-
 def train(
     data_dir: str | os.PathLike,
     out: str | os.PathLike,
     options: TrainOptions | None = None,
+    *,
+    progress: bool | None = None,
     **option_fields,
 ) -> TrainResult:
     """Train a head on the clips in ``data_dir`` and write a streaming .tflite to ``out``
-    (labels beside it). Options: a :class:`TrainOptions`, or its fields as keywords."""
+    (labels beside it). Options: a :class:`TrainOptions`, or its fields as keywords.
+    ``progress``: a bar per phase on stderr (None: when stderr is a terminal); without bars,
+    each phase's start and end are logged at INFO on ``vidcls.progress``."""
     if options is None:
         options = TrainOptions(**option_fields)
     elif option_fields:
@@ -103,23 +90,17 @@ def train(
     dataset = load_dataset(data_dir, options.val_fraction)
     rate = feed_rate(options.fps, [c.path for c in dataset.train])
     cache = FeatureCache(options.cache or zoo.cache_dir() / "features")
-    skipped: list[str] = []
+    phases = Progress(progress)
+    run = FeatureRun(extractor, cache, rate, options.seed, list(dataset.skipped))
     t0 = time.monotonic()
-    common = dict(fps=rate, seed=options.seed, skipped=skipped)
-    tr = extract_features(extractor, cache, dataset.train, "train", views=options.views, **common)
-    va = None
-    if dataset.val:
-        va = extract_features(extractor, cache, dataset.val, "val", views=1, **common)
+    tr, va = extract(run, dataset, options.views, phases)
     extraction = time.monotonic() - t0
     _check_coverage(tr, dataset.classes, data_dir)
-    k = len(dataset.classes)
-    l2 = options.l2
-    if l2 is None:
-        l2 = choose_l2(tr.hidden, tr.labels, tr.groups, k, options.epochs, options.seed)
-    fitted = fit_softmax(tr.hidden, tr.labels, k, l2, options.epochs, seed=options.seed)
-    val_acc, confusion, baseline = _validation(fitted, tr, va, k, options)
-    labels = export_model(base, fitted, dataset.classes, rate, fitted.logits(tr.hidden), out)
-    evaluation, diff = verify(out, dataset, fitted, va, rate, options.threads)
+    fitted, l2, (val_acc, confusion, baseline) = fit(tr, va, len(dataset.classes), options, phases)
+    with phases.phase("writing", f"{out} and its labels", "written", 2, "file") as phase:
+        labels = export_model(base, fitted, dataset.classes, rate, fitted.logits(tr.hidden), out)
+        phase.advance(2)
+    evaluation, diff = verify(out, dataset, fitted, va, rate, options.threads, phases)
     return TrainResult(
         model_path=out,
         labels_path=labels,
@@ -132,7 +113,7 @@ def train(
         max_probability_difference=diff,
         l2=l2,
         seconds=time.monotonic() - t_start,
-        skipped=skipped,
+        skipped=run.skipped,
         confusion=confusion,
         extraction_seconds=extraction,
         evaluation=evaluation,
@@ -145,57 +126,30 @@ def train(
 def feed_rate(fps: float | str, paths: list[Path], long_enough: float = 2.0) -> float | None:
     """The rate clips are fed at (None: every frame). ``fps="auto"``: 5 (MoViNet's rate) if
     the median clip lasts ``long_enough`` seconds, else every frame, since a clip of a few
-    frames would otherwise be cut to one or two."""
+    frames would otherwise be cut to one or two. The median is taken over at most
+    ``RATE_SAMPLE`` clips spread over the list, so a large dataset is not opened twice."""
     if fps != AUTO:
         return float(fps) or None
-    durations = [d for d in map(media.duration, paths) if d]
+    sample = paths[:: max(1, -(-len(paths) // RATE_SAMPLE))]
+    durations = [d for d in map(media.duration, sample) if d]
     return 5.0 if durations and float(np.median(durations)) >= long_enough else None
 
 
-def extract_features(
-    extractor: FeatureExtractor,
-    cache: FeatureCache,
-    clips: list[Clip],
-    part: str,
-    *,
-    views: int,
-    fps: float | None,
-    seed: int,
-    skipped: list[str],
-) -> Features | None:
-    """Features of ``clips`` fed at ``fps`` (None: every frame) in ``views`` views each (the
-    first the clip itself; the others seeded by ``seed``, the clip number and ``part``), from
-    the cache when there; unreadable clips are added to ``skipped``."""
-    from tqdm import tqdm
-
-    rows: list[tuple[np.ndarray, np.ndarray, int, tuple[int, int]]] = []
-    bar = tqdm(clips, desc=part, unit="clip", file=sys.stderr, disable=not sys.stderr.isatty())
-    for number, clip in enumerate(bar):
-        rng = np.random.default_rng([seed, number, len(part)])
-        frames = None
-        for v, view in enumerate(random_views(rng, views)):
-            key = cache.key(extractor.digest, clip.path, view, fps)
-            got = cache.get(key)
-            if got is None:
-                if frames is None:
-                    try:
-                        frames = media.read_frames(clip.path, fps)
-                    except Exception as e:  # noqa: BLE001 - any unreadable clip is skipped
-                        skipped.append(str(clip_error(clip.path, e)))
-                        log.warning("skipping %s", skipped[-1])
-                        break
-                got = extractor(apply_view(frames, view))
-                cache.put(key, *got)
-            rows.append((got[0], got[1], clip.index, (number, v)))
-    if not rows:
-        return None
-    hidden, pooled, labels, groups = zip(*rows, strict=True)
-    return Features(
-        np.array(hidden, np.float32),
-        np.array(pooled, np.float32),
-        np.array(labels),
-        np.array(groups),
-    )
+def extract(
+    run: FeatureRun, dataset: Dataset, views: int, phases: Progress
+) -> tuple[Features | None, Features | None]:
+    """Features of the training clips in ``views`` views each and of the validation clips
+    once: one phase, advancing per clip view."""
+    n_train, n_val = len(dataset.train), len(dataset.val)
+    detail = f"{count(n_train, 'clip')} x {count(views, 'view')}"
+    detail += f" + {count(n_val, 'validation clip')}" if n_val else ""
+    total = n_train * views + n_val
+    with phases.phase("features", detail, "features ready", total, "view") as phase:
+        run.phase = phase
+        tr = run.features(dataset.train, "train", views)
+        va = run.features(dataset.val, "val", 1) if dataset.val else None
+        phase.note = f"{run.computed} computed, {run.cached} from the cache"
+    return tr, va
 
 
 def _check_coverage(tr: Features | None, classes: list[str], data_dir) -> None:
@@ -205,6 +159,31 @@ def _check_coverage(tr: Features | None, classes: list[str], data_dir) -> None:
     missing = [classes[c] for c in range(len(classes)) if c not in set(tr.labels.tolist())]
     if missing:
         raise VidclsError(f"no readable training clips for: {', '.join(missing)}", data_dir)
+
+
+def fit(
+    tr: Features, va: Features | None, k: int, options: TrainOptions, phases: Progress
+) -> tuple[SoftmaxHead, float, tuple[float | None, list[list[int]] | None, float | None]]:
+    """The classifier (L2 by cross-validation unless given), its L2, and :func:`_validation`'s
+    figures: one phase, advancing per fit."""
+    l2, epochs, seed = options.l2, options.epochs, options.seed
+    splits = cv_splits(tr.labels, tr.groups, k) if l2 is None else []
+    total = len(L2_GRID) * len(splits) + 1 + (va is not None)
+    if l2 is None:
+        detail = f"{count(len(L2_GRID), 'L2 value')} x {count(len(splits), 'fold')}, then"
+    else:
+        detail = f"L2 {l2:g} as given,"
+    rows, features = tr.hidden.shape
+    detail += f" the final fit ({count(total, 'fit')}, {rows} rows x {features} features)"
+    with phases.phase("fitting", detail, "fitted", total, "fit") as phase:
+        if l2 is None:
+            l2 = choose_l2(tr.hidden, tr.labels, tr.groups, k, epochs, seed, on_fit=phase.advance)
+        fitted = fit_softmax(tr.hidden, tr.labels, k, l2, epochs, seed=seed)
+        phase.advance()
+        figures = _validation(fitted, tr, va, k, options)
+        phase.advance(va is not None)
+        phase.note = f"L2 {l2:g}"
+    return fitted, l2, figures
 
 
 def _validation(
@@ -231,21 +210,30 @@ def verify(
     va: Features | None,
     fps: float | None,
     threads: int = 1,
+    phases: Progress | None = None,
 ) -> tuple[Evaluation, float | None]:
     """Run the written model on the validation clips as ``vidcls classify`` does, and compare
     its probabilities with the numpy head's on the same clips' features: the evaluation and the
-    largest difference (None without validation clips)."""
-    clf = load_classifier(model_path, top_k=0, threads=threads)  # every class's probability
+    largest difference (None without validation clips). One phase, advancing per clip."""
+    phases = phases or Progress(False)
+    n = 0 if va is None else len(va.labels)
+    detail = f"the exported model on {count(n, 'validation clip')}"
     evaluation = Evaluation(str(model_path), dataset.classes)
-    if va is None:
-        return evaluation, None
     diffs = []
-    for row, number in enumerate(va.groups[:, 0]):
-        prediction, result = classify_clip(clf, dataset.val[number], 0 if fps is None else fps)
-        got = np.zeros(len(clf.labels))
-        for c in result.summary:
-            got[c.index] = c.score
-        expected = fitted.probabilities(va.hidden[row : row + 1])[0]
-        diffs.append(float(np.abs(got - expected).max()))
-        evaluation.clips.append(prediction)
-    return evaluation, max(diffs)
+    with phases.phase("verifying", detail, "verified", n, "clip") as phase:
+        clf = load_classifier(model_path, top_k=0, threads=threads)  # every class's probability
+        for row, number in enumerate([] if va is None else va.groups[:, 0]):
+            prediction, result = classify_clip(clf, dataset.val[number], 0 if fps is None else fps)
+            got = np.zeros(len(clf.labels))
+            for c in result.summary:
+                got[c.index] = c.score
+            expected = fitted.probabilities(va.hidden[row : row + 1])[0]
+            diffs.append(float(np.abs(got - expected).max()))
+            evaluation.clips.append(prediction)
+            phase.advance()
+        if diffs:
+            phase.note = (
+                f"top-1 {evaluation.top1:.1%}, "
+                f"largest probability difference from numpy {max(diffs):.4f}"
+            )
+    return evaluation, max(diffs) if diffs else None
