@@ -17,7 +17,7 @@ import numpy as np
 
 from ._native import quiet_stderr
 from .errors import VidclsError
-from .modelcheck import check_model_file, safe_backend
+from .modelcheck import check_flatbuffer, check_model_file, vet
 
 try:  # reading logits into a preallocated array; the public read() allocates each call
     from ai_edge_litert.tensor_buffer import _tb as _tensor_buffer_native
@@ -159,9 +159,11 @@ class StreamModel:
         self.path = Path(path)
         self.num_threads = int(num_threads)
         self.extra_outputs = tuple(extra_outputs)
-        check_model_file(self.path)
         if isolate:  # a model that crashes LiteRT does so in a child process, not here
-            backend = safe_backend(self.path, backend, self.num_threads, self.extra_outputs)
+            backend = vet(self.path, backend, self.num_threads, self.extra_outputs)
+        else:  # this is that child (or a caller that trusts the file)
+            check_model_file(self.path)
+            check_flatbuffer(self.path)
         self.lock = threading.Lock()
         errors = []
         for name in ("compiled", "interpreter") if backend == "auto" else (backend,):

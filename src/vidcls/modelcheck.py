@@ -25,7 +25,7 @@ PROBE_MEMORY = 4 << 30  # address space the child may use: a forged tensor size 
 
 
 def check_model_file(path: Path) -> None:
-    """VidclsError unless ``path`` is a readable, well-formed TFLite file."""
+    """VidclsError unless ``path`` is a regular file within limits with TFLite's identifier."""
     check_regular(path, "model file", MODEL_LIMIT, missing="model file not found")
     try:
         with open(path, "rb") as f:
@@ -34,13 +34,20 @@ def check_model_file(path: Path) -> None:
         raise VidclsError(f"cannot read model file ({e.strerror or e})", path) from None
     if len(head) < 8 or head[4:8] != b"TFL3":
         raise VidclsError("not a TFLite model file", path)
-    _check_flatbuffer(path)
 
 
-def _check_flatbuffer(path: Path) -> None:
+def vet(path: Path, backend: str = "auto", threads: int = 1, extra_outputs=()) -> str:
+    """Check ``path`` here (cheap), then in a child process (LiteRT's verifier, loading, three
+    frames); the backend to load it with. VidclsError for a bad model."""
+    check_model_file(path)
+    return safe_backend(path, backend, threads, tuple(extra_outputs))
+
+
+def check_flatbuffer(path: Path) -> None:
     """Run LiteRT's flatbuffer verifier (the Interpreter's, under 1 ms) before anything else.
 
-    The CompiledModel loader does not verify, and crashes on a truncated or corrupt file.
+    The CompiledModel loader does not verify, and crashes on a truncated or corrupt file; the
+    verifier itself can crash on a forged file, so it runs in the child process.
     """
     from ai_edge_litert.interpreter import Interpreter
 
@@ -67,8 +74,8 @@ def safe_backend(path: Path, backend: str, threads: int, extra_outputs: tuple[st
     from . import zoo
 
     digest = sha256(path)
-    if backend == "auto" and digest in zoo.KNOWN_GOOD:
-        return "auto"
+    if digest in zoo.KNOWN_GOOD:
+        return backend
     marker = _marker(digest, backend, extra_outputs)
     if marker is not None and marker.is_file():
         return marker.read_text().strip() or backend

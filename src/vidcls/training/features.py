@@ -20,7 +20,8 @@ import numpy as np
 
 from .. import media
 from ..errors import VidclsError
-from ..model import StreamModel, check_model_file
+from ..model import StreamModel
+from ..modelcheck import vet
 from ..preprocess import Preprocessor
 from ..writers import atomic_path, write_bytes
 from . import head as heads
@@ -38,7 +39,7 @@ class FeatureExtractor:
 
     def __init__(self, model_path: str | os.PathLike, threads: int = 1) -> None:
         self.path = Path(model_path)
-        check_model_file(self.path)
+        vet(self.path, threads=threads)  # a bad base model fails here, before it is parsed
         data = self.path.read_bytes()
         graph = heads.load(data)
         self.head = heads.find_head(graph, str(self.path))
