@@ -8,7 +8,8 @@ reported by libFuzzer as a crash, with the input saved as ``crash-<sha1>``):
   RGB array within the size limit, or VidclsError.
 - ``embedded``: ``embedded_labels`` / ``embedded_config`` on a model file (a zip appended to a
   .tflite, as TFLite metadata packs it): None or a list of str / a dict.
-- ``model``: ``vidcls.model.check_model_file``: None or VidclsError (LiteRT's verifier runs).
+- ``model``: ``vidcls.modelcheck.check_model_file``, the checks made in this process before a
+  model is tried in a child (size, identifier): None or VidclsError.
 
     .venv/bin/pip install -e '.[fuzz]'
     python tests/fuzz_atheris.py labels --seconds 60
@@ -35,7 +36,7 @@ with atheris.instrument_imports(include=["vidcls"]):
     from vidcls import labels as vlabels
     from vidcls import media
     from vidcls.errors import VidclsError
-    from vidcls.model import check_model_file
+    from vidcls.modelcheck import check_model_file
 
 HERE = Path(__file__).resolve().parent
 SCRATCH = Path(
