@@ -25,6 +25,7 @@ import argparse
 import inspect
 import io
 import os
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -36,14 +37,17 @@ with atheris.instrument_imports(include=["vidcls"]):
     from vidcls import labels as vlabels
     from vidcls import media
     from vidcls.errors import VidclsError
-    from vidcls.modelcheck import check_model_file
+    from vidcls.modelcheck import check_flatbuffer, check_model_file
 
 HERE = Path(__file__).resolve().parent
-SCRATCH = Path(
-    tempfile.mkdtemp(
-        prefix="vidcls-atheris-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
-    )
-)
+# libFuzzer ends the process without running atexit: each run removes the scratch folders
+# of runs that are over, and names its own by its pid.
+TMP = Path("/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir())
+for old in TMP.glob("vidcls-atheris-*"):
+    if not Path(f"/proc/{old.name.rsplit('-', 1)[-1]}").exists():
+        shutil.rmtree(old, ignore_errors=True)
+SCRATCH = TMP / f"vidcls-atheris-{os.getpid()}"
+SCRATCH.mkdir(exist_ok=True)
 
 
 def _file(data: bytes, name: str = "input") -> Path:
@@ -99,11 +103,19 @@ def instrument_module(module) -> None:
             setattr(module, obj.__name__, atheris.instrument_func(obj))
 
 
+def target_verifier(data: bytes) -> None:
+    try:
+        check_flatbuffer(_file(data, "model.tflite"))
+    except VidclsError:
+        return
+
+
 TARGETS = {
     "labels": target_labels,
     "jpeg": target_jpeg,
     "embedded": target_embedded,
     "model": target_model,
+    "verifier": target_verifier,
 }
 
 
@@ -131,7 +143,7 @@ def seeds(target: str) -> dict[str, bytes]:
                 z.writestr("vidcls.json", '{"fps": 5.0, "classes": ["a", "b", "c"]}')
             out[name] = buf.getvalue()
         return out
-    sys.path.insert(0, str(HERE))
+    sys.path.insert(0, str(HERE))  # model, verifier
     from cli_run import stream_free_model
 
     return {"relu": stream_free_model(SCRATCH / "seed.tflite").read_bytes()}

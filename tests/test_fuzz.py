@@ -106,7 +106,7 @@ def test_known_sequence_is_fixed(tmp_path):
     assert not summary.failures, _failures(summary)
 
 
-@pytest.mark.parametrize("target", ["labels", "jpeg", "embedded", "model"])
+@pytest.mark.parametrize("target", ["labels", "jpeg", "embedded", "model", "verifier"])
 def test_atheris_harness_runs(tmp_path, target):
     pytest.importorskip("atheris", reason="pip install -e '.[fuzz]' for the coverage harness")
     r = subprocess.run(
