@@ -56,7 +56,8 @@ def test_contiguous_folds_cut_each_class_into_runs_of_clips():
 
 def test_choose_l2_picks_from_the_grid():
     x, y, groups = blobs()
-    assert choose_l2(x, y, groups, 3, epochs=100, seed=0) in L2_GRID
+    l2, acc = choose_l2(x, y, groups, 3, epochs=100, seed=0)
+    assert l2 in L2_GRID and 0.0 <= acc <= 1.0
 
 
 def test_cv_splits_leave_out_folds_that_cannot_be_scored():

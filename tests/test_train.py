@@ -216,6 +216,7 @@ def test_a_second_run_reads_the_features_from_the_cache(trained):
 PHASES = {
     "features": "features ready",
     "fitting": "fitted",
+    "head": "head fitted",
     "writing": "written",
     "verifying": "verified",
     "report": "report written",

@@ -54,6 +54,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--views", type=int, default=8, help="clip + augmented views per training clip [8]"
     )
+    g.add_argument(
+        "--method",
+        choices=("classifier", "head"),
+        default="head",
+        help="train the last conv alone, or both head convs (kept only where cross-validation "
+        "prefers them) [head]",
+    )
     g.add_argument("--l2", type=float, help="L2 strength (default: chosen by cross-validation)")
     g.add_argument("--seed", type=int, default=0, help="augmentation seed [0]")
     g.add_argument("--epochs", type=int, default=500, help="L-BFGS iterations at most [500]")

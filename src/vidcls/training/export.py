@@ -13,6 +13,7 @@ from ..errors import VidclsError
 from ..writers import write_bytes
 from . import head as heads
 from .fit import SoftmaxHead
+from .wholehead import WholeHead, activate
 
 
 def check_target(out: str | os.PathLike) -> Path:
@@ -34,24 +35,56 @@ def labels_path(out: Path) -> Path:
 
 def export_model(
     base: Path,
-    fitted: SoftmaxHead,
+    fitted: SoftmaxHead | WholeHead,
     classes: list[str],
     fps: float | None,
-    train_logits: np.ndarray,
+    train_features: np.ndarray,
     out: Path,
 ) -> Path:
-    """Write ``base`` with ``fitted`` as its classifier to ``out`` and the label file beside
-    it; returns the label file. The logits' int8 range is the training logits' plus 10 %
+    """Write ``base`` with ``fitted`` as its classifier (or whole head) to ``out`` and the
+    label file beside it; returns the label file. The int8 ranges of the hidden tensors are
+    those on ``train_features`` (the rows ``fitted`` reads), the logits' range theirs plus 10 %
     margin; ``fps`` (None: every frame) goes into the file as the rate to feed."""
-    margin = 0.1 * (train_logits.max() - train_logits.min())
-    exported = heads.replace_classifier(
-        base.read_bytes(),
-        fitted.weight,
-        fitted.bias,
-        output_range=(float(train_logits.min() - margin), float(train_logits.max() + margin)),
-        labels=classes,
-        path=str(base),
-    )
+    data = base.read_bytes()
+    logits = fitted.logits(train_features)
+    margin = 0.1 * (logits.max() - logits.min())
+    output_range = (float(logits.min() - margin), float(logits.max() + margin))
+    if isinstance(fitted, WholeHead):
+        model = heads.load(data)
+        conv = heads.find_first_conv(model, heads.find_head(model, str(base)), str(base))
+        exported = heads.replace_head(
+            data,
+            (fitted.w1, fitted.b1),
+            calibration_ranges(conv, fitted, train_features),
+            fitted.w2,
+            fitted.b2,
+            output_range=output_range,
+            labels=classes,
+            path=str(base),
+        )
+    else:
+        exported = heads.replace_classifier(
+            data,
+            fitted.weight,
+            fitted.bias,
+            output_range=output_range,
+            labels=classes,
+            path=str(base),
+        )
     config = json.dumps({"fps": fps, "classes": classes})
     write_bytes(out, heads.with_files(exported, {"vidcls.json": config}))
     return write_bytes(labels_path(out), ("\n".join(classes) + "\n").encode())
+
+
+def calibration_ranges(
+    conv: heads.FirstConv, fitted: WholeHead, pooled: np.ndarray
+) -> dict[int, tuple[float, float]]:
+    """The (min, max) of each tensor between the first conv and the classifier on ``pooled``
+    (the sigmoid's fixed grid is left as it is)."""
+    pre = fitted.pre_activation(pooled)
+    act = activate(pre, fitted.activation)
+    values = {
+        "pre": (float(pre.min()), float(pre.max())),
+        "act": (float(act.min()), float(act.max())),
+    }
+    return {t: values[kind] for t, kind in conv.chain if kind in values}

@@ -20,6 +20,7 @@ class SoftmaxHead:
 
     weight: np.ndarray  # [classes, features]
     bias: np.ndarray  # [classes]
+    feature = "hidden"  # which features it reads (Features.hidden)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """``[rows, classes]`` logits of ``[rows, features]``."""
@@ -104,9 +105,10 @@ def choose_l2(
     seed: int,
     folds: int = 3,
     on_fit: Callable[[], None] | None = None,
-) -> float:
+) -> tuple[float, float]:
     """The L2 strength in ``L2_GRID`` with the best mean accuracy over contiguous folds of the
-    training clips (``groups``: each row's clip number and view number, view 0 the clip).
+    training clips (``groups``: each row's clip number and view number, view 0 the clip), and
+    that accuracy.
     ``on_fit`` is called after each of the ``len(L2_GRID) * len(cv_splits(...))`` fits."""
     best, best_acc = L2_GRID[0], -1.0
     splits = cv_splits(y, groups, classes, folds)
@@ -121,7 +123,7 @@ def choose_l2(
         log.info("l2 %g: cross-validated accuracy %.3f", l2, acc)
         if acc > best_acc + 1e-9:
             best, best_acc = l2, acc
-    return best
+    return best, best_acc
 
 
 def contiguous_folds(groups: np.ndarray, y: np.ndarray, folds: int) -> np.ndarray:

@@ -141,40 +141,157 @@ def replace_classifier(
     """
     model = load(data)
     head = find_head(model, path)
+    _set_classifier(model, head, weight, bias, output_range, output_quant)
+    return _pack(model, len(data), labels)
+
+
+def replace_head(
+    data: bytes,
+    first: tuple[np.ndarray, np.ndarray],
+    ranges: dict[int, tuple[float, float]],
+    weight: np.ndarray,
+    bias: np.ndarray,
+    *,
+    output_range: tuple[float, float] | None = None,
+    labels: list[str] | None = None,
+    path: str = "model",
+) -> bytes:
+    """A new .tflite: ``data`` with its whole head replaced: the first conv's weight ``[H, P]``
+    and bias ``[H]`` (``first``), the int8 range of each tensor between it and the classifier
+    (``ranges``: tensor index -> observed (min, max), see :func:`find_first_conv`), and the
+    classifier as in :func:`replace_classifier`. Same ops, shapes, inputs and states."""
+    model = load(data)
+    head = find_head(model, path)
+    conv = find_first_conv(model, head, path)
+    w1, b1 = first
+    if tuple(w1.shape) != (conv.hidden_size, conv.pooled_size):
+        raise ValueError(f"first conv is {conv.hidden_size}x{conv.pooled_size}, got {w1.shape}")
+    _set_conv(model, conv.op_inputs, w1, b1)
+    for t, (lo, hi) in ranges.items():
+        q = model.subgraphs[0].tensors[t].quantization
+        if q is not None and q.scale is not None and len(q.scale):
+            scale, zero_point = asymmetric_grid(lo, hi)
+            q.scale, q.zeroPoint = [scale], [zero_point]
+            q.min = q.max = None
+    _set_classifier(model, head, weight, bias, output_range, None)
+    return _pack(model, len(data), labels)
+
+
+@dataclass
+class FirstConv:
+    """The head's first 1x1 conv (pooled -> hidden) and the tensors up to the classifier."""
+
+    op_inputs: tuple[int, int, int]  # its data input (the pooled features), weight, bias
+    activation: str  # the whole activation: relu6, relu, swish, hard_swish or none
+    chain: list[tuple[int, str]]  # (tensor, what it holds: pre, act, sigmoid) conv out .. hidden
+    hidden_size: int
+    pooled_size: int
+
+
+def find_first_conv(model: schema.ModelT, head: Head, path: str = "model") -> FirstConv:
+    """The conv before the classifier, with its activation; VidclsError if the ops between
+    them are not an activation this module can retrain."""
     sg = model.subgraphs[0]
-    n, c = weight.shape
-    wt, bt = sg.tensors[head.weight], sg.tensors[head.bias]
-    if wt.shape[-1] != c:
-        raise ValueError(f"classifier takes {wt.shape[-1]} features, the weights have {c}")
-    new_w_shape = [n, *list(wt.shape[1:])]
+    producer = {t: i for i, op in enumerate(sg.operators) for t in op.outputs}
+    names, t = [], head.hidden
+    while t in producer and op_name(model, sg.operators[producer[t]]) != "CONV_2D":
+        op = sg.operators[producer[t]]
+        names.append((op_name(model, op), t))
+        if names[-1][0] == "MUL" and len(op.inputs) == 2:  # swish: x * sigmoid(x)
+            gate = [
+                i
+                for i in op.inputs
+                if i in producer and op_name(model, sg.operators[producer[i]]) == "LOGISTIC"
+            ]
+            if len(gate) == 1 and sg.operators[producer[gate[0]]].inputs[0] in op.inputs:
+                names.append(("LOGISTIC", gate[0]))
+                t = sg.operators[producer[gate[0]]].inputs[0]
+                continue
+        t = op.inputs[0]
+    if t not in producer:
+        raise VidclsError("cannot retrain this model's head: no first conv", path)
+    conv = sg.operators[producer[t]]
+    fused = getattr(conv.builtinOptions, "fusedActivationFunction", 0) or 0
+    kinds = [n for n, _ in reversed(names) if n not in _PASS_THROUGH]
+    acts = {(): {0: "none", 1: "relu", 3: "relu6"}.get(fused), ("RELU6",): "relu6"}
+    acts |= {("RELU",): "relu", ("HARD_SWISH",): "hard_swish", ("LOGISTIC", "MUL"): "swish"}
+    activation = acts.get(tuple(kinds)) if not kinds or fused == 0 else None
+    if activation is None:
+        raise VidclsError("cannot retrain this model's head: unknown activation", path)
+    chain = [(t, "act" if fused else "pre")]
+    for name, tensor in reversed(names):
+        kind = chain[-1][1] if name in _PASS_THROUGH else "act"
+        chain.append((tensor, "sigmoid" if name == "LOGISTIC" else kind))
+    w = sg.tensors[conv.inputs[1]].shape
+    return FirstConv(tuple(conv.inputs[:3]), activation, chain, int(w[0]), int(w[-1]))
+
+
+def first_conv_weights(model: schema.ModelT, conv: FirstConv) -> tuple[np.ndarray, np.ndarray]:
+    """The first conv's float weight ``[H, P]`` and bias ``[H]``."""
+    _, wi, bi = conv.op_inputs
+    w = tensor_array(model, wi).astype(np.float64)
+    b = tensor_array(model, bi).astype(np.float64)
+    wq = quantization(model, wi)
+    if wq is not None:
+        w = w * wq[0].reshape(-1, *([1] * (w.ndim - 1)))
+        b = b * quantization(model, bi)[0]
+    return w.reshape(w.shape[0], -1), b
+
+
+def asymmetric_grid(lo: float, hi: float) -> tuple[float, int]:
+    """int8 (scale, zero point) covering ``[lo, hi]`` and 0."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    scale = max(hi - lo, 1e-6) / 255.0
+    return scale, int(np.clip(round(-128 - lo / scale), -128, 127))
+
+
+def _set_conv(model, inputs: tuple[int, ...], weight: np.ndarray, bias: np.ndarray) -> None:
+    """Conv ``inputs`` (data, weight, bias) get ``weight [N, C]`` and ``bias [N]``: int8 per
+    output channel (symmetric) and int32 bias at input scale x weight scale when the
+    original is quantized, else in the original's float type."""
+    sg = model.subgraphs[0]
+    data_t, wi, bi = inputs
+    wt, bt = sg.tensors[wi], sg.tensors[bi]
+    n = weight.shape[0]
+    shape = [n, *list(wt.shape[1:])]
+    if quantization(model, wi) is None:
+        _set_const(model, wi, weight.astype(_NUMPY[wt.type]).reshape(shape))
+        _set_const(model, bi, bias.astype(_NUMPY[bt.type]))
+        return
+    in_scale = quantization(model, data_t)[0][0]
+    w_scale = np.maximum(np.abs(weight).max(axis=1), 1e-12) / 127.0
+    w_q = np.clip(np.round(weight / w_scale[:, None]), -127, 127).astype(np.int8)
+    b_scale = in_scale * w_scale
+    b_q = np.clip(np.round(bias / b_scale), -(2**31), 2**31 - 1).astype(np.int32)
+    _set_const(model, wi, w_q.reshape(shape), w_scale, np.zeros(n, np.int64))
+    _set_const(model, bi, b_q, b_scale, np.zeros(n, np.int64))
+
+
+def _set_classifier(model, head, weight, bias, output_range, output_quant) -> None:
+    """The classifier set to ``weight``/``bias``, its logits' grid, and the class count."""
+    sg = model.subgraphs[0]
+    c = weight.shape[1]
+    if sg.tensors[head.weight].shape[-1] != c:
+        raise ValueError(
+            f"classifier takes {sg.tensors[head.weight].shape[-1]} features, the weights have {c}"
+        )
+    _set_conv(model, (head.hidden, head.weight, head.bias), weight, bias)
     if quantization(model, head.weight) is not None:
-        in_scale = quantization(model, head.hidden)[0][0]
-        w_scale = np.maximum(np.abs(weight).max(axis=1), 1e-12) / 127.0
-        w_q = np.clip(np.round(weight / w_scale[:, None]), -127, 127).astype(np.int8)
-        b_scale = in_scale * w_scale
-        b_q = np.round(bias / b_scale).astype(np.int32)
-        _set_const(model, head.weight, w_q.reshape(new_w_shape), w_scale, np.zeros(n, np.int64))
-        _set_const(model, head.bias, b_q, b_scale, np.zeros(n, np.int64))
         if output_quant is None:
-            lo, hi = output_range if output_range is not None else (-20.0, 20.0)
-            lo, hi = min(lo, 0.0), max(hi, 0.0)
-            scale = max(hi - lo, 1e-6) / 255.0
-            output_quant = (scale, int(np.clip(round(-128 - lo / scale), -128, 127)))
+            output_quant = asymmetric_grid(*(output_range or (-20.0, 20.0)))
         for t in head.tail:
             if quantization(model, t) is not None:
                 q = sg.tensors[t].quantization
                 q.scale, q.zeroPoint = [float(output_quant[0])], [int(output_quant[1])]
-    else:
-        dtype = _NUMPY[wt.type]
-        _set_const(model, head.weight, weight.astype(dtype).reshape(new_w_shape))
-        _set_const(model, head.bias, bias.astype(_NUMPY[bt.type]))
-    _set_class_count(model, head, n)
-    builder = flatbuffers.Builder(len(data) + 1024)
+    _set_class_count(model, head, weight.shape[0])
+
+
+def _pack(model: schema.ModelT, size: int, labels: list[str] | None) -> bytes:
+    """``model`` serialized (with ``labels`` packed in, if given)."""
+    builder = flatbuffers.Builder(size + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     out = bytes(builder.Output())
-    if labels is not None:
-        out = _with_labels(out, labels)
-    return out
+    return out if labels is None else _with_labels(out, labels)
 
 
 def _set_const(model, index, values, scale=None, zero_point=None) -> None:

@@ -11,6 +11,7 @@ from .. import zoo
 from ..errors import OptionError
 
 AUTO = "auto"
+METHODS = ("classifier", "head")
 
 
 @dataclass
@@ -23,6 +24,8 @@ class TrainOptions:
     (median at least 2 s) and every frame otherwise; 0 feeds every frame; a number, that rate.
     ``l2``: None chooses it by cross-validation. ``epochs``: L-BFGS iterations at most.
     ``cache``: the feature cache folder (default: ``features`` in the model cache).
+    ``method``: ``classifier`` trains the last conv alone; ``head`` (the default) both head
+    convs, keeping the classifier alone if cross-validation prefers it.
     """
 
     model: str | os.PathLike = zoo.DEFAULT_MODEL
@@ -34,6 +37,7 @@ class TrainOptions:
     threads: int = 2
     cache: str | os.PathLike | None = None
     epochs: int = 500
+    method: str = "head"
 
     def __post_init__(self) -> None:
         for name, least in (("views", 1), ("threads", 1), ("epochs", 1), ("seed", 0)):
@@ -42,6 +46,8 @@ class TrainOptions:
                 raise OptionError(name, f"must be a whole number of {least} or more, not {value!r}")
         if not _number(self.val_fraction) or not 0 <= self.val_fraction < 1:
             raise OptionError("val_fraction", f"must be in [0, 1), not {self.val_fraction!r}")
+        if self.method not in METHODS:
+            raise OptionError("method", f"must be one of {', '.join(METHODS)}, not {self.method!r}")
         if self.fps != AUTO:
             check_fps(self.fps, "'auto', ")
         if self.l2 is not None and not (_number(self.l2) and self.l2 >= 0):

@@ -1,12 +1,13 @@
-"""Transfer learning: a new classification head on a frozen stream model, exported as .tflite.
+"""Transfer learning: a new head on a frozen stream model, exported as an int8 .tflite.
 
-The backbone and the head's first conv stay as they are; the clips' *hidden* head features
-(after the last frame) are extracted for each clip and for augmented views of it, and a new
-classifier (softmax regression, L2 chosen by contiguous cross-validation on the training clips)
-is fitted with numpy. It is written into a copy of the model in place of the original
-classifier, so the result is a streaming .tflite with the original's inputs, states and
-signature, and ``logits`` of the new class count. That file is then run on the validation clips
-as ``vidcls classify`` runs it and compared with the classifier in numpy.
+The backbone stays as it is; the clips' head features (pooled and hidden, after the last
+frame) are extracted for each clip and for augmented views of it. A new classifier (softmax
+regression, L2 chosen by contiguous cross-validation on the training clips) is fitted with
+numpy, and with ``method="head"`` both head convs are then trained from it (:mod:`.methods`).
+They are written into a copy of the model in place of the original head, so the result is a
+streaming .tflite with the original's inputs, states, signature and ops, and ``logits`` of the
+new class count. That file is then run on the validation clips as ``vidcls classify`` runs it
+and compared with the head in numpy.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .dataset import Dataset, load_dataset
 from .evaluation import Evaluation, classify_clip
 from .export import check_target, export_model
 from .features import FeatureCache, FeatureExtractor, FeatureRun, Features
-from .fit import L2_GRID, SoftmaxHead, choose_l2, confusion_matrix, cv_splits, fit_softmax
+from .methods import Fitted, fit, validation
 from .options import AUTO, TrainOptions
 from .progress import Progress, count
 
@@ -47,6 +48,9 @@ class TrainResult:
     max_probability_difference: float | None  # exported model vs the head in numpy, on val clips
     l2: float
     seconds: float
+    method: str = "classifier"
+    cv_accuracy: float | None = None  # of the chosen head, cross-validated on training clips
+    head_steps: int = 0  # whole-head training steps kept (0: the classifier alone)
     skipped: list[str] = field(default_factory=list)
     confusion: list[list[int]] | None = None
     extraction_seconds: float = 0.0
@@ -96,9 +100,11 @@ def train(
     tr, va = extract(run, dataset, options.views, phases)
     extraction = time.monotonic() - t0
     _check_coverage(tr, dataset.classes, data_dir)
-    fitted, l2, (val_acc, confusion, baseline) = fit(tr, va, len(dataset.classes), options, phases)
+    fitted = fit(tr, len(dataset.classes), options, base, phases)
+    val_acc, confusion, baseline = validation(fitted, tr, va, len(dataset.classes), options)
     with phases.phase("writing", f"{out} and its labels", "written", 2, "file") as phase:
-        labels = export_model(base, fitted, dataset.classes, rate, fitted.logits(tr.hidden), out)
+        rows = getattr(tr, fitted.head.feature)
+        labels = export_model(base, fitted.head, dataset.classes, rate, rows, out)
         phase.advance(2)
     evaluation, diff = verify(out, dataset, fitted, va, rate, options.threads, phases)
     return TrainResult(
@@ -106,12 +112,15 @@ def train(
         labels_path=labels,
         classes=dataset.classes,
         counts=dataset.counts(),
-        train_accuracy=fitted.accuracy(tr.hidden[tr.plain], tr.labels[tr.plain]),
+        train_accuracy=float((fitted.logits(tr)[tr.plain].argmax(1) == tr.labels[tr.plain]).mean()),
         val_accuracy=val_acc,
         val_accuracy_exported=evaluation.top1 if evaluation.clips else None,
         baseline_val_accuracy=baseline,
         max_probability_difference=diff,
-        l2=l2,
+        l2=fitted.l2,
+        method=fitted.method,
+        cv_accuracy=fitted.cv_accuracy,
+        head_steps=fitted.steps,
         seconds=time.monotonic() - t_start,
         skipped=run.skipped,
         confusion=confusion,
@@ -161,52 +170,10 @@ def _check_coverage(tr: Features | None, classes: list[str], data_dir) -> None:
         raise VidclsError(f"no readable training clips for: {', '.join(missing)}", data_dir)
 
 
-def fit(
-    tr: Features, va: Features | None, k: int, options: TrainOptions, phases: Progress
-) -> tuple[SoftmaxHead, float, tuple[float | None, list[list[int]] | None, float | None]]:
-    """The classifier (L2 by cross-validation unless given), its L2, and :func:`_validation`'s
-    figures: one phase, advancing per fit."""
-    l2, epochs, seed = options.l2, options.epochs, options.seed
-    splits = cv_splits(tr.labels, tr.groups, k) if l2 is None else []
-    total = len(L2_GRID) * len(splits) + 1 + (va is not None)
-    if l2 is None:
-        detail = f"{count(len(L2_GRID), 'L2 value')} x {count(len(splits), 'fold')}, then"
-    else:
-        detail = f"L2 {l2:g} as given,"
-    rows, features = tr.hidden.shape
-    detail += f" the final fit ({count(total, 'fit')}, {rows} rows x {features} features)"
-    with phases.phase("fitting", detail, "fitted", total, "fit") as phase:
-        if l2 is None:
-            l2 = choose_l2(tr.hidden, tr.labels, tr.groups, k, epochs, seed, on_fit=phase.advance)
-        fitted = fit_softmax(tr.hidden, tr.labels, k, l2, epochs, seed=seed)
-        phase.advance()
-        figures = _validation(fitted, tr, va, k, options)
-        phase.advance(va is not None)
-        phase.note = f"L2 {l2:g}"
-    return fitted, l2, figures
-
-
-def _validation(
-    fitted: SoftmaxHead, tr: Features, va: Features | None, k: int, options: TrainOptions
-) -> tuple[float | None, list[list[int]] | None, float | None]:
-    """The numpy head's validation accuracy and confusion, and a baseline's accuracy
-    (logistic regression on the pooled features of the clips alone)."""
-    if va is None:
-        return None, None, None
-    pred = fitted.logits(va.hidden).argmax(1)
-    plain = tr.plain
-    lr = fit_softmax(tr.pooled[plain], tr.labels[plain], k, 1e-2, options.epochs, options.seed)
-    return (
-        float((pred == va.labels).mean()),
-        confusion_matrix(va.labels, pred, k).tolist(),
-        lr.accuracy(va.pooled, va.labels),
-    )
-
-
 def verify(
     model_path: Path,
     dataset: Dataset,
-    fitted: SoftmaxHead,
+    fitted: Fitted,
     va: Features | None,
     fps: float | None,
     threads: int = 1,
@@ -222,12 +189,13 @@ def verify(
     diffs = []
     with phases.phase("verifying", detail, "verified", n, "clip") as phase:
         clf = load_classifier(model_path, top_k=0, threads=threads)  # every class's probability
+        expected_all = None if va is None else fitted.probabilities(va)
         for row, number in enumerate([] if va is None else va.groups[:, 0]):
             prediction, result = classify_clip(clf, dataset.val[number], 0 if fps is None else fps)
             got = np.zeros(len(clf.labels))
             for c in result.summary:
                 got[c.index] = c.score
-            expected = fitted.probabilities(va.hidden[row : row + 1])[0]
+            expected = expected_all[row]
             diffs.append(float(np.abs(got - expected).max()))
             evaluation.clips.append(prediction)
             phase.advance()

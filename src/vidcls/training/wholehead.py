@@ -1,0 +1,201 @@
+"""The whole head retrained: both 1x1 convs (pooled -> hidden -> classes), as the official
+MoViNet transfer-learning recipe trains them, fitted in numpy on the pooled clip features.
+
+It starts from the base model's first conv and a fitted classifier (:mod:`.fit`), so its first
+step is the classifier-only model; full-batch Adam then moves both layers, the first one pulled
+towards its pretrained weights (L2-SP). How many steps to take is chosen by cross-validation over
+contiguous runs of the training clips, where zero steps (the classifier alone) competes too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .fit import SoftmaxHead, fit_softmax
+
+ACTIVATIONS = ("relu6", "relu", "swish", "hard_swish", "none")
+CHECK_EVERY = 5  # steps between the accuracy checks that early stopping chooses among
+
+
+@dataclass
+class WholeHead:
+    """``logits = act(x @ w1.T + b1) @ w2.T + b2`` on pooled features ``x``."""
+
+    w1: np.ndarray  # [hidden, pooled]
+    b1: np.ndarray  # [hidden]
+    w2: np.ndarray  # [classes, hidden]
+    b2: np.ndarray  # [classes]
+    activation: str = "relu6"
+    feature = "pooled"  # which features it reads (Features.pooled)
+
+    def pre_activation(self, x: np.ndarray) -> np.ndarray:
+        """The first conv's output before its activation."""
+        return x @ self.w1.T + self.b1
+
+    def hidden(self, x: np.ndarray) -> np.ndarray:
+        """The hidden features the classifier sees."""
+        return activate(self.pre_activation(x), self.activation)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """``[rows, classes]`` logits of ``[rows, pooled]`` features."""
+        return self.hidden(x) @ self.w2.T + self.b2
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """The softmax of :meth:`logits`, row by row."""
+        z = self.logits(x)
+        z = np.exp(z - z.max(axis=-1, keepdims=True))
+        return z / z.sum(axis=-1, keepdims=True)
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        """The share of rows whose highest logit is their label."""
+        return float((self.logits(x).argmax(1) == y).mean())
+
+
+def activate(z: np.ndarray, name: str) -> np.ndarray:
+    """The activation ``name`` of ``z``."""
+    if name == "relu6":
+        return np.clip(z, 0.0, 6.0)
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    if name == "swish":
+        return z / (1.0 + np.exp(-z))
+    if name == "hard_swish":
+        return z * np.clip(z + 3.0, 0.0, 6.0) / 6.0
+    return z
+
+
+def _derivative(z: np.ndarray, name: str) -> np.ndarray:
+    if name == "relu6":
+        return ((z > 0) & (z < 6)).astype(z.dtype)
+    if name == "relu":
+        return (z > 0).astype(z.dtype)
+    if name == "swish":
+        s = 1.0 / (1.0 + np.exp(-z))
+        return s * (1.0 + z * (1.0 - s))
+    if name == "hard_swish":
+        return np.where(z < -3, 0.0, np.where(z > 3, 1.0, (2.0 * z + 3.0) / 6.0)).astype(z.dtype)
+    return np.ones_like(z)
+
+
+@dataclass
+class Schedule:
+    """Full-batch Adam: step size, steps at most, and the pull of each layer's weights
+    (``l2_sp``: the first conv towards its pretrained weights; ``l2``: the classifier to 0)."""
+
+    lr: float = 1e-3
+    steps: int = 200
+    l2_sp: float = 1e-3
+    l2: float = 1e-3
+
+
+def train_whole_head(
+    x: np.ndarray,
+    y: np.ndarray,
+    start: WholeHead,
+    schedule: Schedule,
+    on_check: Callable[[int, WholeHead], None] | None = None,
+) -> WholeHead:
+    """``start`` trained on pooled features ``x`` and labels ``y`` (class-balanced softmax
+    cross-entropy) for ``schedule.steps`` Adam steps. ``on_check(step, head)`` is called at step
+    0 and every ``CHECK_EVERY`` steps."""
+    x = x.astype(np.float32)
+    classes = start.w2.shape[0]
+    counts = np.bincount(y, minlength=classes).astype(np.float32)
+    weight = (len(y) / (classes * np.maximum(counts, 1)))[y]
+    weight = (weight / weight.sum()).astype(np.float32)
+    onehot = np.eye(classes, dtype=np.float32)[y]
+    params = [p.astype(np.float32).copy() for p in (start.w1, start.b1, start.w2, start.b2)]
+    anchor = params[0].copy()
+    moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
+    act = start.activation
+
+    def head() -> WholeHead:
+        return replace(start, w1=params[0], b1=params[1], w2=params[2], b2=params[3])
+
+    for step in range(schedule.steps + 1):
+        if on_check is not None and step % CHECK_EVERY == 0:
+            on_check(step, head())
+        if step == schedule.steps:
+            break
+        w1, b1, w2, b2 = params
+        z1 = x @ w1.T + b1
+        h = activate(z1, act)
+        z2 = h @ w2.T + b2
+        z2 -= z2.max(axis=1, keepdims=True)
+        p = np.exp(z2)
+        p /= p.sum(axis=1, keepdims=True)
+        g2 = (p - onehot) * weight[:, None]
+        dz1 = (g2 @ w2) * _derivative(z1, act)
+        grads = [
+            dz1.T @ x + schedule.l2_sp * (w1 - anchor),
+            dz1.sum(axis=0),
+            g2.T @ h + schedule.l2 * w2,
+            g2.sum(axis=0),
+        ]
+        _adam(params, grads, moments, schedule.lr, step + 1)
+    return head()
+
+
+def _adam(params, grads, moments, lr: float, t: int, b1=0.9, b2=0.999, eps=1e-8) -> None:
+    """One Adam update of ``params`` in place."""
+    for p, g, (m, v) in zip(params, grads, moments, strict=True):
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * g * g
+        p -= lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+
+
+def starting_head(
+    first: tuple[np.ndarray, np.ndarray, str],
+    pooled: np.ndarray,
+    y: np.ndarray,
+    classes: int,
+    l2: float,
+    epochs: int,
+    seed: int,
+) -> WholeHead:
+    """The pretrained first conv ``(w1, b1, activation)`` with a classifier fitted on its
+    hidden features of ``pooled``: the classifier-only model, as a whole head."""
+    w1, b1, act = first
+    start = WholeHead(w1, b1, np.zeros((classes, len(b1))), np.zeros(classes), act)
+    clf: SoftmaxHead = fit_softmax(start.hidden(pooled), y, classes, l2, epochs, seed=seed)
+    return replace(start, w2=clf.weight, b2=clf.bias)
+
+
+def choose_steps(
+    x: np.ndarray,
+    y: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    first: tuple[np.ndarray, np.ndarray, str],
+    classes: int,
+    l2: float,
+    schedule: Schedule,
+    on_check: Callable[[], None] | None = None,
+    *,
+    epochs: int = 500,
+    seed: int = 0,
+) -> tuple[int, np.ndarray]:
+    """The number of Adam steps (a multiple of ``CHECK_EVERY``, 0 for the classifier alone)
+    with the best mean accuracy over the cross-validation ``splits`` (masks of training and
+    test rows of pooled features ``x``), and that mean accuracy at each check."""
+    curves = []
+    for tr, te in splits:
+        start = starting_head(first, x[tr], y[tr], classes, l2, epochs, seed)
+        accs: list[float] = []
+
+        def check(step: int, head: WholeHead, te=te, accs=accs) -> None:
+            accs.append(head.accuracy(x[te], y[te]))
+            if on_check is not None:
+                on_check()
+
+        train_whole_head(x[tr], y[tr], start, schedule, check)
+        curves.append(accs)
+    if not curves:
+        return 0, np.zeros(1)
+    mean = np.mean(curves, axis=0)
+    best = int(np.flatnonzero(mean >= mean.max() - 1e-9)[0])  # the fewest steps among the best
+    return best * CHECK_EVERY, mean
