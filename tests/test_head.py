@@ -360,15 +360,12 @@ def test_a_new_whole_head_computes_both_convs_in_int8(name, clip_frames, tmp_pat
     model2, head2 = loaded(out)
     conv2 = heads.find_first_conv(model2, head2)
     w1s = heads.quantization(model2, conv2.op_inputs[1])[0]
-    b1s = heads.quantization(model2, conv2.op_inputs[2])[0]
     np.testing.assert_allclose(w1s, np.abs(w1).max(axis=1) / 127, rtol=1e-6)
     h_scale = heads.quantization(model2, head2.hidden)[0][0]
     assert h_scale == pytest.approx(
         (ranges[head2.hidden][1] - min(0, ranges[head2.hidden][0])) / 255
     )
     w2_stored, _ = heads.classifier_weights(model2, head2)
-    w2s = heads.quantization(model2, head2.weight)[0]
-    b2s = heads.quantization(model2, head2.bias)[0]
     out_scale, _ = heads.output_quantization(model2, head2)
 
     pre = Preprocessor(written.layout.height, written.layout.width)
