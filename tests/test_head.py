@@ -375,6 +375,19 @@ def test_a_new_whole_head_computes_both_convs_in_int8(name, clip_frames, tmp_pat
         logits = stream.step(pre.from_array(f))
         if i in checkpoints:
             got[i] = logits.astype(np.float64).copy()
+    # It runs in the official examples' loop (the Interpreter's signature runner) alike.
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(out)).get_signature_runner(MODELS[name]["key"])
+    image = written.layout.image.name
+    states = {n: np.zeros(d["shape"], d["dtype"]) for n, d in runner.get_input_details().items()}
+    states.pop(image)
+    for f in frames[: checkpoints[0]]:
+        outputs = runner(**{image: pre.from_array(f)[None, None]}, **states)
+        logits = outputs.pop(written.layout.logits.name)
+        states = outputs
+    np.testing.assert_array_equal(logits[0], got[checkpoints[0]])
+
     h_zero = heads.quantization(model2, head2.hidden)[1][0]
     for row, k in enumerate(checkpoints):
         d = np.abs(got[k] - expected[row])
