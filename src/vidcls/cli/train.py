@@ -58,6 +58,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0, help="augmentation seed [0]")
     g.add_argument("--epochs", type=int, default=500, help="L-BFGS iterations at most [500]")
     g.add_argument(
+        "--window",
+        type=float,
+        default=4.0,
+        metavar="SECONDS",
+        help="also train on each SECONDS of longer clips, as classify --window and live see "
+        "them; recorded in the model as its default window; 0: whole clips only [4]",
+    )
+    g.add_argument(
         "--cache", help="feature cache folder [features/ in the model cache, $VIDCLS_CACHE]"
     )
 

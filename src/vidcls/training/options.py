@@ -23,6 +23,11 @@ class TrainOptions:
     (median at least 2 s) and every frame otherwise; 0 feeds every frame; a number, that rate.
     ``l2``: None chooses it by cross-validation. ``epochs``: L-BFGS iterations at most.
     ``cache``: the feature cache folder (default: ``features`` in the model cache).
+    ``window``: seconds; clips longer than it also give each run of that many seconds (at the
+    rate fed) as a sample, streamed from a zero state as ``classify --window`` and ``live``
+    stream them; recorded in the model as its default window; 0: whole clips only.
+    ``threads``: clips processed in parallel during extraction (one LiteRT thread each), and
+    LiteRT threads when verifying.
     """
 
     model: str | os.PathLike = zoo.DEFAULT_MODEL
@@ -34,6 +39,7 @@ class TrainOptions:
     threads: int = 2
     cache: str | os.PathLike | None = None
     epochs: int = 500
+    window: float = 4.0
 
     def __post_init__(self) -> None:
         for name, least in (("views", 1), ("threads", 1), ("epochs", 1), ("seed", 0)):
@@ -44,6 +50,10 @@ class TrainOptions:
             raise OptionError("val_fraction", f"must be in [0, 1), not {self.val_fraction!r}")
         if self.fps != AUTO:
             check_fps(self.fps, "'auto', ")
+        if not _number(self.window) or self.window < 0:
+            raise OptionError(
+                "window", f"must be 0 (none) or a number of seconds, not {self.window!r}"
+            )
         if self.l2 is not None and not (_number(self.l2) and self.l2 >= 0):
             raise OptionError("l2", f"must be a number of 0 or more, not {self.l2!r}")
 

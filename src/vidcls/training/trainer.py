@@ -92,13 +92,16 @@ def train(
     cache = FeatureCache(options.cache or zoo.cache_dir() / "features")
     phases = Progress(progress)
     run = FeatureRun(extractor, cache, rate, options.seed, list(dataset.skipped))
+    run.window, run.workers = options.window, options.threads
     t0 = time.monotonic()
     tr, va = extract(run, dataset, options.views, phases)
     extraction = time.monotonic() - t0
     _check_coverage(tr, dataset.classes, data_dir)
     fitted, l2, (val_acc, confusion, baseline) = fit(tr, va, len(dataset.classes), options, phases)
     with phases.phase("writing", f"{out} and its labels", "written", 2, "file") as phase:
-        labels = export_model(base, fitted, dataset.classes, rate, fitted.logits(tr.hidden), out)
+        labels = export_model(
+            base, fitted, dataset.classes, rate, fitted.logits(tr.hidden), out, options.window
+        )
         phase.advance(2)
     evaluation, diff = verify(out, dataset, fitted, va, rate, options.threads, phases)
     return TrainResult(
@@ -138,16 +141,24 @@ def feed_rate(fps: float | str, paths: list[Path], long_enough: float = 2.0) -> 
 def extract(
     run: FeatureRun, dataset: Dataset, views: int, phases: Progress
 ) -> tuple[Features | None, Features | None]:
-    """Features of the training clips in ``views`` views each and of the validation clips
-    once: one phase, advancing per clip view."""
+    """Features of the training clips in ``views`` views each (with their windows) and of
+    the validation clips once (whole): one phase, advancing per clip view. Clips are decoded
+    once each at the working size, ``run.workers`` at a time."""
     n_train, n_val = len(dataset.train), len(dataset.val)
     detail = f"{count(n_train, 'clip')} x {count(views, 'view')}"
+    if run.window:
+        detail += f" (and their {run.window:g} s windows)"
     detail += f" + {count(n_val, 'validation clip')}" if n_val else ""
+    detail += f", {count(run.workers, 'worker')}"
     total = n_train * views + n_val
     with phases.phase("features", detail, "features ready", total, "view") as phase:
         run.phase = phase
         tr = run.features(dataset.train, "train", views)
-        va = run.features(dataset.val, "val", 1) if dataset.val else None
+        window, run.window = run.window, 0.0  # validation: the whole clips, as verified
+        try:
+            va = run.features(dataset.val, "val", 1) if dataset.val else None
+        finally:
+            run.window = window
         phase.note = f"{run.computed} computed, {run.cached} from the cache"
     return tr, va
 
