@@ -9,12 +9,14 @@ tensors (:func:`~vidcls.training.head.with_outputs`), as an ordinary
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +30,9 @@ from . import head as heads
 from .augment import View, apply_view, random_views
 from .dataset import Clip
 from .progress import Phase
+
+if TYPE_CHECKING:
+    from .workers import ClipPool
 
 log = logging.getLogger("vidcls")
 
@@ -250,20 +255,35 @@ class FeatureRun:
     cached: int = 0
     window: float = 0.0
     workers: int = 1
+    _pool: ClipPool | None = field(default=None, init=False, repr=False)
+
+    def _new_pool(self) -> ClipPool:
+        from .workers import ClipPool
+
+        return ClipPool(self.extractor, self.cache, self.fps, self.workers)
+
+    def __enter__(self) -> FeatureRun:
+        """Keep one pool of workers for every :meth:`features` call until the exit."""
+        self._pool = self._new_pool()
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close(interrupted=exc_type is not None)
 
     def features(self, clips: list[Clip], part: str, views: int) -> Features | None:
         """``views`` views of each clip (the first the clip itself; the others seeded by the
         seed, the clip number and ``part``), each with its windows; None if no clip could be
         read."""
-        from .workers import ClipPool
-
         jobs = [
             (clip.path, random_views(np.random.default_rng([self.seed, n, len(part)]), views))
             for n, clip in enumerate(clips)
         ]
         results: dict[int, ClipSamples] = {}
-        with ClipPool(self.extractor, self.cache, self.fps, self.window, self.workers) as pool:
-            for number, got in pool.run(jobs):
+        with contextlib.ExitStack() as stack:
+            pool = self._pool or stack.enter_context(self._new_pool())
+            for number, got in pool.run(jobs, self.window):
                 results[number] = got
                 if got.error:
                     self.skipped.append(got.error)

@@ -151,7 +151,7 @@ def extract(
     detail += f" + {count(n_val, 'validation clip')}" if n_val else ""
     detail += f", {count(run.workers, 'worker')}"
     total = n_train * views + n_val
-    with phases.phase("features", detail, "features ready", total, "view") as phase:
+    with phases.phase("features", detail, "features ready", total, "view") as phase, run:
         run.phase = phase
         tr = run.features(dataset.train, "train", views)
         window, run.window = run.window, 0.0  # validation: the whole clips, as verified

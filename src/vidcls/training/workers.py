@@ -26,38 +26,34 @@ _worker: dict = {}  # this worker process's extractor and settings
 _local = threading.local()  # this thread's extractor (thread pools)
 
 
-def _start_worker(model: Path, cache: Path, fps: float | None, window: float) -> None:
+def _start_worker(model: Path, cache: Path, fps: float | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C
-    _worker.update(
-        extractor=FeatureExtractor(model, 1, checked=True),
-        cache=FeatureCache(cache),
-        fps=fps,
-        window=window,
-    )
+    _worker.update(extractor=FeatureExtractor(model, 1, checked=True), cache=FeatureCache(cache))
+    _worker["fps"] = fps
 
 
-def _work(path: Path, views: list[View]) -> ClipSamples:
+def _work(path: Path, views: list[View], window: float) -> ClipSamples:
     w = _worker
-    return clip_samples(w["extractor"], w["cache"], path, views, w["fps"], w["window"])
+    return clip_samples(w["extractor"], w["cache"], path, views, w["fps"], window)
 
 
 class ClipPool:
     """Runs :func:`~vidcls.training.features.clip_samples` on jobs, ``workers`` at a time:
     in this process with ``extractor`` when ``workers`` is 1, else in worker processes
-    (``kind="process"``) or threads (``kind="thread"``, each with its own extractor)."""
+    (``kind="process"``) or threads (``kind="thread"``, each with its own extractor), started
+    on first use and kept until the pool is closed (a context manager)."""
 
     def __init__(
         self,
         extractor: FeatureExtractor,
         cache: FeatureCache,
         fps: float | None,
-        window: float,
         workers: int = 1,
         kind: str = "process",
     ) -> None:
         if kind not in ("process", "thread"):
             raise ValueError(f"kind must be 'process' or 'thread', not {kind!r}")
-        self.extractor, self.cache, self.fps, self.window = extractor, cache, fps, window
+        self.extractor, self.cache, self.fps = extractor, cache, fps
         self.workers, self.kind = max(1, int(workers)), kind
         self._executor: Executor | None = None
 
@@ -65,38 +61,46 @@ class ClipPool:
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
+        self.close(interrupted=exc_type is not None)
+
+    def close(self, interrupted: bool = False) -> None:
+        """Stop the workers; ``interrupted``: hand out no more clips (the ones in hand finish
+        and are cached)."""
         if self._executor is not None:
-            # On an interrupt: no new clips; the ones in hand finish and are cached.
-            self._executor.shutdown(wait=True, cancel_futures=exc_type is not None)
+            self._executor.shutdown(wait=True, cancel_futures=interrupted)
             self._executor = None
 
-    def run(self, jobs: list[Job]) -> Iterator[tuple[int, ClipSamples]]:
-        """``(job number, its samples)`` as each job finishes."""
+    def run(self, jobs: list[Job], window: float = 0.0) -> Iterator[tuple[int, ClipSamples]]:
+        """``(job number, its samples)`` as each job finishes (``window``: seconds, 0: none)."""
         if self.workers == 1 or len(jobs) <= 1:
             for number, (path, views) in enumerate(jobs):
-                yield number, self._samples(self.extractor, path, views)
+                yield number, self._samples(self.extractor, path, views, window)
             return
         executor = self._executor = self._executor or self._make()
-        if self.kind == "process":
-            futures = {executor.submit(_work, p, v): n for n, (p, v) in enumerate(jobs)}
-        else:
-            futures = {executor.submit(self._in_thread, p, v): n for n, (p, v) in enumerate(jobs)}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+        work = _work if self.kind == "process" else self._in_thread
+        futures = {executor.submit(work, p, v, window): n for n, (p, v) in enumerate(jobs)}
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        except BaseException:
+            self.close(interrupted=True)
+            raise
 
     def _make(self) -> Executor:
         n = self.workers
         if self.kind == "thread":
             return ThreadPoolExecutor(n, thread_name_prefix="vidcls-features")
-        args = (self.extractor.path, self.cache.folder, self.fps, self.window)
+        args = (self.extractor.path, self.cache.folder, self.fps)
         context = multiprocessing.get_context("spawn")  # LiteRT's threads do not survive fork
         return ProcessPoolExecutor(n, context, initializer=_start_worker, initargs=args)
 
-    def _in_thread(self, path: Path, views: list[View]) -> ClipSamples:
+    def _in_thread(self, path: Path, views: list[View], window: float) -> ClipSamples:
         extractor = getattr(_local, "extractor", None)
         if extractor is None:
             extractor = _local.extractor = FeatureExtractor(self.extractor.path, 1, checked=True)
-        return self._samples(extractor, path, views)
+        return self._samples(extractor, path, views, window)
 
-    def _samples(self, extractor: FeatureExtractor, path: Path, views: list[View]) -> ClipSamples:
-        return clip_samples(extractor, self.cache, path, views, self.fps, self.window)
+    def _samples(
+        self, extractor: FeatureExtractor, path: Path, views: list[View], window: float
+    ) -> ClipSamples:
+        return clip_samples(extractor, self.cache, path, views, self.fps, window)
