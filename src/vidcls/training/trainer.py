@@ -146,10 +146,9 @@ def extract(
     once each at the working size, ``run.workers`` at a time."""
     n_train, n_val = len(dataset.train), len(dataset.val)
     detail = f"{count(n_train, 'clip')} x {count(views, 'view')}"
-    if run.window:
-        detail += f" (and their {run.window:g} s windows)"
     detail += f" + {count(n_val, 'validation clip')}" if n_val else ""
-    detail += f", {count(run.workers, 'worker')}"
+    windows = f"{run.window:g} s windows of longer training clips, " if run.window else ""
+    detail += f" ({windows}{count(run.workers, 'worker')})"
     total = n_train * views + n_val
     with phases.phase("features", detail, "features ready", total, "view") as phase, run:
         run.phase = phase

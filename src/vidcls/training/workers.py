@@ -27,7 +27,10 @@ _local = threading.local()  # this thread's extractor (thread pools)
 
 
 def _start_worker(model: Path, cache: Path, fps: float | None) -> None:
+    import cv2
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C
+    cv2.setNumThreads(1)  # one core per worker: OpenCV's own threads would only contend
     _worker.update(extractor=FeatureExtractor(model, 1, checked=True), cache=FeatureCache(cache))
     _worker["fps"] = fps
 
