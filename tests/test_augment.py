@@ -90,5 +90,7 @@ def test_uint8_views_equal_the_float_reference_within_one_level():
             want = float_reference(f, view)
             assert got.dtype == np.uint8 and got.shape == want.shape and got.flags.c_contiguous
             assert np.abs(got.astype(np.float64) - want).max() <= 1.0
+            # ... and level for level what the float code gave before (cached features stay).
+            np.testing.assert_array_equal(got, want.astype(np.uint8))
     for a, b in zip(frames, source, strict=True):  # the decoded frames are never changed
         np.testing.assert_array_equal(a, b)

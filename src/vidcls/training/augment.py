@@ -70,10 +70,9 @@ def apply_view(frames: list[np.ndarray], view: View) -> list[np.ndarray]:
 
 
 def brightness_table(brightness: float) -> np.ndarray:
-    """The 256-entry uint8 lookup table that scales a level by ``brightness`` (clipped)."""
-    return np.clip(np.arange(256, dtype=np.float32) * np.float32(brightness), 0, 255).astype(
-        np.uint8
-    )
+    """The 256-entry uint8 lookup table that scales a level by ``brightness`` and clips it:
+    level for level what ``np.clip(frame * brightness, 0, 255).astype(np.uint8)`` gives."""
+    return np.clip(np.arange(256) * float(brightness), 0, 255).astype(np.uint8)
 
 
 def _picture(f: np.ndarray, view: View, table: np.ndarray | None) -> np.ndarray:

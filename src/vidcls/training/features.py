@@ -42,6 +42,7 @@ HIDDEN, POOLED = "vidcls_hidden", "vidcls_pooled"  # the extra outputs' names
 # (B-frames not decoded when at most half the frames are fed: each step gets the nearest
 # decoded frame), scaled down to the working size by swscale's area filter while converted.
 DECODING = "pyav-nonref-area-v3"
+EXACT = "pyav-exact-v3"  # every frame fed decoded and converted at full size
 
 
 class FeatureExtractor:
@@ -141,10 +142,11 @@ class FeatureCache:
         window: float = 0.0,
     ) -> str:
         """The entry's name: changes with the model, the clip file, the view, the rate, the
-        working size, the window, or the way clips are decoded (:data:`DECODING`)."""
+        working size (None: decoded as classification decodes), the window, or the way clips
+        are decoded (:data:`DECODING`)."""
         st = clip.stat()
         text = f"{model_digest}|{clip.resolve()}|{st.st_size}|{st.st_mtime_ns}|{view.key()}|{fps}"
-        text += f"|{short_side}|{window}|{DECODING}"
+        text += f"|{short_side}|{window}|{DECODING if short_side else EXACT}"
         return hashlib.sha1(text.encode()).hexdigest()
 
     def get(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -188,21 +190,24 @@ def clip_samples(
     views: list[View],
     fps: float | None,
     window: float = 0.0,
+    working: bool = True,
 ) -> ClipSamples:
     """Features of each view of the clip at ``path`` fed at ``fps`` (None: every frame), with
     windows of ``window`` seconds (0: none) at that rate (the video's own rate without
     ``fps``): the plain view whole and in windows, the other views in windows only (whole
-    when shorter than a window). The clip is decoded once, at the working size, only when a
-    view is not cached; each view computed is cached at once. An unreadable clip gives ``error``."""
+    when shorter than a window). The clip is decoded once, at the working size (``working``;
+    else every frame fed at full size, as classification decodes), only when a view is not
+    cached; each view computed is cached at once. An unreadable clip gives ``error``."""
     out = ClipSamples()
     frames, rate = None, None
+    short_side = extractor.short_side if working else None
     try:
         for view in views:
-            key = cache.key(extractor.digest, path, view, fps, extractor.short_side, window)
+            key = cache.key(extractor.digest, path, view, fps, short_side, window)
             got = cache.get(key)
             if got is None:
                 if frames is None:
-                    frames, native = media.read_clip(path, fps, extractor.short_side, True)
+                    frames, native = media.read_clip(path, fps, short_side, working)
                     rate = fps or native or 30.0
                 frames_per_window = max(2, round(window * rate)) if window else 0
                 # The whole clip in the plain view; augmented views of a long clip, only
@@ -240,6 +245,7 @@ class FeatureRun:
     """Features of clips fed at ``fps`` (None: every frame), from the cache when there.
 
     ``window``: seconds of each temporal crop taken besides the whole clip (0: none).
+    ``working``: decode at the extractor's working size (else as classification does).
     ``workers``: clips processed at once (see :class:`~vidcls.training.workers.ClipPool`).
     Unreadable clips are named in ``skipped``; ``phase`` advances once per clip view;
     ``computed`` and ``cached`` count the views run through the model and read from the cache.
@@ -255,6 +261,7 @@ class FeatureRun:
     cached: int = 0
     window: float = 0.0
     workers: int = 1
+    working: bool = True
     _pool: ClipPool | None = field(default=None, init=False, repr=False)
 
     def _new_pool(self) -> ClipPool:
@@ -283,7 +290,7 @@ class FeatureRun:
         results: dict[int, ClipSamples] = {}
         with contextlib.ExitStack() as stack:
             pool = self._pool or stack.enter_context(self._new_pool())
-            for number, got in pool.run(jobs, self.window):
+            for number, got in pool.run(jobs, self.window, self.working):
                 results[number] = got
                 if got.error:
                     self.skipped.append(got.error)

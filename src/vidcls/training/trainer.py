@@ -141,9 +141,10 @@ def feed_rate(fps: float | str, paths: list[Path], long_enough: float = 2.0) -> 
 def extract(
     run: FeatureRun, dataset: Dataset, views: int, phases: Progress
 ) -> tuple[Features | None, Features | None]:
-    """Features of the training clips in ``views`` views each (with their windows) and of
-    the validation clips once (whole): one phase, advancing per clip view. Clips are decoded
-    once each at the working size, ``run.workers`` at a time."""
+    """Features of the training clips in ``views`` views each (with their windows, decoded
+    once each at the working size) and of the validation clips once (whole, decoded as
+    classification does): one phase, advancing per clip view, ``run.workers`` clips at a
+    time."""
     n_train, n_val = len(dataset.train), len(dataset.val)
     detail = f"{count(n_train, 'clip')} x {count(views, 'view')}"
     detail += f" + {count(n_val, 'validation clip')}" if n_val else ""
@@ -153,11 +154,13 @@ def extract(
     with phases.phase("features", detail, "features ready", total, "view") as phase, run:
         run.phase = phase
         tr = run.features(dataset.train, "train", views)
-        window, run.window = run.window, 0.0  # validation: the whole clips, as verified
+        # Validation: whole clips decoded as `vidcls classify` decodes them, so that the
+        # exported model can be checked against the numpy head on the same pictures.
+        window, run.window, run.working = run.window, 0.0, False
         try:
             va = run.features(dataset.val, "val", 1) if dataset.val else None
         finally:
-            run.window = window
+            run.window, run.working = window, True
         phase.note = f"{run.computed} computed, {run.cached} from the cache"
     return tr, va
 

@@ -35,9 +35,9 @@ def _start_worker(model: Path, cache: Path, fps: float | None) -> None:
     _worker["fps"] = fps
 
 
-def _work(path: Path, views: list[View], window: float) -> ClipSamples:
+def _work(path: Path, views: list[View], window: float, working: bool) -> ClipSamples:
     w = _worker
-    return clip_samples(w["extractor"], w["cache"], path, views, w["fps"], window)
+    return clip_samples(w["extractor"], w["cache"], path, views, w["fps"], window, working)
 
 
 class ClipPool:
@@ -73,15 +73,18 @@ class ClipPool:
             self._executor.shutdown(wait=True, cancel_futures=interrupted)
             self._executor = None
 
-    def run(self, jobs: list[Job], window: float = 0.0) -> Iterator[tuple[int, ClipSamples]]:
-        """``(job number, its samples)`` as each job finishes (``window``: seconds, 0: none)."""
+    def run(
+        self, jobs: list[Job], window: float = 0.0, working: bool = True
+    ) -> Iterator[tuple[int, ClipSamples]]:
+        """``(job number, its samples)`` as each job finishes (``window``: seconds, 0: none;
+        ``working``: decode at the working size)."""
         if self.workers == 1 or len(jobs) <= 1:
             for number, (path, views) in enumerate(jobs):
-                yield number, self._samples(self.extractor, path, views, window)
+                yield number, self._samples(self.extractor, path, views, window, working)
             return
         executor = self._executor = self._executor or self._make()
         work = _work if self.kind == "process" else self._in_thread
-        futures = {executor.submit(work, p, v, window): n for n, (p, v) in enumerate(jobs)}
+        futures = {executor.submit(work, p, v, window, working): n for n, (p, v) in enumerate(jobs)}
         try:
             for future in as_completed(futures):
                 yield futures[future], future.result()
@@ -97,13 +100,13 @@ class ClipPool:
         context = multiprocessing.get_context("spawn")  # LiteRT's threads do not survive fork
         return ProcessPoolExecutor(n, context, initializer=_start_worker, initargs=args)
 
-    def _in_thread(self, path: Path, views: list[View], window: float) -> ClipSamples:
+    def _in_thread(self, path: Path, views: list[View], *how) -> ClipSamples:
         extractor = getattr(_local, "extractor", None)
         if extractor is None:
             extractor = _local.extractor = FeatureExtractor(self.extractor.path, 1, checked=True)
-        return self._samples(extractor, path, views, window)
+        return self._samples(extractor, path, views, *how)
 
     def _samples(
-        self, extractor: FeatureExtractor, path: Path, views: list[View], window: float
+        self, extractor: FeatureExtractor, path: Path, views: list[View], *how
     ) -> ClipSamples:
-        return clip_samples(extractor, self.cache, path, views, self.fps, window)
+        return clip_samples(extractor, self.cache, path, views, self.fps, *how)
