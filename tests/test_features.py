@@ -23,6 +23,7 @@ from vidcls.training.features import (
     FeatureExtractor,
     FeatureRun,
     dequantize,
+    view_samples,
 )
 from vidcls.training.progress import Phase
 
@@ -186,6 +187,12 @@ def test_windows_are_runs_of_the_window_length_each_from_a_zero_state(frames):
     np.testing.assert_array_equal(pooled[2], extractor(frames[5:10])[1])
     assert len(extractor.samples(frames, 12)[0]) == 1  # a window as long as the clip: the clip
     assert len(extractor.samples(frames, 0)[0]) == 1  # no window
+    # An augmented view longer than a window: one window of it, somewhere in the clip.
+    (row,) = view_samples(extractor, frames, View(flip=True), 5)[0]
+    places = [s for s in range(8) if np.array_equal(row, extractor(frames[s : s + 5])[0])]
+    assert len(places) == 1
+    assert len(view_samples(extractor, frames, View(flip=True), 12)[0]) == 1  # whole
+    np.testing.assert_array_equal(view_samples(extractor, frames, View(), 5)[0], hidden)
     only = extractor.samples(frames, 5, whole=False)[0]  # the windows alone
     np.testing.assert_array_equal(only, hidden[1:])
     assert len(extractor.samples(frames, 0, whole=False)[0]) == 1  # no window: the clip

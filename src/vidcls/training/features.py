@@ -37,12 +37,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("vidcls")
 
 HIDDEN, POOLED = "vidcls_hidden", "vidcls_pooled"  # the extra outputs' names
-# How clips are decoded and sampled for features (part of the cache key; v3: augmented views of
-# long clips give their windows only): PyAV, frames picked by timestamp
+# How clips are decoded and sampled for features (part of the cache key; v4: an augmented view
+# of a long clip gives one window of it): PyAV, frames picked by timestamp
 # (B-frames not decoded when at most half the frames are fed: each step gets the nearest
 # decoded frame), scaled down to the working size by swscale's area filter while converted.
-DECODING = "pyav-nonref-area-v3"
-EXACT = "pyav-exact-v3"  # every frame fed decoded and converted at full size
+DECODING = "pyav-nonref-area-v4"
+EXACT = "pyav-exact-v4"  # every frame fed decoded and converted at full size
 
 
 class FeatureExtractor:
@@ -194,10 +194,10 @@ def clip_samples(
 ) -> ClipSamples:
     """Features of each view of the clip at ``path`` fed at ``fps`` (None: every frame), with
     windows of ``window`` seconds (0: none) at that rate (the video's own rate without
-    ``fps``): the plain view whole and in windows, the other views in windows only (whole
-    when shorter than a window). The clip is decoded once, at the working size (``working``;
-    else every frame fed at full size, as classification decodes), only when a view is not
-    cached; each view computed is cached at once. An unreadable clip gives ``error``."""
+    ``fps``), as :func:`view_samples` takes them. The clip is decoded once, at the working
+    size (``working``; else every frame fed at full size, as classification decodes), only
+    when a view is not cached; each view computed is cached at once. An unreadable clip
+    gives ``error``."""
     out = ClipSamples()
     frames, rate = None, None
     short_side = extractor.short_side if working else None
@@ -210,10 +210,7 @@ def clip_samples(
                     frames, native = media.read_clip(path, fps, short_side, working)
                     rate = fps or native or 30.0
                 frames_per_window = max(2, round(window * rate)) if window else 0
-                # The whole clip in the plain view; augmented views of a long clip, only
-                # their windows (what windowed classification sees), at half the cost.
-                plain = view == View()
-                got = extractor.samples(apply_view(frames, view), frames_per_window, plain)
+                got = view_samples(extractor, apply_view(frames, view), view, frames_per_window)
                 cache.put(key, *got)
                 out.computed += 1
             else:
@@ -222,6 +219,20 @@ def clip_samples(
     except Exception as e:  # noqa: BLE001 - any unreadable clip is skipped, named
         return ClipSamples(error=str(clip_error(path, e)))
     return out
+
+
+def view_samples(
+    extractor: FeatureExtractor, frames: list[np.ndarray], view: View, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of one view's ``frames``: the plain view whole and each of its windows of
+    ``window`` frames; an augmented view longer than a window, one window of it at a place
+    drawn from the view (what windowed classification sees, at a fraction of the cost);
+    a shorter one, whole."""
+    if view == View() or not 0 < window < len(frames):
+        return extractor.samples(frames, window)
+    rng = np.random.default_rng(int(hashlib.sha1(view.key().encode()).hexdigest()[:12], 16))
+    start = int(rng.integers(0, len(frames) - window + 1))
+    return extractor.samples(frames[start : start + window], 0)
 
 
 @dataclass
