@@ -222,14 +222,20 @@ def test_a_windowed_run_keeps_every_window_in_its_clip_group(tmp_path):
     np.testing.assert_allclose(got.hidden[got.groups[:, 0] == 1][: len(plain)], plain, atol=1e-5)
 
 
-def test_two_worker_processes_give_the_features_of_one(tmp_path):
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_two_workers_give_the_features_of_one(tmp_path, kind):
+    from vidcls.training.workers import ClipPool
+
     clips = [Clip(video("carving_ice_rpi.mp4"), "a", 0), Clip(video("eye_makeup.avi"), "b", 1)]
     extractor = FeatureExtractor(A0, 1)
     one = FeatureRun(extractor, FeatureCache(tmp_path / "one"), 2.0, 0, [], window=2.0)
-    two = FeatureRun(extractor, FeatureCache(tmp_path / "two"), 2.0, 0, [], window=2.0, workers=2)
-    a, b = one.features(clips, "train", 1), two.features(clips, "train", 1)
+    a = one.features(clips, "train", 1)
     # 9 and 13 frames at 2 fps, 4-frame windows: the clip and 2 windows, the clip and 3.
-    want = [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2], [1, 3]]
-    assert a.groups.tolist() == b.groups.tolist() == want
-    np.testing.assert_array_equal(a.hidden, b.hidden)
-    assert len(list((tmp_path / "two").glob("*.npz"))) == two.computed == 2  # cached by workers
+    assert a.groups.tolist() == [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2], [1, 3]]
+    cache = FeatureCache(tmp_path / "two")
+    jobs = [(c.path, [View()]) for c in clips]
+    with ClipPool(extractor, cache, 2.0, workers=2, kind=kind) as pool:
+        got = dict(pool.run(jobs, window=2.0))
+    b = np.concatenate([got[0].views[0][0], got[1].views[0][0]])
+    np.testing.assert_array_equal(a.hidden, b)
+    assert len(list(cache.folder.glob("*.npz"))) == 2  # cached by the workers
