@@ -38,7 +38,11 @@ def add_dataset_flags(p: argparse.ArgumentParser, *, training: bool) -> None:
         default=0.3,
         help="held out per class, from the end, when there are no train/ and val/ folders [0.3]",
     )
-    g.add_argument("--threads", type=int, default=2, help="CPU threads for inference [2]")
+    if training:
+        threads_help = "CPU threads: clips extracted at once, inference threads when verifying"
+    else:
+        threads_help = "CPU threads for inference"
+    g.add_argument("--threads", type=int, default=2, help=f"{threads_help} [2]")
 
 
 def train_fps(text: str) -> float | str:
