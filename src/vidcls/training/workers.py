@@ -15,6 +15,7 @@ interrupt is kept; on an interrupt no more clips are handed out and the ones in 
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import signal
 import threading
 from collections.abc import Iterator
@@ -63,6 +64,7 @@ class ClipPool:
         self.extractor, self.cache, self.fps = extractor, cache, fps
         self.workers, self.kind = max(1, int(workers)), kind
         self._executor: Executor | None = None
+        self._spare: queue.Queue[FeatureExtractor] = queue.Queue()  # for threads to take
 
     def __enter__(self) -> ClipPool:
         return self
@@ -99,6 +101,10 @@ class ClipPool:
     def _make(self) -> Executor:
         n = self.workers
         if self.kind == "thread":
+            # Loaded here, one after the other: LiteRT's loading messages never interleave
+            # with the warnings of clips being skipped.
+            for _ in range(n):
+                self._spare.put(FeatureExtractor(self.extractor.path, 1, checked=True))
             return ThreadPoolExecutor(n, thread_name_prefix="vidcls-features")
         args = (self.extractor.path, self.cache.folder, self.fps)
         context = multiprocessing.get_context("spawn")  # LiteRT's threads do not survive fork
@@ -107,7 +113,7 @@ class ClipPool:
     def _in_thread(self, path: Path, views: list[View], *how) -> ClipSamples:
         extractor = getattr(_local, "extractor", None)
         if extractor is None:
-            extractor = _local.extractor = FeatureExtractor(self.extractor.path, 1, checked=True)
+            extractor = _local.extractor = self._spare.get_nowait()
         return self._samples(extractor, path, views, *how)
 
     def _samples(
