@@ -121,3 +121,62 @@ def test_result_json_shape():
     assert set(f["top"][0]) == {"label", "index", "score"}
     assert len(d["summary"]["top"]) == 2
     assert vidcls.__version__
+
+
+# -- a trained model's recorded window --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def windowed_model(tmp_path_factory):
+    """A0 with a vidcls.json recording a 3 s window, as training writes it."""
+    from conftest import A0
+
+    from vidcls.training import head as heads
+
+    config = json.dumps({"fps": 5.0, "classes": None, "window": 3.0})
+    path = tmp_path_factory.mktemp("windowed") / "windowed.tflite"
+    path.write_bytes(heads.with_files(A0.read_bytes(), {"vidcls.json": config}))
+    return path
+
+
+def test_the_recorded_window_is_read_back(windowed_model, tmp_path):
+    from conftest import A0
+
+    from vidcls.classifier import model_window
+    from vidcls.errors import VidclsError
+    from vidcls.training import head as heads
+
+    assert model_window(windowed_model) == 3.0
+    assert model_window("a0") is None and model_window(A0) is None  # none recorded
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(heads.with_files(A0.read_bytes(), {"vidcls.json": '{"window": -1}'}))
+    with pytest.raises(VidclsError, match="bad window"):
+        model_window(bad)
+
+
+def test_classify_defaults_to_the_models_window(windowed_model):
+    from cli_run import run
+
+    clip = video("carving_ice_android.mp4")
+    common = ["classify", clip, "--model", windowed_model, "--format", "json", "--summary-only"]
+    windows = []
+    for extra in ([], ["--cumulative"]):
+        r = run(*common, *extra)
+        assert r.returncode == 0, r.stderr
+        windows.append(json.loads(r.stdout).get("window"))
+    assert windows == [3.0, None]
+
+
+def test_the_window_flag_wins_and_live_falls_back_to_its_own_default(windowed_model):
+    from argparse import Namespace
+
+    from vidcls.cli.flags import window_of
+
+    def args(model, window=None, cumulative=False):
+        return Namespace(model=model, window=window, cumulative=cumulative)
+
+    assert window_of(args(windowed_model, 2.0)) == 2.0
+    assert window_of(args(windowed_model), 4.0) == 3.0  # live: the model's window
+    assert window_of(args("a0"), 4.0) == 4.0  # live: none recorded, its 4 s
+    assert window_of(args("a0")) is None  # classify: cumulative
+    assert window_of(args(windowed_model, cumulative=True)) is None

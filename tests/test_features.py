@@ -10,7 +10,7 @@ import pytest
 from conftest import A0, needs_shared, video
 
 from vidcls.errors import VidclsError
-from vidcls.media import read_frames
+from vidcls.media import read_clip, read_frames
 from vidcls.model import StreamModel
 from vidcls.preprocess import Preprocessor
 from vidcls.training import head as heads
@@ -23,6 +23,7 @@ from vidcls.training.features import (
     FeatureExtractor,
     FeatureRun,
     dequantize,
+    view_samples,
 )
 from vidcls.training.progress import Phase
 
@@ -133,6 +134,13 @@ def test_the_feature_cache(tmp_path):
         cache.key("digest", clip, View(), None),
     }
     assert key not in others and len(others) == 3
+    # ... and with the working size clips are decoded at, and the window.
+    assert cache.key("digest", clip, View(), 5.0, 344) != cache.key(
+        "digest", clip, View(), 5.0, 256
+    )
+    assert cache.key("digest", clip, View(), 5.0, 344, 4.0) != cache.key(
+        "digest", clip, View(), 5.0, 344, 2.0
+    )
     os.utime(clip, ns=(0, 0))
     assert cache.key("digest", clip, View(), 5.0) != key
     # A damaged entry reads as missing.
@@ -167,3 +175,67 @@ def test_a_feature_run_counts_views_computed_cached_and_skipped(tmp_path):
     again = FeatureRun(extractor, cache, 5.0, seed=0, skipped=[])
     np.testing.assert_array_equal(again.features(clips, "train", 2).hidden, features.hidden)
     assert (again.computed, again.cached) == (0, 2)
+
+
+def test_windows_are_runs_of_the_window_length_each_from_a_zero_state(frames):
+    extractor = FeatureExtractor(A0, 1)
+    assert extractor.short_side == 344  # twice the 172 px input
+    hidden, pooled = extractor.samples(frames, 5)  # 12 frames: the clip, then frames 0-4, 5-9
+    assert hidden.shape == (3, 2048) and pooled.shape == (3, 480)
+    np.testing.assert_array_equal(hidden[0], extractor(frames)[0])
+    np.testing.assert_array_equal(hidden[1], extractor(frames[:5])[0])
+    np.testing.assert_array_equal(pooled[2], extractor(frames[5:10])[1])
+    assert len(extractor.samples(frames, 12)[0]) == 1  # a window as long as the clip: the clip
+    assert len(extractor.samples(frames, 0)[0]) == 1  # no window
+    # An augmented view longer than a window: one window of it, somewhere in the clip.
+    (row,) = view_samples(extractor, frames, View(flip=True), 5)[0]
+    places = [s for s in range(8) if np.array_equal(row, extractor(frames[s : s + 5])[0])]
+    assert len(places) == 1
+    assert len(view_samples(extractor, frames, View(flip=True), 12)[0]) == 1  # whole
+    np.testing.assert_array_equal(view_samples(extractor, frames, View(), 5)[0], hidden)
+    only = extractor.samples(frames, 5, whole=False)[0]  # the windows alone
+    np.testing.assert_array_equal(only, hidden[1:])
+    assert len(extractor.samples(frames, 0, whole=False)[0]) == 1  # no window: the clip
+
+
+def test_a_windowed_run_keeps_every_window_in_its_clip_group(tmp_path):
+    """Two clips (4.4 s and 6.7 s at 5 fps), 2 s windows: each clip's rows are its whole clip
+    (sample 0, the only plain row), then its windows and views, all in the clip's group."""
+    clips = [
+        Clip(video("carving_ice_rpi.mp4"), "a", 0),
+        Clip(video("carving_ice_android.mp4"), "b", 1),
+    ]
+    extractor = FeatureExtractor(A0, 1)
+    run = FeatureRun(extractor, FeatureCache(tmp_path), 5.0, seed=0, skipped=[], window=2.0)
+    got = run.features(clips, "train", views=2)
+    rows = [(22, 2), (34, 3)]  # (frames at 5 fps, whole 10-frame windows) of each clip
+    groups = got.groups.tolist()
+    for number, (_, windows) in enumerate(rows):
+        mine = [s for c, s in groups if c == number]
+        assert mine == list(range(len(mine)))
+        assert len(mine) >= 1 + windows + 1  # the plain view's clip and windows, another view
+        assert got.labels[got.groups[:, 0] == number].tolist() == [number] * len(mine)
+    assert got.plain.sum() == 2 and (run.computed, run.cached) == (4, 0)
+    decoded = read_clip(clips[1].path, 5.0, extractor.short_side, skip_nonref=True)[0]
+    plain = extractor.samples(decoded, 10)[0]  # as the run decodes: working size, no B-frames
+    assert len(plain) == 1 + rows[1][1]
+    np.testing.assert_allclose(got.hidden[got.groups[:, 0] == 1][: len(plain)], plain, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_two_workers_give_the_features_of_one(tmp_path, kind):
+    from vidcls.training.workers import ClipPool
+
+    clips = [Clip(video("carving_ice_rpi.mp4"), "a", 0), Clip(video("eye_makeup.avi"), "b", 1)]
+    extractor = FeatureExtractor(A0, 1)
+    one = FeatureRun(extractor, FeatureCache(tmp_path / "one"), 2.0, 0, [], window=2.0)
+    a = one.features(clips, "train", 1)
+    # 9 and 13 frames at 2 fps, 4-frame windows: the clip and 2 windows, the clip and 3.
+    assert a.groups.tolist() == [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2], [1, 3]]
+    cache = FeatureCache(tmp_path / "two")
+    jobs = [(c.path, [View()]) for c in clips]
+    with ClipPool(extractor, cache, 2.0, workers=2, kind=kind) as pool:
+        got = dict(pool.run(jobs, window=2.0))
+    b = np.concatenate([got[0].views[0][0], got[1].views[0][0]])
+    np.testing.assert_array_equal(a.hidden, b)
+    assert len(list(cache.folder.glob("*.npz"))) == 2  # cached by the workers

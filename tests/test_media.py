@@ -359,3 +359,32 @@ def test_skip_nonref_keeps_the_grid_and_leaves_low_rate_video_alone():
     assert fast != exact  # some steps really got a neighbouring frame
     with VideoFile(video("example_video01.mp4")) as v:  # 5 fps: every frame is wanted
         assert len(list(v.frames(5, skip_nonref=True))) == 50
+
+
+# -- decoding at a working size ------------------------------------------------------------
+
+
+def test_working_size_scales_the_short_side_down_never_up():
+    from vidcls.media import working_size
+
+    assert working_size(1280, 720, 344) == (612, 344)
+    assert working_size(720, 1280, 344) == (344, 612)  # portrait
+    assert working_size(180, 100, 344) is None  # already small: kept as it is
+    assert working_size(1280, 720, None) is None
+
+
+def test_read_clip_decodes_at_the_working_size():
+    import cv2
+
+    from vidcls.media import read_clip, read_frames
+
+    path = video("carving_ice_android.mp4")  # 360x360, 30 fps
+    full = read_frames(path, 5.0)
+    small, rate = read_clip(path, 5.0, 172)
+    assert rate == pytest.approx(30.0) and len(small) == len(full)
+    assert all(f.shape == (172, 172, 3) and f.dtype == np.uint8 for f in small)
+    # The same pictures, scaled with an area filter (swscale's and OpenCV's differ slightly).
+    want = cv2.resize(full[3], (172, 172), interpolation=cv2.INTER_AREA).astype(int)
+    assert np.abs(small[3].astype(int) - want).mean() < 3
+    same, _ = read_clip(path, 5.0, 400)  # larger than the video: not scaled at all
+    np.testing.assert_array_equal(same[3], full[3])

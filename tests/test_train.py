@@ -121,6 +121,7 @@ def test_training_writes_model_labels_reports_and_plot_in_time(trained):
     assert embedded_labels(trained.out) == CLASSES
     config = embedded_config(trained.out)
     assert config["classes"] == CLASSES and config["fps"] is None
+    assert config["window"] == 4.0  # the default window, classify's and live's for it
     model = heads.load(trained.out.read_bytes())
     head = heads.find_head(model)
     assert heads.classifier_weights(model, head)[0].shape == (5, 2048)

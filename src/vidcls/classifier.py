@@ -117,6 +117,20 @@ def _model_fps(name: str | os.PathLike, path: os.PathLike) -> float | None:
     raise VidclsError(f"the model's embedded vidcls.json has a bad fps ({fps!r})", path)
 
 
+def model_window(model: str | os.PathLike) -> float | None:
+    """The window (seconds) a model vidcls trained was trained with, from its embedded
+    vidcls.json: the default ``--window`` of ``classify`` and ``live`` for it. None for zoo
+    models, models without one, and paths that are not files (loading reports those)."""
+    if os.fspath(model).lower() in zoo.MODELS or not os.path.isfile(model):
+        return None
+    window = embedded_config(model).get("window")
+    if window is None:
+        return None
+    if isinstance(window, (int, float)) and not isinstance(window, bool) and 0 < window < math.inf:
+        return float(window)
+    raise VidclsError(f"the model's embedded vidcls.json has a bad window ({window!r})", model)
+
+
 def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Numerically stable softmax of a 1-D array (into ``out`` when given)."""
     out = np.subtract(logits, logits.max(), out=out)

@@ -45,7 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def options_from(args: argparse.Namespace) -> BatchOptions:
     """BatchOptions from the flags of the same names."""
     names = [f.name for f in dataclasses.fields(BatchOptions)]
-    return BatchOptions(**{name: getattr(args, name) for name in names if hasattr(args, name)})
+    kwargs = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    kwargs["window"] = flags.window_of(args)  # --window, else the model's recorded one
+    return BatchOptions(**kwargs)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
 """Per-frame latency of vidcls against the official example's signature-runner loop, by
-stage, in the same run (or, with --batch, the throughput of `vidcls batch`)."""
+stage, in the same run (or, with --batch, the throughput of `vidcls batch`; with --train, the
+time of `vidcls train` by phase on long 720p clips)."""
 
 from __future__ import annotations
 
@@ -28,12 +29,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="instead: throughput of `vidcls batch` on COPIES links to the shared clips "
         "plus a 1080p clip, one process against the local pool [50]",
     )
+    p.add_argument(
+        "--train",
+        type=int,
+        nargs="?",
+        const=50,
+        metavar="CLIPS",
+        help="instead: time `vidcls train` phase by phase, with an empty feature cache, on "
+        "CLIPS clips of 10-30 s at 1280x720 30 fps made once from the shared clips [50]",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from ..bench import run_batch_bench, run_bench
 
-    if args.batch:
+    if args.train:
+        from ..training.benchmark import run_train_bench
+
+        run_train_bench(args.train, args.model)
+    elif args.batch:
         run_batch_bench(args.batch)
     else:
         run_bench(args.model, args.video, args.threads, args.frames)

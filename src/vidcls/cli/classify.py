@@ -42,6 +42,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", "-o", help="write results to this file instead of stdout")
     p.add_argument("--summary-only", action="store_true", help="omit per-frame results")
     flags.add_window(p)
+    p.add_argument(
+        "--cumulative",
+        action="store_true",
+        help="no window, even if the model records one: all since the start",
+    )
     p.add_argument("--segments", action="store_true", help="report action segments")
     p.add_argument("--srt", metavar="FILE", help="write the segments as SRT subtitles")
     flags.add_segments(p)
@@ -74,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     segments = None
     if args.segments or extras:
         segments = flags.segment_options(args)
-    classifier = VideoClassifier.create_from_options(flags.classifier_options(args))
+    options = flags.classifier_options(args, window=flags.window_of(args))
+    classifier = VideoClassifier.create_from_options(options)
     writer = get_writer(args.format)
     frames = not args.summary_only
     streaming = args.format != "json" and not args.output

@@ -88,16 +88,29 @@ def add_preprocess(p: argparse.ArgumentParser) -> None:
 
 
 def add_window(p: argparse.ArgumentParser, default: float | None = None) -> None:
-    """--window SECONDS."""
-    shown = f" [{default:g}]" if default else ""
+    """--window SECONDS (default: the window a trained model records, else ``default``)."""
+    shown = f", else {default:g}" if default else ""
     p.add_argument(
         "--window",
         type=float,
-        default=default,
         metavar="SECONDS",
         help="follow the content of long videos: predictions from the last SECONDS/2 to SECONDS "
-        f"of video (two staggered streams) instead of everything since the start{shown}",
+        "of video (two staggered streams) instead of everything since the start "
+        f"[the window a model trained by vidcls records{shown}]",
     )
+
+
+def window_of(args: argparse.Namespace, default: float | None = None) -> float | None:
+    """The window to classify with: ``--window``; else none with ``--cumulative``; else the
+    model's recorded window; else ``default``."""
+    from ..classifier import model_window
+
+    if args.window is not None:
+        return args.window
+    if getattr(args, "cumulative", False):
+        return None
+    recorded = model_window(args.model)
+    return default if recorded is None else recorded
 
 
 def add_segments(p: argparse.ArgumentParser) -> None:

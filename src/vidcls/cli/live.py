@@ -16,6 +16,7 @@ from ..results import FrameResult
 from ..writers import LIVE_FORMATS, get_writer, write_error
 from . import flags
 
+DEFAULT_WINDOW = 4.0  # seconds, unless the model records its own
 HELP = "classify a camera, network stream or file continuously"
 
 
@@ -26,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fps", type=flags.fps_value, help="frames per second fed to the model [the model's, 5]"
     )
-    flags.add_window(p, default=4.0)
+    flags.add_window(p, default=DEFAULT_WINDOW)
     p.add_argument("--cumulative", action="store_true", help="no window: all since the start")
     p.add_argument("--headless", action="store_true", help="no window: print results instead")
     p.add_argument("--format", choices=LIVE_FORMATS, default="table", help="printed format")
@@ -37,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    window = None if args.cumulative else args.window
+    window = None if args.cumulative else flags.window_of(args, DEFAULT_WINDOW)
     options = flags.classifier_options(args, window=window)
     segments = flags.segment_options(args)
     flags.check_output(args.output)

@@ -38,7 +38,11 @@ def add_dataset_flags(p: argparse.ArgumentParser, *, training: bool) -> None:
         default=0.3,
         help="held out per class, from the end, when there are no train/ and val/ folders [0.3]",
     )
-    g.add_argument("--threads", type=int, default=2, help="CPU threads for inference [2]")
+    if training:
+        threads_help = "CPU threads: clips extracted at once, inference threads when verifying"
+    else:
+        threads_help = "CPU threads for inference"
+    g.add_argument("--threads", type=int, default=2, help=f"{threads_help} [2]")
 
 
 def train_fps(text: str) -> float | str:
@@ -64,6 +68,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--l2", type=float, help="L2 strength (default: chosen by cross-validation)")
     g.add_argument("--seed", type=int, default=0, help="augmentation seed [0]")
     g.add_argument("--epochs", type=int, default=500, help="L-BFGS iterations at most [500]")
+    g.add_argument(
+        "--window",
+        type=float,
+        default=4.0,
+        metavar="SECONDS",
+        help="also train on each SECONDS of longer clips, as classify --window and live see "
+        "them; recorded in the model as its default window; 0: whole clips only [4]",
+    )
     g.add_argument(
         "--cache", help="feature cache folder [features/ in the model cache, $VIDCLS_CACHE]"
     )

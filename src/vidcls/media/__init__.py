@@ -17,7 +17,9 @@ from .video import (
     VideoFile,
     display_rotation,
     duration,
+    read_clip,
     read_frames,
+    working_size,
 )
 
 __all__ = [
@@ -35,9 +37,11 @@ __all__ = [
     "is_url",
     "jpeg_size",
     "open_source",
+    "read_clip",
     "read_frames",
     "reason",
     "rotation_of",
     "to_rgb",
     "upright",
+    "working_size",
 ]

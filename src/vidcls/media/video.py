@@ -13,7 +13,7 @@ from ..errors import VidclsError
 from ..files import check_regular
 from ..results import VideoInfo
 from .fetch import FILE_SCHEMES, download, is_url, local_path, temporary_folder
-from .pictures import reason, rotation_of, to_rgb
+from .pictures import reason, rotation_of, to_rgb, upright
 
 # FFmpeg's "tty" demuxer reads any text file as ANSI art; that is never a video to classify.
 _NOT_VIDEO_FORMATS = {"tty"}
@@ -224,13 +224,55 @@ class VideoFile:
         self.close()
 
 
-def read_frames(path: str | os.PathLike, fps: float | None = None) -> list[np.ndarray]:
-    """All frames of a (short) clip, or those at ``fps``, as RGB uint8 arrays."""
+def read_frames(
+    path: str | os.PathLike, fps: float | None = None, short_side: int | None = None
+) -> list[np.ndarray]:
+    """All frames of a (short) clip, or those at ``fps``, as RGB uint8 arrays; with
+    ``short_side``, scaled down (never up) to that short side (see :func:`read_clip`)."""
+    return read_clip(path, fps, short_side)[0]
+
+
+def read_clip(
+    path: str | os.PathLike,
+    fps: float | None = None,
+    short_side: int | None = None,
+    skip_nonref: bool = False,
+) -> tuple[list[np.ndarray], float | None]:
+    """The frames of a clip at ``fps`` (None: all) as upright RGB uint8 arrays, and the
+    video's own frame rate. With ``short_side``, frames whose short side is longer are scaled
+    down to it (area filter, aspect kept) as they are converted from the decoder's format, in
+    one pass; only the frames kept at ``fps`` are converted at all. ``skip_nonref``: as
+    :meth:`VideoFile.frames`."""
+    from av.video.reformatter import VideoReformatter
+
     with VideoFile(path) as v:
+        scaler = VideoReformatter()
         try:
-            return [to_rgb(f) for _, f in v.frames(fps)]
+            frames = []
+            for _, f in v.frames(fps, skip_nonref=skip_nonref):
+                size = working_size(f.width, f.height, short_side)
+                if size is None:
+                    frames.append(to_rgb(f))
+                    continue
+                try:
+                    rgb = scaler.reformat(
+                        f, size[0], size[1], format="rgb24", interpolation="AREA"
+                    ).to_ndarray()
+                except av.FFmpegError as e:
+                    raise VidclsError(f"cannot convert a decoded frame ({reason(e)})") from None
+                frames.append(upright(rgb, rotation_of(f)))
+            return frames, v.info.fps
         except VidclsError as e:
             raise VidclsError(e.message, e.path or v.path) from None
+
+
+def working_size(width: int, height: int, short_side: int | None) -> tuple[int, int] | None:
+    """``(width, height)`` with the short side scaled down to ``short_side`` (even sizes,
+    aspect kept), or None when the picture is no larger than that already."""
+    if not short_side or not width or not height or min(width, height) <= short_side:
+        return None
+    s = short_side / min(width, height)
+    return max(2, round(width * s / 2) * 2), max(2, round(height * s / 2) * 2)
 
 
 def display_rotation(path: str | os.PathLike) -> int:

@@ -1,9 +1,11 @@
-"""Augmented views of a clip: flip, crop, brightness, start offset and playback speed."""
+"""Augmented views of a clip: flip, crop, brightness, start offset and playback speed, all in
+uint8 on frames already at the working size (slicing, and a lookup table for brightness)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 MIN_FRAMES = 4  # shorter clips are padded by repeating their frames
@@ -60,14 +62,22 @@ def apply_view(frames: list[np.ndarray], view: View) -> list[np.ndarray]:
     idx = np.arange(start, n, view.step).astype(int)
     if len(idx) < MIN_FRAMES:  # too short after the speed change: keep the plain timing
         idx = np.arange(start, n)
-    out = [_picture(frames[i], view) for i in idx]
+    table = None if view.brightness == 1.0 else brightness_table(view.brightness)
+    out = [_picture(frames[i], view, table) for i in idx]
     while len(out) < MIN_FRAMES:  # pad a very short clip by looping it
         out += out[: MIN_FRAMES - len(out)]
     return out
 
 
-def _picture(f: np.ndarray, view: View) -> np.ndarray:
-    """One frame cropped, flipped and brightened as ``view`` says."""
+def brightness_table(brightness: float) -> np.ndarray:
+    """The 256-entry uint8 lookup table that scales a level by ``brightness`` and clips it:
+    level for level what ``np.clip(frame * brightness, 0, 255).astype(np.uint8)`` gives."""
+    return np.clip(np.arange(256) * float(brightness), 0, 255).astype(np.uint8)
+
+
+def _picture(f: np.ndarray, view: View, table: np.ndarray | None) -> np.ndarray:
+    """One frame cropped and flipped (slicing, one copy) and brightened (``table``) as
+    ``view`` says; all in uint8."""
     h, w = f.shape[:2]
     x0, y0, x1, y1 = view.crop
     f = f[
@@ -76,6 +86,6 @@ def _picture(f: np.ndarray, view: View) -> np.ndarray:
     ]
     if view.flip:
         f = f[:, ::-1]
-    if view.brightness != 1.0:
-        f = np.clip(f * view.brightness, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(f)
+    if table is None:
+        return np.ascontiguousarray(f)
+    return cv2.LUT(np.ascontiguousarray(f) if view.flip else f, table)  # a new array

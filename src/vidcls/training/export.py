@@ -1,5 +1,5 @@
 """The trained classifier written into a copy of the base model: a streaming .tflite that
-carries its labels and the rate it was trained at, and a label file beside it."""
+carries its labels, the rate and window it was trained with, and a label file beside it."""
 
 from __future__ import annotations
 
@@ -40,11 +40,13 @@ def export_model(
     fps: float | None,
     train_features: np.ndarray,
     out: Path,
+    window: float = 0.0,
 ) -> Path:
     """Write ``base`` with ``fitted`` as its classifier (or whole head) to ``out`` and the
     label file beside it; returns the label file. The int8 ranges of the hidden tensors are
     those on ``train_features`` (the rows ``fitted`` reads), the logits' range theirs plus 10 %
-    margin; ``fps`` (None: every frame) goes into the file as the rate to feed."""
+    margin; ``fps`` (None: every frame) goes into the file as the rate to feed, ``window``
+    (seconds, 0: none) as the default window to classify with."""
     data = base.read_bytes()
     logits = fitted.logits(train_features)
     margin = 0.1 * (logits.max() - logits.min())
@@ -71,7 +73,7 @@ def export_model(
             labels=classes,
             path=str(base),
         )
-    config = json.dumps({"fps": fps, "classes": classes})
+    config = json.dumps({"fps": fps, "classes": classes, "window": window or None})
     write_bytes(out, heads.with_files(exported, {"vidcls.json": config}))
     return write_bytes(labels_path(out), ("\n".join(classes) + "\n").encode())
 

@@ -1,5 +1,5 @@
 """Frozen-backbone features of clips: the head's pooled and hidden activations after the last
-frame, computed on the stream engine and cached on disk.
+frame of each clip and of each window of it, computed on the stream engine and cached on disk.
 
 The extractor runs a copy of the model whose signature also outputs the head's two feature
 tensors (:func:`~vidcls.training.head.with_outputs`), as an ordinary
@@ -9,12 +9,14 @@ tensors (:func:`~vidcls.training.head.with_outputs`), as an ordinary
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,17 +31,33 @@ from .augment import View, apply_view, random_views
 from .dataset import Clip
 from .progress import Phase
 
+if TYPE_CHECKING:
+    from .workers import ClipPool
+
 log = logging.getLogger("vidcls")
 
 HIDDEN, POOLED = "vidcls_hidden", "vidcls_pooled"  # the extra outputs' names
+# How clips are decoded and sampled for features (part of the cache key; v4: an augmented view
+# of a long clip gives one window of it): PyAV, frames picked by timestamp
+# (B-frames not decoded when at most half the frames are fed: each step gets the nearest
+# decoded frame), scaled down to the working size by swscale's area filter while converted.
+DECODING = "pyav-nonref-area-v4"
+EXACT = "pyav-exact-v4"  # every frame fed decoded and converted at full size
 
 
 class FeatureExtractor:
-    """Runs a stream model over frames from a zero state; returns the head's features."""
+    """Runs a stream model over frames from a zero state; returns the head's features.
 
-    def __init__(self, model_path: str | os.PathLike, threads: int = 1) -> None:
+    ``short_side``: the working size clips are decoded at (twice the model's input side),
+    so augmentation runs on small frames and the model's own resize stays a downscale.
+    """
+
+    def __init__(
+        self, model_path: str | os.PathLike, threads: int = 1, *, checked: bool = False
+    ) -> None:
         self.path = Path(model_path)
-        vet(self.path, threads=threads)  # a bad base model fails here, before it is parsed
+        if not checked:
+            vet(self.path, threads=threads)  # a bad base model fails here, before it is parsed
         data = self.path.read_bytes()
         graph = heads.load(data)
         self.head = heads.find_head(graph, str(self.path))
@@ -53,18 +71,50 @@ class FeatureExtractor:
             copy = write_bytes(Path(tmp) / self.path.name, featured)
             self.model = StreamModel(copy, threads, extra_outputs=tuple(extra))
         self.stream = self.model.new_stream()
+        self.window_stream = self.model.new_stream()
         lay = self.model.layout
         self.preprocessor = Preprocessor(lay.height, lay.width)
+        self.short_side = 2 * max(lay.height, lay.width)
 
     def __call__(self, frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """``(hidden, pooled)`` float features after the last of ``frames`` (RGB uint8)."""
+        hidden, pooled = self.samples(frames, 0)
+        return hidden[0], pooled[0]
+
+    def samples(
+        self, frames: list[np.ndarray], window: int, whole: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(hidden, pooled)`` rows: the whole of ``frames`` (unless ``whole`` is False and
+        there are windows), then (``window`` > 0, fewer frames than the clip) each run of
+        ``window`` consecutive frames from the first, each from a zero state, as
+        ``vidcls classify --window`` streams them. One pass: every frame is prepared once and
+        fed to the whole-clip stream and the window stream."""
         if not frames:
             raise ValueError("no frames")
-        self.stream.reset()
+        windowed = 0 < window < len(frames)
+        whole = whole or not windowed
+        rows: list[tuple[np.ndarray, np.ndarray]] = []
+        if whole:
+            self.stream.reset()
+        if windowed:
+            self.window_stream.reset()
         for f in frames:
-            self.stream.step(self.preprocessor.from_array(f))
-        hidden = dequantize(self.stream.output(HIDDEN), self.hidden_quant)
-        return hidden, dequantize(self.stream.output(POOLED), self.pooled_quant)
+            image = self.preprocessor.from_array(f)
+            if whole:
+                self.stream.step(image)
+            if windowed:
+                self.window_stream.step(image)
+                if self.window_stream.frames == window:
+                    rows.append(self._read(self.window_stream))
+                    self.window_stream.reset()
+        if whole:
+            rows.insert(0, self._read(self.stream))
+        hidden, pooled = zip(*rows, strict=True)
+        return np.stack(hidden), np.stack(pooled)
+
+    def _read(self, stream) -> tuple[np.ndarray, np.ndarray]:
+        hidden = dequantize(stream.output(HIDDEN), self.hidden_quant)
+        return hidden, dequantize(stream.output(POOLED), self.pooled_quant)
 
 
 def dequantize(x: np.ndarray, q: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
@@ -76,15 +126,27 @@ def dequantize(x: np.ndarray, q: tuple[np.ndarray, np.ndarray] | None) -> np.nda
 
 
 class FeatureCache:
-    """Features per (model, clip file, view, rate) in one .npz per entry under ``folder``."""
+    """Features per (model, clip file, view, rate, working size, window) in one .npz per
+    entry under ``folder``."""
 
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
 
-    def key(self, model_digest: str, clip: Path, view: View, fps: float | None) -> str:
-        """The entry's name: changes with the model, the clip file, the view or the rate."""
+    def key(
+        self,
+        model_digest: str,
+        clip: Path,
+        view: View,
+        fps: float | None,
+        short_side: int | None = None,
+        window: float = 0.0,
+    ) -> str:
+        """The entry's name: changes with the model, the clip file, the view, the rate, the
+        working size (None: decoded as classification decodes), the window, or the way clips
+        are decoded (:data:`DECODING`)."""
         st = clip.stat()
         text = f"{model_digest}|{clip.resolve()}|{st.st_size}|{st.st_mtime_ns}|{view.key()}|{fps}"
+        text += f"|{short_side}|{window}|{DECODING if short_side else EXACT}"
         return hashlib.sha1(text.encode()).hexdigest()
 
     def get(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -95,7 +157,7 @@ class FeatureCache:
         try:
             with np.load(p) as z:
                 return z["hidden"], z["pooled"]
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError):
             return None
 
     def put(self, key: str, hidden: np.ndarray, pooled: np.ndarray) -> None:
@@ -111,8 +173,72 @@ def clip_error(path: Path, e: Exception) -> VidclsError:
 
 
 @dataclass
+class ClipSamples:
+    """One clip's features: ``(hidden, pooled)`` rows per view (the whole view, then its
+    windows), how many views were computed and read from the cache, or why it was skipped."""
+
+    views: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    computed: int = 0
+    cached: int = 0
+    error: str | None = None
+
+
+def clip_samples(
+    extractor: FeatureExtractor,
+    cache: FeatureCache,
+    path: Path,
+    views: list[View],
+    fps: float | None,
+    window: float = 0.0,
+    working: bool = True,
+) -> ClipSamples:
+    """Features of each view of the clip at ``path`` fed at ``fps`` (None: every frame), with
+    windows of ``window`` seconds (0: none) at that rate (the video's own rate without
+    ``fps``), as :func:`view_samples` takes them. The clip is decoded once, at the working
+    size (``working``; else every frame fed at full size, as classification decodes), only
+    when a view is not cached; each view computed is cached at once. An unreadable clip
+    gives ``error``."""
+    out = ClipSamples()
+    frames, rate = None, None
+    short_side = extractor.short_side if working else None
+    try:
+        for view in views:
+            key = cache.key(extractor.digest, path, view, fps, short_side, window)
+            got = cache.get(key)
+            if got is None:
+                if frames is None:
+                    frames, native = media.read_clip(path, fps, short_side, working)
+                    rate = fps or native or 30.0
+                frames_per_window = max(2, round(window * rate)) if window else 0
+                got = view_samples(extractor, apply_view(frames, view), view, frames_per_window)
+                cache.put(key, *got)
+                out.computed += 1
+            else:
+                out.cached += 1
+            out.views.append((np.atleast_2d(got[0]), np.atleast_2d(got[1])))
+    except Exception as e:  # noqa: BLE001 - any unreadable clip is skipped, named
+        return ClipSamples(error=str(clip_error(path, e)))
+    return out
+
+
+def view_samples(
+    extractor: FeatureExtractor, frames: list[np.ndarray], view: View, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of one view's ``frames``: the plain view whole and each of its windows of
+    ``window`` frames; an augmented view longer than a window, one window of it at a place
+    drawn from the view (what windowed classification sees, at a fraction of the cost);
+    a shorter one, whole."""
+    if view == View() or not 0 < window < len(frames):
+        return extractor.samples(frames, window)
+    rng = np.random.default_rng(int(hashlib.sha1(view.key().encode()).hexdigest()[:12], 16))
+    start = int(rng.integers(0, len(frames) - window + 1))
+    return extractor.samples(frames[start : start + window], 0)
+
+
+@dataclass
 class Features:
-    """One row per clip view: hidden and pooled features, class, and (clip number, view)."""
+    """One row per sample: hidden and pooled features, class, and (clip number, sample);
+    sample 0 is the clip itself, the others its windows and augmented views."""
 
     hidden: np.ndarray
     pooled: np.ndarray
@@ -121,7 +247,7 @@ class Features:
 
     @property
     def plain(self) -> np.ndarray:
-        """Rows of the clips themselves (view 0), not augmentations."""
+        """Rows of the whole clips themselves (sample 0), not augmentations or windows."""
         return self.groups[:, 1] == 0
 
 
@@ -129,6 +255,9 @@ class Features:
 class FeatureRun:
     """Features of clips fed at ``fps`` (None: every frame), from the cache when there.
 
+    ``window``: seconds of each temporal crop taken besides the whole clip (0: none).
+    ``working``: decode at the extractor's working size (else as classification does).
+    ``workers``: clips processed at once (see :class:`~vidcls.training.workers.ClipPool`).
     Unreadable clips are named in ``skipped``; ``phase`` advances once per clip view;
     ``computed`` and ``cached`` count the views run through the model and read from the cache.
     """
@@ -141,15 +270,52 @@ class FeatureRun:
     phase: Phase = field(default_factory=Phase)
     computed: int = 0
     cached: int = 0
+    window: float = 0.0
+    workers: int = 1
+    working: bool = True
+    _pool: ClipPool | None = field(default=None, init=False, repr=False)
+
+    def _new_pool(self) -> ClipPool:
+        from .workers import ClipPool
+
+        return ClipPool(self.extractor, self.cache, self.fps, self.workers)
+
+    def __enter__(self) -> FeatureRun:
+        """Keep one pool of workers for every :meth:`features` call until the exit."""
+        self._pool = self._new_pool()
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close(interrupted=exc_type is not None)
 
     def features(self, clips: list[Clip], part: str, views: int) -> Features | None:
         """``views`` views of each clip (the first the clip itself; the others seeded by the
-        seed, the clip number and ``part``); None if no clip could be read."""
+        seed, the clip number and ``part``), each with its windows; None if no clip could be
+        read."""
+        jobs = [
+            (clip.path, random_views(np.random.default_rng([self.seed, n, len(part)]), views))
+            for n, clip in enumerate(clips)
+        ]
+        results: dict[int, ClipSamples] = {}
+        with contextlib.ExitStack() as stack:
+            pool = self._pool or stack.enter_context(self._new_pool())
+            for number, got in pool.run(jobs, self.window, self.working):
+                results[number] = got
+                if got.error:
+                    self.skipped.append(got.error)
+                    log.warning("skipping %s", got.error)
+                self.computed += got.computed
+                self.cached += got.cached
+                self.phase.advance(views)
         rows: list[tuple[np.ndarray, np.ndarray, int, tuple[int, int]]] = []
         for number, clip in enumerate(clips):
-            rng = np.random.default_rng([self.seed, number, len(part)])
-            got = self.clip_views(clip, random_views(rng, views))
-            rows += [(h, p, clip.index, (number, v)) for v, (h, p) in enumerate(got)]
+            sample = 0
+            for hidden, pooled in results[number].views:
+                for h, p in zip(hidden, pooled, strict=True):
+                    rows.append((h, p, clip.index, (number, sample)))
+                    sample += 1
         if not rows:
             return None
         hidden, pooled, labels, groups = zip(*rows, strict=True)
@@ -159,28 +325,3 @@ class FeatureRun:
             np.array(labels),
             np.array(groups),
         )
-
-    def clip_views(self, clip: Clip, views: list[View]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``(hidden, pooled)`` of each view of ``clip``; none if it cannot be read (the clip
-        is then added to ``skipped``). The clip is decoded only when a view is not cached."""
-        out, frames = [], None
-        for view in views:
-            try:
-                key = self.cache.key(self.extractor.digest, clip.path, view, self.fps)
-                got = self.cache.get(key)
-                if got is None and frames is None:
-                    frames = media.read_frames(clip.path, self.fps)
-            except Exception as e:  # noqa: BLE001 - any unreadable clip is skipped, named
-                self.skipped.append(str(clip_error(clip.path, e)))
-                log.warning("skipping %s", self.skipped[-1])
-                self.phase.advance(len(views) - len(out))
-                return []
-            if got is None:
-                got = self.extractor(apply_view(frames, view))
-                self.cache.put(key, *got)
-                self.computed += 1
-            else:
-                self.cached += 1
-            out.append(got)
-            self.phase.advance()
-        return out

@@ -26,6 +26,11 @@ class TrainOptions:
     ``cache``: the feature cache folder (default: ``features`` in the model cache).
     ``method``: ``classifier`` trains the last conv alone; ``head`` (the default) both head
     convs, keeping the classifier alone if cross-validation prefers it.
+    ``window``: seconds; clips longer than it also give each run of that many seconds (at the
+    rate fed) as a sample, streamed from a zero state as ``classify --window`` and ``live``
+    stream them; recorded in the model as its default window; 0: whole clips only.
+    ``threads``: clips processed in parallel during extraction (one LiteRT thread each), and
+    LiteRT threads when verifying.
     """
 
     model: str | os.PathLike = zoo.DEFAULT_MODEL
@@ -38,6 +43,7 @@ class TrainOptions:
     cache: str | os.PathLike | None = None
     epochs: int = 500
     method: str = "head"
+    window: float = 4.0
 
     def __post_init__(self) -> None:
         for name, least in (("views", 1), ("threads", 1), ("epochs", 1), ("seed", 0)):
@@ -50,6 +56,10 @@ class TrainOptions:
             raise OptionError("method", f"must be one of {', '.join(METHODS)}, not {self.method!r}")
         if self.fps != AUTO:
             check_fps(self.fps, "'auto', ")
+        if not _number(self.window) or self.window < 0:
+            raise OptionError(
+                "window", f"must be 0 (none) or a number of seconds, not {self.window!r}"
+            )
         if self.l2 is not None and not (_number(self.l2) and self.l2 >= 0):
             raise OptionError("l2", f"must be a number of 0 or more, not {self.l2!r}")
 

@@ -50,7 +50,10 @@ class Progress:
             phase = Phase()
             yield phase
             note = f" ({phase.note})" if phase.note else ""
-            log.info("%s in %.1f s%s", done, time.monotonic() - t0, note)
+            seconds = time.monotonic() - t0
+            log.info(
+                "%s in %.1f s%s", done, seconds, note, extra={"phase": name, "seconds": seconds}
+            )
             return
         from tqdm import tqdm
         from tqdm.contrib.logging import logging_redirect_tqdm

@@ -96,6 +96,7 @@ def train(
     cache = FeatureCache(options.cache or zoo.cache_dir() / "features")
     phases = Progress(progress)
     run = FeatureRun(extractor, cache, rate, options.seed, list(dataset.skipped))
+    run.window, run.workers = options.window, options.threads
     t0 = time.monotonic()
     tr, va = extract(run, dataset, options.views, phases)
     extraction = time.monotonic() - t0
@@ -104,7 +105,7 @@ def train(
     val_acc, confusion, baseline = validation(fitted, tr, va, len(dataset.classes), options)
     with phases.phase("writing", f"{out} and its labels", "written", 2, "file") as phase:
         rows = getattr(tr, fitted.head.feature)
-        labels = export_model(base, fitted.head, dataset.classes, rate, rows, out)
+        labels = export_model(base, fitted.head, dataset.classes, rate, rows, out, options.window)
         phase.advance(2)
     evaluation, diff = verify(out, dataset, fitted, va, rate, options.threads, phases)
     return TrainResult(
@@ -147,16 +148,26 @@ def feed_rate(fps: float | str, paths: list[Path], long_enough: float = 2.0) -> 
 def extract(
     run: FeatureRun, dataset: Dataset, views: int, phases: Progress
 ) -> tuple[Features | None, Features | None]:
-    """Features of the training clips in ``views`` views each and of the validation clips
-    once: one phase, advancing per clip view."""
+    """Features of the training clips in ``views`` views each (with their windows, decoded
+    once each at the working size) and of the validation clips once (whole, decoded as
+    classification does): one phase, advancing per clip view, ``run.workers`` clips at a
+    time."""
     n_train, n_val = len(dataset.train), len(dataset.val)
     detail = f"{count(n_train, 'clip')} x {count(views, 'view')}"
     detail += f" + {count(n_val, 'validation clip')}" if n_val else ""
+    windows = f"{run.window:g} s windows of longer training clips, " if run.window else ""
+    detail += f" ({windows}{count(run.workers, 'worker')})"
     total = n_train * views + n_val
-    with phases.phase("features", detail, "features ready", total, "view") as phase:
+    with phases.phase("features", detail, "features ready", total, "view") as phase, run:
         run.phase = phase
         tr = run.features(dataset.train, "train", views)
-        va = run.features(dataset.val, "val", 1) if dataset.val else None
+        # Validation: whole clips decoded as `vidcls classify` decodes them, so that the
+        # exported model can be checked against the numpy head on the same pictures.
+        window, run.window, run.working = run.window, 0.0, False
+        try:
+            va = run.features(dataset.val, "val", 1) if dataset.val else None
+        finally:
+            run.window, run.working = window, True
         phase.note = f"{run.computed} computed, {run.cached} from the cache"
     return tr, va
 
