@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cli_run import CLI, assert_clean_error, run
 from conftest import MODELS, SHARED, needs_shared
@@ -217,7 +218,6 @@ def test_a_second_run_reads_the_features_from_the_cache(trained):
 PHASES = {
     "features": "features ready",
     "fitting": "fitted",
-    "head": "head fitted",
     "writing": "written",
     "verifying": "verified",
     "report": "report written",
@@ -376,13 +376,25 @@ def test_a_bad_flag_is_a_clean_error(tmp_path):
     assert not (tmp_path / "m.tflite").exists()
 
 
-def test_train_and_evaluate_in_python(tmp_path):
+@pytest.mark.parametrize("method", ["classifier", "head"])
+def test_train_and_evaluate_in_python(tmp_path, method):
     """``vidcls.train`` with option keywords (every frame), then ``vidcls.evaluate`` on its
-    validation clips: the same accuracy as the training's own check of the exported model."""
+    validation clips: the same accuracy as the training's own check of the exported model.
+    With ``method="head"`` the first head conv is rewritten exactly when steps were kept."""
     data = small_dataset(tmp_path / "data")
     out = tmp_path / "m.tflite"
-    result = vidcls.train(data, out, views=2, fps=0, cache=tmp_path / "features")
-    assert isinstance(result, TrainResult)
+    result = vidcls.train(data, out, views=2, fps=0, cache=tmp_path / "features", method=method)
+    assert isinstance(result, TrainResult) and result.method == method
+    model = heads.load(out.read_bytes())
+    head = heads.find_head(model)
+    base = heads.load(MODELS.joinpath("movinet_a0_stream_int8.tflite").read_bytes())
+    first = heads.first_conv_weights(model, heads.find_first_conv(model, head))[0]
+    base_first = heads.first_conv_weights(base, heads.find_first_conv(base, heads.find_head(base)))[
+        0
+    ]
+    assert np.array_equal(first, base_first) == (result.head_steps == 0)
+    if method == "classifier":
+        assert result.head_steps == 0
     assert result.model_path == out and result.fps is None and result.options.views == 2
     assert embedded_config(out)["fps"] is None
     assert any((tmp_path / "features").glob("*.npz"))

@@ -61,9 +61,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--method",
         choices=("classifier", "head"),
-        default="head",
+        default="classifier",
         help="train the last conv alone, or both head convs (kept only where cross-validation "
-        "prefers them) [head]",
+        "prefers them) [classifier]",
     )
     g.add_argument("--l2", type=float, help="L2 strength (default: chosen by cross-validation)")
     g.add_argument("--seed", type=int, default=0, help="augmentation seed [0]")

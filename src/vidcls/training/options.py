@@ -24,7 +24,7 @@ class TrainOptions:
     (median at least 2 s) and every frame otherwise; 0 feeds every frame; a number, that rate.
     ``l2``: None chooses it by cross-validation. ``epochs``: L-BFGS iterations at most.
     ``cache``: the feature cache folder (default: ``features`` in the model cache).
-    ``method``: ``classifier`` trains the last conv alone; ``head`` (the default) both head
+    ``method``: ``classifier`` (the default) trains the last conv alone; ``head`` both head
     convs, keeping the classifier alone if cross-validation prefers it.
     ``window``: seconds; clips longer than it also give each run of that many seconds (at the
     rate fed) as a sample, streamed from a zero state as ``classify --window`` and ``live``
@@ -42,7 +42,7 @@ class TrainOptions:
     threads: int = 2
     cache: str | os.PathLike | None = None
     epochs: int = 500
-    method: str = "head"
+    method: str = "classifier"
     window: float = 4.0
 
     def __post_init__(self) -> None:
