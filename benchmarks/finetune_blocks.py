@@ -20,7 +20,8 @@ from vidcls import media
 from vidcls.model import StreamModel
 from vidcls.preprocess import Preprocessor
 from vidcls.training.dataset import load_dataset
-from vidcls.training.finetune import Settings, fine_tune
+from vidcls.training.finetune import Settings, fine_tune, steps
+from vidcls.training.progress import Progress
 from vidcls.training.replica import Graph, StreamReplica
 
 BASE = (
@@ -58,9 +59,10 @@ def main() -> None:
     ds = load_dataset(args.dataset, 0.3)
     for k in args.k:
         t0 = time.monotonic()
-        data, figs = fine_tune(
-            args.base, ds, k, views=args.views, settings=Settings(epochs=args.epochs, lr=args.lr)
-        )
+        st = Settings(epochs=args.epochs, lr=args.lr)
+        total = steps(ds, args.views, st)
+        with Progress(bars=True).phase(f"blocks {k}", "", "done", total) as phase:
+            data, figs = fine_tune(args.base, ds, k, views=args.views, phase=phase, settings=st)
         train_s = time.monotonic() - t0
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / f"blocks{k}.tflite"

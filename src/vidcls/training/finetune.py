@@ -164,13 +164,14 @@ def train(
     v = jax.tree_util.tree_map(jnp.zeros_like, params)
     rng, step = np.random.default_rng(seed), 0
     for epoch in range(1, epochs + 1):
-        for b in np.array_split(rng.permutation(idx), max(1, len(idx) // st.batch)):
-            x = {t: jnp.asarray(a[b]) for t, a in s.x.items()}
+        for b in batches(s, rng.permutation(idx), st.batch):
+            n = _padded(s, b)
+            x = {t: jnp.asarray(a[b, :n]) for t, a in s.x.items()}
             _, g = tuner.grad(
                 params,
                 p0,
                 x,
-                jnp.asarray(s.mask[b]),
+                jnp.asarray(s.mask[b, :n]),
                 jnp.asarray(s.labels[b]),
                 jnp.asarray(w_all[b], jnp.float32),
                 st.decay,
@@ -190,13 +191,33 @@ def train(
     return params
 
 
+def batches(s: Sequences, order: np.ndarray, size: int) -> list[np.ndarray]:
+    """``order`` cut into batches of about ``size`` rows of similar length (less padding),
+    the batches in random order when ``order`` is."""
+    lengths = s.mask[order].sum(axis=1)
+    by_length = order[np.argsort(lengths, kind="stable")]
+    parts = np.array_split(by_length, max(1, len(order) // size))
+    rank = np.argsort([order.tolist().index(p[0]) for p in parts])
+    return [parts[i] for i in rank]
+
+
+def _padded(s: Sequences, rows: np.ndarray, step: int = 4) -> int:
+    """Frames to keep for ``rows``: their longest, rounded up to ``step`` (few compilations)."""
+    n = int(s.mask[rows].sum(axis=1).max())
+    return min(s.mask.shape[1], -(-n // step) * step)
+
+
 def logits_of(tuner: Tuner, params: dict, s: Sequences, rows: np.ndarray) -> np.ndarray:
+    """Logits after the last frame of each of ``rows``, in row order."""
     idx = np.flatnonzero(rows)
-    out = []
-    for b in np.array_split(idx, max(1, len(idx) // 64)):
-        x = {t: tuner.jnp.asarray(a[b]) for t, a in s.x.items()}
-        out.append(np.asarray(tuner.batch_logits(params, x, tuner.jnp.asarray(s.mask[b]))))
-    return np.concatenate(out)
+    out = np.zeros((len(idx), tuner.cut.graph.shape(tuner.logits_t)[-1]), np.float32)
+    pos = {r: i for i, r in enumerate(idx)}
+    for b in batches(s, idx, 64):
+        n = _padded(s, b)
+        x = {t: tuner.jnp.asarray(a[b, :n]) for t, a in s.x.items()}
+        z = np.asarray(tuner.batch_logits(params, x, tuner.jnp.asarray(s.mask[b, :n])))
+        out[[pos[r] for r in b]] = z
+    return out
 
 
 @dataclass
@@ -245,6 +266,12 @@ def cross_validate(
         score(params, 0)
         train(tuner, params, s, tr, st, seed, st.epochs, score)
     return accs.mean(axis=0).tolist()
+
+
+def steps(dataset: Dataset, views: int, settings: Settings | None = None) -> int:
+    """How many times :func:`fine_tune` advances its phase at most (a progress bar's total)."""
+    st = settings or Settings()
+    return len(dataset.train) * views + st.folds * (st.epochs + 1) + st.epochs
 
 
 def fine_tune(

@@ -199,6 +199,10 @@ def _padding(options) -> str:
 
 def _conv(g: Graph, op: Op, a):
     o = op.options
+    w = jnp.asarray(a[1])
+    if w.shape[1:3] == (1, 1) and (o.strideH, o.strideW) == (1, 1):  # a matrix product
+        y = jnp.einsum("nhwc,oc->nhwo", a[0], w[:, 0, 0, :])
+        return _act(y if a[2] is None else y + a[2], o)
     y = jax.lax.conv_general_dilated(
         a[0],
         jnp.asarray(a[1]),
@@ -211,17 +215,31 @@ def _conv(g: Graph, op: Op, a):
 
 
 def _depthwise(g: Graph, op: Op, a):
+    """Depthwise conv as a sum of shifted, channel-scaled copies: XLA's grouped convolution
+    is slow on CPU, its gradient far more so."""
     o = op.options
-    w = jnp.asarray(a[1])  # [1, kh, kw, channels * multiplier]
-    y = jax.lax.conv_general_dilated(
-        a[0],
-        jnp.transpose(w, (1, 2, 0, 3)),
-        (o.strideH, o.strideW),
-        _padding(o),
-        rhs_dilation=(o.dilationHFactor, o.dilationWFactor),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        feature_group_count=a[0].shape[-1],
-    )
+    x, w = a[0], jnp.asarray(a[1])[0]  # w: [kh, kw, channels * multiplier]
+    kh, kw, out_c = w.shape
+    if out_c != x.shape[-1]:
+        x = jnp.repeat(x, out_c // x.shape[-1], axis=-1)
+    sh, sw, dh, dw = o.strideH, o.strideW, o.dilationHFactor, o.dilationWFactor
+    n, h, wd, _ = x.shape
+    if o.padding == 0:  # SAME
+        oh, ow = -(-h // sh), -(-wd // sw)
+        ph = max((oh - 1) * sh + (kh - 1) * dh + 1 - h, 0)
+        pw = max((ow - 1) * sw + (kw - 1) * dw + 1 - wd, 0)
+        x = jnp.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
+    else:
+        oh, ow = (h - (kh - 1) * dh - 1) // sh + 1, (wd - (kw - 1) * dw - 1) // sw + 1
+    y = 0.0
+    for i in range(kh):
+        for j in range(kw):
+            part = x[
+                :,
+                i * dh : i * dh + (oh - 1) * sh + 1 : sh,
+                j * dw : j * dw + (ow - 1) * sw + 1 : sw,
+            ]
+            y = y + part * w[i, j]
     return _act(y if a[2] is None else y + a[2], o)
 
 
