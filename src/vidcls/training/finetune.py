@@ -318,10 +318,40 @@ def fine_tune(
     params = train(tuner, params, s, rows, st, seed, epochs, lambda p, e: phase.advance())
     secs["train"] = time.monotonic() - t2
     out = export(tuner, params, s)
-    secs["total"] = time.monotonic() - t0
     figs = Figures(k, cv, epochs, l2, secs)
+    figs.verify_max_diff = verify(out, dataset.train[:2], fps, str(base_path))
+    secs["total"] = time.monotonic() - t0
     log.info("blocks %d: cv by epoch %s, chose %d", k, np.round(cv, 3).tolist(), epochs)
     return out, figs
+
+
+VERIFY_TOLERANCE = 2.5  # max |logit| difference, as measured between LiteRT and the replica
+
+
+def verify(data: bytes, clips, fps, path: str) -> float:
+    """Max |logit difference| between the written file in LiteRT and its int8 replica on
+    ``clips``, frame by frame; VidclsError when over :data:`VERIFY_TOLERANCE`."""
+    import tempfile
+
+    from ..errors import VidclsError
+    from ..model import StreamModel
+    from ..preprocess import Preprocessor
+    from .replica import StreamReplica
+
+    with tempfile.TemporaryDirectory(prefix="vidcls-", ignore_cleanup_errors=True) as tmp:
+        written = Path(tmp) / "tuned.tflite"
+        written.write_bytes(data)
+        model = StreamModel(written, 1)
+    replica = StreamReplica(Graph(data, path))
+    pre, worst = Preprocessor(model.layout.height, model.layout.width), 0.0
+    for clip in clips:
+        images = [pre.from_array(f).copy() for f in media.read_frames(clip.path, fps)]
+        stream = model.new_stream()
+        lite = np.array([stream.step(im).copy() for im in images])
+        worst = max(worst, float(np.abs(replica.run(images) - lite).max()))
+    if worst > VERIFY_TOLERANCE:
+        raise VidclsError(f"the written model differs from its replica by {worst:.2f}", path)
+    return worst
 
 
 def export(tuner: Tuner, params: dict, s: Sequences) -> bytes:

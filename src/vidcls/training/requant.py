@@ -69,7 +69,8 @@ def write_back(
     graph: Graph, params: dict[int, np.ndarray], grids: dict[int, tuple[float, int]]
 ) -> bytes:
     """The graph's file with ``params`` (conv weights and biases, float) and activation
-    ``grids`` written in; conv biases are requantized to their input's new scale."""
+    ``grids`` written in; conv biases are requantized to their input's new scale. The
+    graph's parsed model is changed in place: build a new Graph from the bytes to run them."""
     model = graph.model
     sg = model.subgraphs[0]
     for t, (scale, zp) in grids.items():
@@ -109,11 +110,14 @@ def quantize_per_channel(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarr
 def _set(model, index: int, values: np.ndarray, scale: np.ndarray, axis: int) -> None:
     """Tensor ``index`` gets a buffer of its own holding ``values``, quantized per channel
     along ``axis`` (the idea of head._set_const, with the depthwise channel axis)."""
-    t = model.subgraphs[0].tensors[index]
+    sg = model.subgraphs[0]
+    t, old = sg.tensors[index], sg.tensors[index].buffer
     buf = schema.BufferT()
     buf.data = np.frombuffer(np.ascontiguousarray(values).tobytes(), np.uint8)
     model.buffers.append(buf)
     t.buffer = len(model.buffers) - 1
+    if old > 0 and not any(x.buffer == old for x in sg.tensors):
+        model.buffers[old].data = None  # the replaced weights leave the file
     q = t.quantization or schema.QuantizationParametersT()
     q.scale, q.zeroPoint = [float(s) for s in scale], [0] * len(scale)
     q.quantizedDimension = axis
