@@ -299,7 +299,7 @@ def fine_tune(
     ext = BoundaryExtractor(data, base_cut)
     s = sequences(ext, dataset.train, "train", views, seed, fps, phase)
     secs = {"extract": time.monotonic() - t0}
-    l2 = choose_l2(s.hidden, s.labels, s.groups, classes, 400, seed)
+    l2, _ = choose_l2(s.hidden, s.labels, s.groups, classes, 400, seed)
     rows = np.ones(len(s.labels), bool)
     g0 = Graph(data, str(base_path))
     head = _classifier(g0, s, rows, classes, l2, seed)
