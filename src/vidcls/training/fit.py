@@ -14,17 +14,11 @@ log = logging.getLogger("vidcls")
 L2_GRID = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1)
 
 
-@dataclass
-class SoftmaxHead:
-    """``logits = features @ weight.T + bias``."""
+class Scoring:
+    """Probabilities and accuracy of a head that has ``logits(x)``."""
 
-    weight: np.ndarray  # [classes, features]
-    bias: np.ndarray  # [classes]
-    feature = "hidden"  # which features it reads (Features.hidden)
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        """``[rows, classes]`` logits of ``[rows, features]``."""
-        return x @ self.weight.T + self.bias
+    def logits(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - each head has its own
+        raise NotImplementedError
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """The softmax of :meth:`logits`, row by row."""
@@ -35,6 +29,19 @@ class SoftmaxHead:
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         """The share of rows whose highest logit is their label."""
         return float((self.logits(x).argmax(1) == y).mean())
+
+
+@dataclass
+class SoftmaxHead(Scoring):
+    """``logits = features @ weight.T + bias``."""
+
+    weight: np.ndarray  # [classes, features]
+    bias: np.ndarray  # [classes]
+    feature = "hidden"  # which features it reads (Features.hidden)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """``[rows, classes]`` logits of ``[rows, features]``."""
+        return x @ self.weight.T + self.bias
 
 
 def fit_softmax(

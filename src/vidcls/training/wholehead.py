@@ -14,14 +14,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .fit import SoftmaxHead, fit_softmax
+from .fit import Scoring, SoftmaxHead, fit_softmax
 
 ACTIVATIONS = ("relu6", "relu", "swish", "hard_swish", "none")
 CHECK_EVERY = 5  # steps between the accuracy checks that early stopping chooses among
 
 
 @dataclass
-class WholeHead:
+class WholeHead(Scoring):
     """``logits = act(x @ w1.T + b1) @ w2.T + b2`` on pooled features ``x``."""
 
     w1: np.ndarray  # [hidden, pooled]
@@ -42,16 +42,6 @@ class WholeHead:
     def logits(self, x: np.ndarray) -> np.ndarray:
         """``[rows, classes]`` logits of ``[rows, pooled]`` features."""
         return self.hidden(x) @ self.w2.T + self.b2
-
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """The softmax of :meth:`logits`, row by row."""
-        z = self.logits(x)
-        z = np.exp(z - z.max(axis=-1, keepdims=True))
-        return z / z.sum(axis=-1, keepdims=True)
-
-    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
-        """The share of rows whose highest logit is their label."""
-        return float((self.logits(x).argmax(1) == y).mean())
 
 
 def activate(z: np.ndarray, name: str) -> np.ndarray:
