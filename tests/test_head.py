@@ -236,13 +236,8 @@ def test_a_new_three_class_head_computes_w_hidden_plus_b(name, clip_frames, tmp_
     assert (np.abs(b_stored - bias) <= b_scale / 2 * (1 + 1e-6)).all()
     assert out_scale == pytest.approx((hi - min(lo, 0.0)) / 255, rel=1e-6)
 
-    pre = Preprocessor(written.layout.height, written.layout.width)
-    stream = written.new_stream()
-    got = {}
-    for i, f in enumerate(frames, 1):
-        logits = stream.step(pre.from_array(f))
-        if i in checkpoints:
-            got[i] = logits.astype(np.float64).copy()
+    each = stream_logits(out, frames)
+    got = {k: each[k - 1].astype(np.float64) for k in checkpoints}
 
     for k in checkpoints:
         h = hidden[k]
@@ -368,13 +363,9 @@ def test_a_new_whole_head_computes_both_convs_in_int8(name, clip_frames, tmp_pat
     w2_stored, _ = heads.classifier_weights(model2, head2)
     out_scale, _ = heads.output_quantization(model2, head2)
 
+    each = stream_logits(out, frames)
+    got = {k: each[k - 1].astype(np.float64) for k in checkpoints}
     pre = Preprocessor(written.layout.height, written.layout.width)
-    stream = written.new_stream()
-    got = {}
-    for i, f in enumerate(frames, 1):
-        logits = stream.step(pre.from_array(f))
-        if i in checkpoints:
-            got[i] = logits.astype(np.float64).copy()
     # It runs in the official examples' loop (the Interpreter's signature runner) alike.
     from ai_edge_litert.interpreter import Interpreter
 

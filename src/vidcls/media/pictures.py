@@ -5,6 +5,7 @@ from __future__ import annotations
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from ..errors import VidclsError
 
@@ -29,10 +30,16 @@ def rotation_of(frame: av.VideoFrame) -> int:
     return int(round(getattr(frame, "rotation", 0) or 0))
 
 
-def to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    """A decoded frame as an upright RGB uint8 array; VidclsError if it cannot be converted."""
+def to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None = None, scaler=None) -> np.ndarray:
+    """A decoded frame as an upright RGB uint8 array, scaled to ``size`` (width, height; area
+    filter, in the same pass) when given, by ``scaler`` (a reused ``VideoReformatter``) if
+    given; VidclsError if it cannot be converted."""
     try:
-        return upright(frame.to_ndarray(format="rgb24"), rotation_of(frame))
+        if size is None:
+            return upright(frame.to_ndarray(format="rgb24"), rotation_of(frame))
+        scaler = scaler or VideoReformatter()
+        rgb = scaler.reformat(frame, size[0], size[1], format="rgb24", interpolation="AREA")
+        return upright(rgb.to_ndarray(), rotation_of(frame))
     except av.FFmpegError as e:
         raise VidclsError(f"cannot convert a decoded frame ({reason(e)})") from None
 

@@ -13,7 +13,7 @@ from ..errors import VidclsError
 from ..files import check_regular
 from ..results import VideoInfo
 from .fetch import FILE_SCHEMES, download, is_url, local_path, temporary_folder
-from .pictures import reason, rotation_of, to_rgb, upright
+from .pictures import reason, rotation_of, to_rgb
 
 # FFmpeg's "tty" demuxer reads any text file as ANSI art; that is never a video to classify.
 _NOT_VIDEO_FORMATS = {"tty"}
@@ -248,19 +248,10 @@ def read_clip(
     with VideoFile(path) as v:
         scaler = VideoReformatter()
         try:
-            frames = []
-            for _, f in v.frames(fps, skip_nonref=skip_nonref):
-                size = working_size(f.width, f.height, short_side)
-                if size is None:
-                    frames.append(to_rgb(f))
-                    continue
-                try:
-                    rgb = scaler.reformat(
-                        f, size[0], size[1], format="rgb24", interpolation="AREA"
-                    ).to_ndarray()
-                except av.FFmpegError as e:
-                    raise VidclsError(f"cannot convert a decoded frame ({reason(e)})") from None
-                frames.append(upright(rgb, rotation_of(f)))
+            frames = [
+                to_rgb(f, working_size(f.width, f.height, short_side), scaler)
+                for _, f in v.frames(fps, skip_nonref=skip_nonref)
+            ]
             return frames, v.info.fps
         except VidclsError as e:
             raise VidclsError(e.message, e.path or v.path) from None
