@@ -55,6 +55,7 @@ class FrameGrabber(threading.Thread):
         self.input_fps = 0.0
         self._arrivals: collections.deque[float] = collections.deque(maxlen=121)
         self.reconnects = 0
+        self.online = False  # open and delivering (False while reconnecting)
 
     # -- consumer side ---------------------------------------------------------------------
 
@@ -105,7 +106,9 @@ class FrameGrabber(threading.Thread):
                     self.reconnects += 1
                     log.warning("reconnected to %s", self.source.name)
                 first = False
+                self.online = True
                 reason = self._pump()
+                self.online = False
                 got_frames = self._last_pump_frames > 0
                 self.source.close()
                 if self._stopping.is_set():

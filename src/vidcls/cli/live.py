@@ -1,7 +1,8 @@
-"""Classify a live source continuously: the freshest frame at the model's frame rate.
+"""Classify live sources continuously: the freshest frame at the model's frame rate.
 SOURCE: a camera index (0), a device (/dev/video0), an rtsp://, rtmp://, http(s)://, udp://,
-tcp:// or srt:// URL, or a file played at its real speed. Network sources that drop are
-reopened with backoff. In the window: q quits, r resets."""
+tcp:// or srt:// URL, or a file played at its real speed, optionally named (door=rtsp://...).
+Several sources (or --sources FILE) run in one process on one model, printing JSON Lines
+events. Network sources that drop are reopened with backoff. In the window: q quits, r resets."""
 
 from __future__ import annotations
 
@@ -13,15 +14,23 @@ from ..classifier import VideoClassifier
 from ..errors import VidclsError
 from ..pipeline import Pipeline
 from ..results import FrameResult
+from ..sources import gather
 from ..writers import LIVE_FORMATS, get_writer, write_error
 from . import flags
+from .many import run_many
 
 DEFAULT_WINDOW = 4.0  # seconds, unless the model records its own
 HELP = "classify a camera, network stream or file continuously"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("source", metavar="SOURCE", nargs="*", help="[NAME=]SOURCE, one or more")
+    p.add_argument(
+        "--sources",
+        action="append",
+        metavar="FILE",
+        help="read more sources from FILE, one [NAME=]SOURCE per line",
+    )
     flags.add_model(p)
     flags.add_filters(p, top_k=3)
     p.add_argument(
@@ -30,15 +39,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     flags.add_window(p, default=DEFAULT_WINDOW)
     p.add_argument("--cumulative", action="store_true", help="no window: all since the start")
     p.add_argument("--headless", action="store_true", help="no window: print results instead")
-    p.add_argument("--format", choices=LIVE_FORMATS, default="table", help="printed format")
+    p.add_argument(
+        "--format",
+        choices=LIVE_FORMATS,
+        help="printed format [table; jsonl with several sources]",
+    )
     p.add_argument("--output", "-o", help="also append JSON Lines results and events to FILE")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after SECONDS")
     p.add_argument("--loop", action="store_true", help="loop a file source")
     flags.add_segments(p)
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="with several sources: model copies run at once [one per core]",
+    )
+    p.add_argument(
+        "--results",
+        action="store_true",
+        help="with several sources: print every result, not only segment events",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    specs = gather(args.source, args.sources)
     window = None if args.cumulative else flags.window_of(args, DEFAULT_WINDOW)
+    if len(specs) > 1 or args.sources:
+        return run_many(args, specs, window)
+    args.source = specs[0].source
     options = flags.classifier_options(args, window=window)
     segments = flags.segment_options(args)
     flags.check_output(args.output)
@@ -94,7 +122,7 @@ class _Output:
 
     def __init__(self, args: argparse.Namespace, sink, printing: bool) -> None:
         self.source, self.path, self.sink, self.printing = args.source, args.output, sink, printing
-        self.printed, self.logged = get_writer(args.format), get_writer("jsonl")
+        self.printed, self.logged = get_writer(args.format or "table"), get_writer("jsonl")
 
     def emit(self, result: FrameResult, final: bool = False) -> None:
         items = [] if final else [(self.printed.frame, self.logged.frame, result)]

@@ -21,8 +21,9 @@ class AvSource:
 
     camera = False
 
-    def __init__(self, url: str, realtime: bool, loop: bool) -> None:
+    def __init__(self, url: str, realtime: bool, loop: bool, threads: int = 0) -> None:
         self.url, self.realtime, self.loop = url, realtime, loop
+        self.threads = threads  # decoder threads; 0: FFmpeg's choice
         self.name = url
         self.keep = None  # what must live as long as the source (a downloaded file)
         self.network = url.split("://", 1)[0].lower() in NETWORK_SCHEMES
@@ -43,7 +44,11 @@ class AvSource:
             self._container.close()
             raise VidclsError("no video stream", self.url)
         stream = self._container.streams.video[0]
-        stream.thread_type = "AUTO"
+        if self.threads == 1:  # no frame threading: no frame of delay, no thread per stream
+            stream.codec_context.thread_count = 1
+        else:
+            stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = self.threads
         self._frames = self._container.decode(stream)
         self._wall0 = self._t0 = None
 
@@ -102,12 +107,14 @@ class CameraSource:
             self._cap = None
 
 
-def open_source(spec: str, realtime: bool = True, loop: bool = False) -> AvSource | CameraSource:
+def open_source(
+    spec: str, realtime: bool = True, loop: bool = False, threads: int = 0
+) -> AvSource | CameraSource:
     """The live source for a camera index, device path, URL or file path.
 
     An http(s) URL of a file (the server gives its length) is fetched first and played at its
     real speed like a local file, ending at its end; other URLs are live streams, reopened when
-    they drop.
+    they drop. ``threads``: decoder threads (0: FFmpeg's choice; 1 when many run at once).
     """
     if spec.isdigit():
         return CameraSource(int(spec))
@@ -115,13 +122,13 @@ def open_source(spec: str, realtime: bool = True, loop: bool = False) -> AvSourc
         return CameraSource(spec)
     if "://" not in spec:
         path = check_regular(spec, "video file", missing="no such file, camera or stream")
-        return AvSource(str(path), realtime=realtime, loop=loop)
+        return AvSource(str(path), realtime, loop, threads)
     scheme = spec.split("://", 1)[0].lower()
     if scheme not in (*NETWORK_SCHEMES, "file"):
         raise VidclsError(f"unsupported stream scheme '{scheme}://'", spec)
     if scheme in ("http", "https") and is_file_url(spec):
         folder = temporary_folder()
-        source = AvSource(str(download(spec, folder.name)), realtime=realtime, loop=loop)
+        source = AvSource(str(download(spec, folder.name)), realtime, loop, threads)
         source.name, source.keep = spec, folder  # the download lives as long as the source
         return source
-    return AvSource(spec, realtime=scheme == "file" and realtime, loop=loop)
+    return AvSource(spec, scheme == "file" and realtime, loop, threads)

@@ -1,0 +1,83 @@
+"""``vidcls live`` with several sources: one process, one model, JSON Lines events."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+
+from ..classifier import VideoClassifier
+from ..results import FrameResult
+from ..sources import SourceSpec
+from ..watch import Watch
+from ..writers import get_writer, write_error
+from . import flags
+
+
+def run_many(args: argparse.Namespace, specs: list[SourceSpec], window: float | None) -> int:
+    """Watch every source until they end, ``--duration`` or Ctrl-C; events to stdout, ``-o``
+    and the sinks; a line per source on stderr at the end."""
+    options = flags.classifier_options(args, window=window)
+    segments = flags.segment_options(args)
+    flags.check_output(args.output)
+    classifier = VideoClassifier.create_from_options(options)
+    with contextlib.ExitStack() as stack:
+        sinks = flags.sinks_of(args) if hasattr(flags, "sinks_of") else []
+        for sink in sinks:
+            stack.callback(sink.close)
+        log = None
+        if args.output:
+            try:
+                log = stack.enter_context(open(args.output, "ab", buffering=0))  # line by line
+            except OSError as e:
+                raise write_error(e, args.output) from None
+        out = _Output(args, log, sinks)
+        watch = Watch(
+            classifier,
+            specs,
+            fps=args.fps,
+            segments=segments,
+            loop=args.loop,
+            workers=args.workers,
+            on_status=out.status,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            watch.run(out.emit, duration=args.duration)
+    for report in watch.reports():
+        print(f"vidcls: {report.line()}", file=sys.stderr)
+    return 0
+
+
+class _Output:
+    """Each result and event to stdout (events only, unless ``--results``), ``-o`` (both, as
+    JSON Lines) and every event sink."""
+
+    def __init__(self, args: argparse.Namespace, log, sinks: list) -> None:
+        self.path, self.log, self.sinks = args.output, log, sinks
+        fmt = args.format or "jsonl"
+        self.printed, self.logged = get_writer(fmt), get_writer("jsonl")
+        self.prefix = fmt == "table"  # table lines do not name their source: prefix it
+        self.results = args.results
+
+    def emit(self, name: str, result: FrameResult) -> None:
+        lines = []
+        if result.top:  # an end-of-stream item carries events only
+            lines.append((self.results, self.printed.frame, self.logged.frame, result))
+        lines += [(True, self.printed.event, self.logged.event, e) for e in result.events]
+        for printing, show, log, item in lines:
+            if self.log is not None:
+                try:
+                    self.log.write(log(item, name).encode("utf-8"))
+                except OSError as e:  # disk full: say so and stop, the lines before are kept
+                    raise write_error(e, self.path) from None
+            if printing:
+                text = show(item, name)
+                sys.stdout.write(f"[{name}] {text}" if self.prefix else text)
+        for event in result.events:
+            for sink in self.sinks:
+                sink.event(name, event)
+        sys.stdout.flush()
+
+    def status(self, name: str, online: bool) -> None:
+        for sink in self.sinks:
+            sink.status(name, online)
