@@ -55,15 +55,15 @@ def default_name(source: str) -> str:
 
 def unique(specs: list[SourceSpec]) -> list[SourceSpec]:
     """The same sources, a repeated name numbered ``-2``, ``-3``... in order."""
-    seen: dict[str, int] = {}
+    taken: set[str] = set()
     out = []
     for spec in specs:
-        n = seen.get(spec.name, 0) + 1
-        seen[spec.name] = n
-        out.append(spec if n == 1 else SourceSpec(f"{spec.name}-{n}", spec.source))
-    names = {s.name for s in out}
-    if len(names) != len(out):  # a numbered name that was also given: number again
-        return unique([SourceSpec(s.name + "_", s.source) for s in out])
+        name, n = spec.name, 1
+        while name in taken:
+            n += 1
+            name = f"{spec.name}-{n}"
+        taken.add(name)
+        out.append(SourceSpec(name, spec.source))
     return out
 
 

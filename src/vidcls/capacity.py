@@ -1,0 +1,159 @@
+"""``vidcls bench --streams``: how many live cameras one process holds at the model's rate.
+
+N simulated cameras (640x360 30 fps H.264, made from the shared real clips) are played in real
+time, either as live MPEG-TS streams from a loopback HTTP server in another process or as files
+read at their real speed, and watched by one :class:`~vidcls.watch.Watch` exactly as
+``vidcls live`` watches them. After a warm-up, it measures capture-to-result latency (from the
+moment a decoded frame is available to its result), results per second per stream, ticks
+dropped, and CPU. A run holds when p99 latency is under 200 ms and every stream gets at least
+90 % of the model's rate.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cameras import CameraServer, camera_clip
+from .classifier import ClassifierOptions, VideoClassifier
+from .results import FrameResult
+from .sources import SourceSpec
+from .watch import Watch
+
+P99_LIMIT_MS = 200.0
+RATE_SHARE = 0.9
+WARMUP = 5.0
+
+
+@dataclass
+class Capacity:
+    """One run of N streams."""
+
+    streams: int
+    p50_ms: float
+    p99_ms: float
+    rate_mean: float  # results per second per stream
+    rate_min: float
+    dropped: int
+    cpu_cores: float  # this process's CPU seconds per second
+    machine_cores: float  # every process's (the camera server included)
+    model_rate: float
+
+    @property
+    def holds(self) -> bool:
+        return self.p99_ms < P99_LIMIT_MS and self.rate_min >= RATE_SHARE * self.model_rate
+
+    def row(self) -> str:
+        verdict = "holds" if self.holds else "fails"
+        return (
+            f"{self.streams:>7} {self.p50_ms:>8.0f} {self.p99_ms:>8.0f} {self.rate_mean:>9.2f} "
+            f"{self.rate_min:>9.2f} {self.dropped:>8} {self.cpu_cores:>7.2f} "
+            f"{self.machine_cores:>8.2f}  {verdict}"
+        )
+
+
+HEADER = (
+    f"{'streams':>7} {'p50 ms':>8} {'p99 ms':>8} {'res/s avg':>9} {'res/s min':>9} "
+    f"{'dropped':>8} {'cpu':>7} {'machine':>8}"
+)
+
+
+def _machine_busy() -> float:
+    """CPU seconds all cores spent busy since boot (from /proc/stat; 0 where absent)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    classifier: VideoClassifier,
+    urls: list[str],
+    seconds: float,
+    workers: int | None = None,
+    loop: bool = False,
+) -> Capacity:
+    """Watch ``urls`` for WARMUP + ``seconds``; figures from the last ``seconds``."""
+    specs = [SourceSpec(f"cam{i}", u) for i, u in enumerate(urls)]
+    watch = Watch(classifier, specs, loop=loop, workers=workers)
+    latencies: list[float] = []
+    counts = dict.fromkeys((s.name for s in specs), 0)
+    marks: dict[str, float] = {}
+    t_start = time.monotonic()
+
+    def emit(name: str, result: FrameResult) -> None:
+        if not result.top:
+            return
+        now = time.monotonic()
+        if now - t_start < WARMUP:
+            return
+        if not marks:
+            marks.update(cpu=time.process_time(), busy=_machine_busy(), wall=now)
+        latencies.append(result.latency_ms)
+        counts[name] += 1
+
+    reports = watch.run(emit, duration=WARMUP + seconds)
+    wall = time.monotonic() - marks.get("wall", time.monotonic())
+    cpu = (time.process_time() - marks.get("cpu", 0.0)) / wall if wall > 0 else 0.0
+    busy = (_machine_busy() - marks.get("busy", 0.0)) / wall if wall > 0 else 0.0
+    rates = np.array([counts[s.name] / wall for s in specs]) if wall > 0 else np.zeros(1)
+    lat = np.array(latencies) if latencies else np.array([np.nan])
+    return Capacity(
+        len(urls),
+        float(np.percentile(lat, 50)),
+        float(np.percentile(lat, 99)),
+        float(rates.mean()),
+        float(rates.min()),
+        sum(r.dropped for r in reports),
+        cpu,
+        busy,
+        watch.scheduler.rate or 0.0,
+    )
+
+
+def run_capacity(
+    model: str,
+    streams: list[int],
+    seconds: float = 20.0,
+    transport: str = "http",
+    workers: int | None = None,
+    window: float | None = 4.0,
+    search: bool = False,
+) -> list[Capacity]:
+    """Measure each N in ``streams`` (with ``search``: go on by 8 while it holds) and print a
+    row per run; the runs."""
+    classifier = VideoClassifier.create_from_options(
+        ClassifierOptions(model=model, window=window, top_k=3)
+    )
+    clip = camera_clip()
+    cores = os.cpu_count() or 1
+    print(f"model  {classifier.model_name}; window {window or 'none'}; {cores} cores")
+    print(
+        f"input  {transport}: 640x360 30 fps H.264 cameras; {WARMUP:g} s warm-up, "
+        f"{seconds:g} s measured per run; holds: p99 < {P99_LIMIT_MS:.0f} ms and every "
+        f"stream >= {RATE_SHARE:.0%} of the model's rate"
+    )
+    print(HEADER)
+    runs = []
+    todo = list(streams)
+    while todo:
+        n = todo.pop(0)
+        if transport == "http":
+            with CameraServer(clip) as server:
+                run = measure(classifier, [server.url(i) for i in range(n)], seconds, workers)
+        else:
+            run = measure(classifier, [str(clip)] * n, seconds, workers, loop=True)
+        print(run.row(), flush=True)
+        runs.append(run)
+        if search and run.holds and not todo:
+            todo.append(n + 8)
+    held = [r.streams for r in runs if r.holds]
+    print(f"largest N that holds: {max(held) if held else 'none'}", file=sys.stderr)
+    return runs
