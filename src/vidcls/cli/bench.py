@@ -1,6 +1,7 @@
 """Per-frame latency of vidcls against the official example's signature-runner loop, by
 stage, in the same run (or, with --batch, the throughput of `vidcls batch`; with --train, the
-time of `vidcls train` by phase on long 720p clips)."""
+time of `vidcls train` by phase on long 720p clips; with --streams, how many live cameras one
+process holds)."""
 
 from __future__ import annotations
 
@@ -39,11 +40,61 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "CLIPS clips of 10-30 s at 1280x720 30 fps made once from the shared clips [50]",
     )
 
+    g = p.add_argument_group("capacity (--streams)")
+    g.add_argument(
+        "--streams",
+        nargs="+",
+        metavar="N",
+        help="instead: watch N live 640x360 30 fps cameras in real time, as `vidcls live` does, "
+        "and print latency, results/s per stream, drops and CPU; `auto`: from 8 up by 8 while "
+        "p99 < 200 ms and every stream gets 90 %% of 5 results/s",
+    )
+    g.add_argument(
+        "--transport",
+        choices=("http", "file"),
+        default="http",
+        help="cameras as live MPEG-TS streams from a loopback server in another process, or "
+        "files read at real speed [http]",
+    )
+    g.add_argument("--seconds", type=float, default=20.0, help="measured per run [20]")
+    g.add_argument("--workers", type=int, help="model copies [one per core]")
+    g.add_argument(
+        "--window",
+        type=float,
+        default=4.0,
+        help="window seconds, as `vidcls live`; 0 for none (one invoke per frame) [4]",
+    )
+
+
+def _streams(values: list[str]) -> tuple[list[int], bool]:
+    if values == ["auto"]:
+        return [8], True
+    try:
+        counts = [int(v) for v in values]
+    except ValueError:
+        raise SystemExit("vidcls: error: --streams takes numbers or 'auto'") from None
+    if min(counts) < 1:
+        raise SystemExit("vidcls: error: --streams must be at least 1")
+    return counts, False
+
 
 def run(args: argparse.Namespace) -> int:
     from ..bench import run_batch_bench, run_bench
 
-    if args.train:
+    if args.streams:
+        from ..capacity import run_capacity
+
+        counts, search = _streams(args.streams)
+        run_capacity(
+            args.model,
+            counts,
+            seconds=args.seconds,
+            transport=args.transport,
+            workers=args.workers,
+            window=args.window or None,
+            search=search,
+        )
+    elif args.train:
         from ..training.benchmark import run_train_bench
 
         run_train_bench(args.train, args.model)
