@@ -10,11 +10,15 @@ are dropped and counted per stream, so latency stays low and no stream starves.
 
 A stream's frames come from a *slot*: anything with ``latest(after, timeout)``, ``ended`` and
 ``input_fps`` as :class:`~vidcls.capture.FrameGrabber` has (a camera, network stream or file),
-or :class:`FrameSlot` for frames pushed in by their producer (a browser over a WebSocket).
+or :class:`FrameSlot` for frames pushed in by their producer (a browser over a WebSocket): a
+push wakes the worker (no polling), tells the producer which unfed frame it replaced, and a
+stream added with ``slack`` feeds a client's slightly early frames at once, at the model's rate
+on average.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -33,6 +37,7 @@ from .segments import SegmentOptions
 
 log = logging.getLogger("vidcls")
 POLL = 0.005  # seconds between looks at a due stream that has no new frame
+IDLE = 1.0  # the same for a slot that wakes its worker when a frame comes (a safety net)
 LATENCIES = 4096  # recent capture-to-result latencies kept per stream
 
 
@@ -42,26 +47,40 @@ class FrameSlot:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._latest: Captured | None = None
+        self._taken = -1  # index of the last frame ``latest`` handed out
         self.captured = 0
         self.ended = False
-        self.input_fps = 0.0
+        self.input_fps = 0.0  # set by the producer when it knows (0: unknown)
         self.generation = 0
+        self.wake: Callable[[], None] | None = None  # set by the scheduler: a frame came
 
-    def put(self, frame, captured_at: float | None = None) -> None:
-        """Offer a new frame (a PyAV frame or an RGB array); an unused older one is dropped."""
+    def put(self, frame, captured_at: float | None = None) -> Captured | None:
+        """Offer a new frame (a PyAV frame or an RGB array). An older one never taken is
+        dropped and returned (so its producer can account for it); else None."""
         now = time.monotonic() if captured_at is None else captured_at
         with self._lock:
+            old = self._latest
+            dropped = old if old is not None and old.index > self._taken else None
             self._latest = Captured(frame, now, self.captured, self.generation)
             self.captured += 1
+        if self.wake is not None:
+            self.wake()
+        return dropped
 
     def latest(self, after: int = -1, timeout: float = 0.0) -> Captured | None:
         """The freshest frame with index > ``after``, or None (never waits)."""
-        got = self._latest
-        return got if got is not None and got.index > after else None
+        with self._lock:
+            got = self._latest
+            if got is None or got.index <= after:
+                return None
+            self._taken = max(self._taken, got.index)
+            return got
 
     def close(self) -> None:
         """No more frames: the stream ends once this is seen."""
         self.ended = True
+        if self.wake is not None:
+            self.wake()
 
 
 @dataclass
@@ -93,17 +112,20 @@ class Stream:
         self.slot = slot
         self.pipeline = pipeline
         self.period = period  # seconds between fed frames; 0: every new frame
+        self.slack = 0.0  # see Scheduler.add
         self.on_result = on_result
         self.on_end = on_end
         self.worker = worker
         self.stats = StreamStats()
         self.start = time.monotonic()
         self.next_due = self.start
+        self.tick = self.start  # with slack: when the next frame is due on average
         self.used = -1  # index of the last frame fed
         self.last_fed = self.start
         self.generation = 0
         self.pending: list[SegmentEvent] = []  # events to send with the next result
         self.closed = False
+        self.waiting = False  # due, and waiting for its slot to wake the worker
 
     def serve(self, now: float) -> bool:
         """Feed the freshest frame if there is a new one; False when the stream has ended."""
@@ -111,10 +133,13 @@ class Stream:
         if got is None:
             if self.slot.ended:
                 return False
-            self.next_due = now + POLL  # due, but nothing new yet: look again soon
+            self.worker.wait_for_frame(self, now)  # due, but nothing new yet
             return True
         period = self.period
-        if period:
+        if period and self.slack:  # a virtual clock: early frames spend slack, late ones wait
+            self.tick = max(self.tick, now) + period
+            self.next_due = self.tick - self.slack
+        elif period:
             late = now - self.next_due
             if late >= period:  # the workers fell behind: those ticks are dropped, not queued
                 skipped = int(late // period)
@@ -166,6 +191,24 @@ class _Worker(threading.Thread):
             log.error("%s", e)
             for stream in list(self.streams):
                 self.scheduler._end(stream)
+
+    def wait_for_frame(self, stream: Stream, now: float) -> None:
+        """``stream`` is due but has no new frame: look again soon or, if its slot wakes us
+        (:class:`FrameSlot`), when a frame comes."""
+        with self.cond:
+            if getattr(stream.slot, "wake", None) is None:
+                stream.next_due = now + POLL
+            elif stream.slot.captured - 1 > stream.used or stream.slot.ended:
+                stream.next_due = now  # it came meanwhile
+            else:
+                stream.waiting, stream.next_due = True, now + IDLE
+
+    def wake(self, stream: Stream) -> None:
+        """A frame came in ``stream``'s slot (or it ended): serve it now if it waits."""
+        with self.cond:
+            if stream.waiting:
+                stream.waiting, stream.next_due = False, time.monotonic()
+                self.cond.notify()
 
     def _loop(self) -> None:
         clock = time.monotonic
@@ -236,12 +279,16 @@ class Scheduler:
         slot,
         on_result: Callable[[Stream, FrameResult], None],
         on_end: Callable[[Stream, list[SegmentEvent]], None] | None = None,
+        slack: float = 0.0,
         **changes,
     ) -> Stream:
         """Start feeding ``slot`` as stream ``name``; ``on_result(stream, result)`` is called
         on a worker thread for each result (keep it quick), ``on_end(stream, events)`` once
-        when the slot ends or the stream is removed. ``changes``: per-stream classifier
-        options (``top_k``, ``threshold``, ``allow``, ``deny``, ``window``)."""
+        when the slot ends or the stream is removed. ``slack``: seconds a frame may come
+        before its tick and still be fed at once, the rate kept on average (frames pushed
+        by a client that paces itself, with timer and network jitter); 0: on the ticks.
+        ``changes``: per-stream classifier options (``top_k``, ``threshold``, ``allow``,
+        ``deny``, ``window``)."""
         with self._lock:
             worker = min(self.workers, key=lambda w: len(w.streams))
             pipeline = Pipeline(worker.classifier.new_stream(**changes), segments=self.segments)
@@ -249,8 +296,11 @@ class Scheduler:
             pipeline.start(self.rate, 30.0)
             period = 1.0 / self.rate if self.rate else 0.0
             stream = Stream(name, slot, pipeline, period, on_result, on_end, worker)
-            # Streams added together are spread over the period, so their work interleaves.
-            stream.next_due = stream.start + period * (len(self.streams) * 0.618034 % 1.0)
+            stream.slack = slack
+            if isinstance(slot, FrameSlot):
+                slot.wake = functools.partial(worker.wake, stream)
+            if not slack:  # streams added together spread over the period: work interleaves
+                stream.next_due = stream.start + period * (len(self.streams) * 0.618034 % 1.0)
             self.streams.append(stream)
         with worker.cond:
             worker.streams.append(stream)

@@ -1,7 +1,7 @@
 """Per-frame latency of vidcls against the official example's signature-runner loop, by
 stage, in the same run (or, with --batch, the throughput of `vidcls batch`; with --train, the
 time of `vidcls train` by phase on long 720p clips; with --streams, how many live cameras one
-process holds)."""
+process holds; with --ws, how many browser streams `vidcls serve` holds)."""
 
 from __future__ import annotations
 
@@ -65,23 +65,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="window seconds, as `vidcls live`; 0 for none (one invoke per frame) [4]",
     )
 
+    g = p.add_argument_group("server capacity (--ws)")
+    g.add_argument(
+        "--ws",
+        nargs="+",
+        metavar="N",
+        help="instead: start `vidcls serve` and open N browser-style WebSocket streams (640x360 "
+        "JPEG frames at 5 fps, <= 2 in flight), and print round trips, results/s per stream, "
+        "skipped frames and server CPU (--seconds each, --video for the frames); `auto`: from "
+        "8 up by 8 while p99 < 100 ms and every stream gets 90 %% of 5 results/s",
+    )
 
-def _streams(values: list[str]) -> tuple[list[int], bool]:
+
+def _streams(values: list[str], flag: str = "--streams") -> tuple[list[int], bool]:
     if values == ["auto"]:
         return [8], True
     try:
         counts = [int(v) for v in values]
     except ValueError:
-        raise SystemExit("vidcls: error: --streams takes numbers or 'auto'") from None
+        raise SystemExit(f"vidcls: error: {flag} takes numbers or 'auto'") from None
     if min(counts) < 1:
-        raise SystemExit("vidcls: error: --streams must be at least 1")
+        raise SystemExit(f"vidcls: error: {flag} must be at least 1")
     return counts, False
 
 
 def run(args: argparse.Namespace) -> int:
     from ..bench import run_batch_bench, run_bench
 
-    if args.streams:
+    if args.ws:
+        from ..serve.capacity import run_ws_capacity
+
+        counts, search = _streams(args.ws, "--ws")
+        run_ws_capacity(args.model, counts, args.seconds, search, args.video)
+    elif args.streams:
         from ..capacity import run_capacity
 
         counts, search = _streams(args.streams)

@@ -11,6 +11,13 @@ from ..classifier import check_window
 from ..errors import OptionError, VidclsError
 
 MB = 1 << 20
+# Live browser streams one server holds, measured, not guessed: on the 2-core reference machine
+# `VIDCLS_MIRROR=../shared/assets/models vidcls bench --ws auto --seconds 15` (640x360 JPEG
+# frames at 5 fps, <= 2 in flight) held 16 streams (p50 16 ms, p99 65 ms round trip, every
+# stream 5.00 results/s, none skipped, server 0.77 cores) and not 24 (p99 357 ms, 4.46
+# results/s at worst, frames skipped); `--ws 16` alone: p50 19 ms, p99 46 ms. Measure again
+# on a bigger machine and raise --max-streams to what it holds.
+MAX_STREAMS = 16
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
@@ -43,7 +50,7 @@ class ServeOptions:
     model: list[str] = field(default_factory=lambda: [zoo.DEFAULT_MODEL])
     threads: int = 1
     max_threads: int | None = None
-    max_streams: int = 8
+    max_streams: int = MAX_STREAMS
     max_jobs: int = 2
     max_uploads: int = 8
     max_upload_mb: float = 200.0

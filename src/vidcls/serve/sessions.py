@@ -1,26 +1,39 @@
 """The models a server offers, and one live stream's state: JPEG frames in, results out.
 
-Nothing here knows about HTTP: :class:`ModelPool` loads each (model, threads) once and hands
-out classifiers with their own state on it; :class:`LiveSession` is what one WebSocket
-connection drives, one message at a time, answering with JSON-ready dicts (the protocol is in
+Nothing here knows about HTTP: :class:`ModelPool` loads each (model, threads) once, hands out
+classifiers with their own state on it (file jobs) and runs one
+:class:`~vidcls.scheduler.Scheduler` for all the live streams on it; :class:`LiveSession` is
+one WebSocket connection's stream there, answering with JSON-ready dicts (the protocol is in
 :mod:`vidcls.serve.stream`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import threading
 import time
 from collections import deque
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from .. import zoo
 from ..classifier import ClassifierOptions, VideoClassifier
 from ..errors import VidclsError
 from ..media import decode_jpeg
-from ..pipeline import Pipeline
+from ..results import FrameResult
+from ..scheduler import FrameSlot, Scheduler, Stream
+
+SKIPPED = "a newer frame arrived before this one was due"
+# A page paces its frames at the model's rate, but its timer and the network move each by
+# tens of ms: a frame up to half a period early is still fed at once (the rate is kept on
+# average), so a page at 5 fps gets 5 results a second with no wait for the next tick.
+SLACK = 0.5
 
 
 class MessageError(ValueError):
@@ -63,7 +76,9 @@ class ModelPool:
                 self._explicit[entry.id] = entry
         self.default = next(iter(self._explicit))
         self._loaded: dict[tuple[str, int], VideoClassifier] = {}
+        self._schedulers: dict[tuple[str, int], Scheduler] = {}
         self._lock = threading.Lock()
+        self.closed = False
 
     def _entry_for(self, spec: str) -> ModelEntry:
         if spec.lower() in zoo.MODELS:
@@ -111,6 +126,31 @@ class ModelPool:
                 self._loaded[key] = VideoClassifier.create_from_options(options)
             return self._loaded[key]
 
+    def scheduler(self, model_id: str, threads: int) -> Scheduler:
+        """The running scheduler every live stream of (model, threads) shares, started the
+        first time: ``cores // threads`` workers (at least one), each a copy of the model."""
+        classifier = self.get(model_id, threads)
+        key = (self.entry(model_id).id, threads)
+        with self._lock:
+            if self.closed:
+                raise VidclsError("the server is stopping")
+            scheduler = self._schedulers.get(key)
+            if scheduler is None:
+                workers = max(1, (os.cpu_count() or 1) // threads)
+                scheduler = self._schedulers[key] = Scheduler(classifier, workers=workers)
+                scheduler.start()
+        if scheduler.error is not None:
+            raise VidclsError(f"live streams on {key[0]} stopped: {scheduler.error}")
+        return scheduler
+
+    def close(self) -> None:
+        """Stop every scheduler (after the frame each worker is on)."""
+        with self._lock:
+            self.closed = True
+            schedulers = list(self._schedulers.values())
+        for scheduler in schedulers:
+            scheduler.stop()
+
     def new_stream(self, model_id: str, threads: int, **changes) -> VideoClassifier:
         """A classifier with its own state on the shared model; ``changes`` to its options
         (see :meth:`VideoClassifier.new_stream`)."""
@@ -136,27 +176,48 @@ class ModelPool:
         return out
 
 
-class LiveSession:
-    """One connection's stream on a shared model. Not thread-safe: feed it in order.
+@dataclass
+class _Waiting:
+    """A frame put in its stream's slot and not answered yet."""
 
-    ``frame(jpeg)`` and ``control(text)`` return the reply to send; errors in a message become
-    ``{"type": "error", ...}`` replies and leave the stream as it was.
+    reply: asyncio.Future
+    decode_ms: float
+    size: list[int]  # [width, height]
+
+
+class LiveSession:
+    """One connection's stream on the shared :class:`~vidcls.scheduler.Scheduler` of its
+    (model, threads).
+
+    A frame is decoded (:meth:`decode`, any thread) and put in the stream's slot
+    (:meth:`offer`); its reply future gets the result once the scheduler fed it, or a
+    ``skipped`` reply if a newer frame took its place first. Everything but :meth:`decode`
+    and making the session runs on the event loop ``loop``.
     """
 
     def __init__(
-        self, pool: ModelPool, model_id: str, threads: int, max_frame_bytes: int = 2 << 20
+        self,
+        pool: ModelPool,
+        model_id: str,
+        threads: int,
+        loop: asyncio.AbstractEventLoop,
+        max_frame_bytes: int = 2 << 20,
     ) -> None:
-        self.pool = pool
-        self.max_frame_bytes = max_frame_bytes
+        self.pool, self.loop, self.max_frame_bytes = pool, loop, max_frame_bytes
+        self.model_id, self.threads = pool.entry(model_id).id, pool.check_threads(threads)
         self._arrivals: deque[float] = deque(maxlen=11)
-        self.pipeline = Pipeline(pool.new_stream(model_id, threads), timed=True)
-        self.model_id, self.threads = pool.entry(model_id).id, threads
-        self.started: float | None = None  # the first frame's arrival: results' time 0
+        self.waiting: dict[int, _Waiting] = {}  # by frame index in the slot
+        self.skipped = 0  # frames answered ``skipped`` on this connection
+        self.first_fed: float | None = None  # results' time 0
+        self.failed: str | None = None  # the stream ended under us (its worker failed)
+        self.closed = False
+        self.scheduler = pool.scheduler(self.model_id, self.threads)
+        self.stream, self.slot = self._add(self.scheduler)
 
     @property
     def classifier(self) -> VideoClassifier:
-        """The stream's classifier."""
-        return self.pipeline.classifier
+        """The shared classifier the stream runs on (its options, its model)."""
+        return self.scheduler.classifier
 
     def describe(self, kind: str) -> dict:
         """The stream's settings, as the ``ready`` and ``config`` replies carry them."""
@@ -172,9 +233,9 @@ class LiveSession:
             "window": self.classifier.options.window,
         }
 
-    def arrived(self, when: float | None = None) -> None:
+    def arrived(self, when: float) -> None:
         """Note a frame's arrival (for the input frame rate)."""
-        self._arrivals.append(time.monotonic() if when is None else when)
+        self._arrivals.append(when)
 
     def input_fps(self) -> float | None:
         """Frames per second arriving, over the last ten frames (None before two)."""
@@ -183,38 +244,99 @@ class LiveSession:
             return None
         return (len(a) - 1) / (a[-1] - a[0])
 
-    def frame(self, data: bytes) -> dict:
-        """Classify one JPEG frame; the reply is ``{"type": "result", ...}`` or an error."""
-        try:
-            if len(data) > self.max_frame_bytes:
-                raise MessageError(
-                    f"frame of {len(data)} bytes; at most {self.max_frame_bytes} "
-                    "(downscale before sending)"
-                )
-            t0 = time.perf_counter()
-            rgb = decode_jpeg(data)
-            decode_ms = 1e3 * (time.perf_counter() - t0)
-            now = time.monotonic()
-            self.started = now if self.started is None else self.started
-            result = self.pipeline.feed(now - self.started, rgb)
-        except (MessageError, VidclsError) as e:
-            return error_reply(str(e), "frame")
-        result.decode_ms, result.input_fps = decode_ms, self.input_fps()
-        return {
-            "type": "result",
-            **result.to_dict(),
-            "frames": self.classifier.frames_seen,
-            "size": [int(rgb.shape[1]), int(rgb.shape[0])],
-        }
+    # -- frames ----------------------------------------------------------------------------
 
-    def control(self, text: str) -> dict:
-        """Handle ``{"type": "reset"}`` or ``{"type": "config", "model": ..., "threads": ...}``."""
+    def decode(self, data: bytes) -> tuple[np.ndarray, float]:
+        """The RGB picture of a JPEG frame and the ms it took; MessageError or VidclsError
+        when the frame is unusable."""
+        if len(data) > self.max_frame_bytes:
+            raise MessageError(
+                f"frame of {len(data)} bytes; at most {self.max_frame_bytes} "
+                "(downscale before sending)"
+            )
+        t0 = time.perf_counter()
+        rgb = decode_jpeg(data)
+        return rgb, 1e3 * (time.perf_counter() - t0)
+
+    def offer(self, rgb: np.ndarray, arrived: float, decode_ms: float, reply: asyncio.Future):
+        """Put a decoded frame in the slot; ``reply`` gets its answer (an older frame still
+        waiting is answered ``skipped`` now)."""
+        if self.failed:
+            reply.set_result(error_reply(self.failed, "frame"))
+            return
+        self.slot.input_fps = self.input_fps() or 0.0  # reported with its result
+        size = [int(rgb.shape[1]), int(rgb.shape[0])]
+        self.waiting[self.slot.captured] = _Waiting(reply, decode_ms, size)
+        dropped = self.slot.put(rgb, arrived)
+        if dropped is not None:
+            waiting = self.waiting.pop(dropped.index)
+            self.skipped += 1
+            doc = {"type": "skipped", "reason": SKIPPED, "skipped": self.skipped}
+            waiting.reply.set_result(doc)
+
+    def _add(self, scheduler: Scheduler) -> tuple[Stream, FrameSlot]:
+        slot = FrameSlot()
+        period = 1.0 / scheduler.rate if scheduler.rate else 0.0
+        stream = scheduler.add("browser", slot, self._on_result, self._on_end, SLACK * period)
+        return stream, slot
+
+    def _on_result(self, stream: Stream, result: FrameResult) -> None:  # on a worker thread
+        frames = stream.pipeline.classifier.frames_seen
+        self._call(self._fed, stream, stream.used, stream.last_fed, frames, result)
+
+    def _on_end(self, stream: Stream, events: list) -> None:  # a worker thread, or remove()
+        self._call(self._ended, stream)
+
+    def _call(self, fn, *args) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the server is stopping
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    def _fed(self, stream: Stream, index: int, fed_at: float, frames: int, result: FrameResult):
+        waiting = self.waiting.pop(index, None) if stream is self.stream else None
+        if waiting is None or waiting.reply.done():
+            return
+        self.first_fed = fed_at if self.first_fed is None else self.first_fed
+        result.time = fed_at - self.first_fed
+        result.decode_ms, result.input_fps = waiting.decode_ms, result.input_fps or None
+        doc = {"type": "result", **result.to_dict(), "frames": frames, "size": waiting.size}
+        waiting.reply.set_result(doc)
+
+    def _ended(self, stream: Stream) -> None:
+        if stream is not self.stream or self.closed:
+            return  # replaced by a reset or config, or the connection closed
+        error = self.scheduler.error
+        self.failed = f"the stream stopped ({error or 'the server is stopping'}); reconnect"
+        for waiting in self.waiting.values():
+            if not waiting.reply.done():
+                waiting.reply.set_result(error_reply(self.failed, "frame"))
+        self.waiting.clear()
+
+    # -- control messages ------------------------------------------------------------------
+
+    async def control(self, text: str, executor: Executor) -> dict:
+        """Handle ``{"type": "reset"}`` or ``{"type": "config", "model": ..., "threads": ...}``
+        once every earlier frame is answered; a fresh stream either way."""
         try:
-            return self._control(text)
+            kind, model_id, threads = self._parse(text)
+            if self.waiting:  # those frames are fed on the old state (or skipped) first
+                await asyncio.wait([w.reply for w in self.waiting.values()])
+            run = self.loop.run_in_executor
+            scheduler = self.scheduler
+            if kind == "config":  # may load a model
+                scheduler = await run(executor, self.pool.scheduler, model_id, threads)
+            stream, slot = await run(executor, self._add, scheduler)
         except (MessageError, VidclsError) as e:
             return error_reply(str(e), "control")
+        self.scheduler.remove(self.stream)
+        self.stream, self.slot, self.scheduler = stream, slot, scheduler
+        self._arrivals.clear()
+        self.first_fed, self.failed = None, None
+        if kind == "reset":
+            return {"type": "reset", "frames": 0}
+        self.model_id, self.threads = model_id, threads
+        return self.describe("config")
 
-    def _control(self, text: str) -> dict:
+    def _parse(self, text: str) -> tuple[str, str, int]:
         try:
             message = json.loads(text)
         except ValueError:
@@ -223,24 +345,19 @@ class LiveSession:
             ) from None
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "reset":
-            self.pipeline.reset()
-            self._restart()
-            return {"type": "reset", "frames": 0}
+            return kind, self.model_id, self.threads
         if kind == "config":
             model = message.get("model", self.model_id)
             threads = message.get("threads", self.threads)
             if not isinstance(model, str):
                 raise MessageError(f"model must be a string, not {model!r}")
-            classifier = self.pool.new_stream(model, self.pool.check_threads(threads))
-            self.pipeline = Pipeline(classifier, timed=True)
-            self.model_id, self.threads = self.pool.entry(model).id, threads
-            self._restart()
-            return self.describe("config")
+            return kind, self.pool.entry(model).id, self.pool.check_threads(threads)
         raise MessageError(f"unknown message type {kind!r} (expected 'reset' or 'config')")
 
-    def _restart(self) -> None:
-        self._arrivals.clear()
-        self.started = None
+    def close(self) -> None:
+        """The connection is gone: stop feeding its stream."""
+        self.closed = True
+        self.scheduler.remove(self.stream)
 
 
 def error_reply(message: str, reply_to: str, fatal: bool = False) -> dict:

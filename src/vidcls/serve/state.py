@@ -17,9 +17,10 @@ from .sessions import ModelPool
 
 
 class ServerState:
-    """The server's options, models, counters of open streams, uploads being received and
-    running file jobs, and the thread pools that run inference (so the event loop only moves
-    bytes). The counters are only touched on the event loop."""
+    """The server's options, models (with the schedulers of their live streams), counters of
+    open streams, uploads being received and running file jobs, and the thread pools that
+    decode frames and classify files (so the event loop only moves bytes). The counters are
+    only touched on the event loop."""
 
     def __init__(self, options: ServeOptions) -> None:
         self.options = options
@@ -76,7 +77,9 @@ class ServerState:
         }
 
     def close(self) -> None:
-        """Stop the worker threads (work under way is not waited for)."""
+        """Stop the worker threads (work under way is not waited for, but for the frame each
+        live-stream worker is on)."""
+        self.pool.close()
         self.frame_pool.shutdown(wait=False, cancel_futures=True)
         self.job_pool.shutdown(wait=False, cancel_futures=True)
 

@@ -86,6 +86,10 @@ function handle(msg) {
       els.frames.textContent = String(msg.frames);
       break;
     }
+    case "skipped": // a newer frame reached the server before this one was due
+      answered();
+      els.frames.title = `${msg.skipped} skipped`;
+      break;
     case "reset":
       clearDisplay();
       toast("Model state cleared");

@@ -1,0 +1,123 @@
+"""Live browser streams on the server's shared scheduler: real clients, a real server.
+
+Each frame gets exactly one reply, in order (a result, or ``skipped`` when a newer frame took
+its place); clients at the model's rate get every result; a client sending far faster gets
+``skipped`` replies, not a backlog; control messages stay in order with the frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+from conftest import MODELS, needs_shared, video
+from serve_process import ServerProcess, server_env
+
+pytest.importorskip("websockets")
+pytest.importorskip("fastapi")
+from websockets.asyncio.client import connect  # noqa: E402
+
+from vidcls.media import read_frames  # noqa: E402
+from vidcls.serve.capacity import browser_client  # noqa: E402
+
+pytestmark = needs_shared
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("streams")
+    args = ["--log-level", "warning"]
+    with ServerProcess(args, server_env(tmp / "cache", MODELS), tmp / "server.log") as s:
+        yield s
+    assert "Traceback" not in s.output(), s.output()
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[bytes]:
+    """JPEG frames of a real clip, frame k ``200 + 2k`` pixels wide: a result's ``size``
+    says which frame it answers."""
+    rgb = read_frames(video("carving_ice_android.mp4"), fps=5, short_side=180)[:30]
+    out = []
+    for k, image in enumerate(rgb):
+        bgr = cv2.cvtColor(cv2.resize(image, (200 + 2 * k, 180)), cv2.COLOR_RGB2BGR)
+        out.append(cv2.imencode(".jpg", bgr)[1].tobytes())
+    return out
+
+
+def width(k: int) -> int:
+    return 200 + 2 * k
+
+
+def ws_url(server) -> str:
+    return server.url.replace("http://", "ws://") + "/v1/stream"
+
+
+def test_clients_at_the_model_rate_get_every_frame_answered_in_order(server, frames):
+    """Six pages at 5 fps with timer jitter, two frames in flight at most: one reply per
+    frame, in order, and (the scheduler locking on to each page's phase) about every frame
+    classified, soon."""
+
+    async def main():
+        clients = [
+            browser_client(ws_url(server), frames[i:] + frames[:i], 3.0, jitter=0.04, seed=i)
+            for i in range(6)
+        ]
+        return await asyncio.gather(*clients)
+
+    runs = asyncio.run(main())
+    rtts = []
+    for i, (ready, sent) in enumerate(runs):
+        assert ready["fps"] == 5 and len(sent) >= 14, (i, len(sent))
+        assert all(s.answered is not None for s in sent), i  # every frame: one reply
+        results = [s for s in sent if s.reply["type"] == "result"]
+        assert {s.reply["type"] for s in sent} <= {"result", "skipped"}, i
+        for s in results:  # in order: each result is its own frame's
+            assert s.reply["size"] == [width((s.index + i) % len(frames)), 180], (i, s)
+        assert [s.reply["frames"] for s in results] == list(range(1, len(results) + 1))
+        assert len(results) >= 0.9 * len(sent), (i, [s.reply["type"] for s in sent])
+        rtts += [s.rtt_ms for s in sent]
+    assert np.percentile(rtts, 50) < 60 and np.percentile(rtts, 99) < 250, np.percentile(rtts, 99)
+
+
+def test_a_client_sending_too_fast_gets_skips_not_a_backlog_and_reset_stays_in_order(
+    server, frames
+):
+    async def main():
+        async with connect(ws_url(server)) as ws:
+            assert json.loads(await ws.recv())["type"] == "ready"
+            t0 = time.monotonic()
+            for data in frames:  # 30 frames at once: far past 5 per second
+                await ws.send(data)
+            sent_last = time.monotonic()
+            await ws.send(json.dumps({"type": "reset"}))
+            await ws.send(frames[0])
+            replies, times = [], []
+            for _ in range(len(frames) + 2):
+                replies.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+                times.append(time.monotonic())
+        return t0, sent_last, replies, times
+
+    t0, sent_last, replies, times = asyncio.run(main())
+    burst, reset, after = replies[: len(frames)], replies[-2], replies[-1]
+    kinds = [r["type"] for r in burst]
+    assert set(kinds) <= {"result", "skipped"}, kinds
+    results = [(k, r) for k, r in enumerate(burst) if r["type"] == "result"]
+    assert [r["size"][0] for _, r in results] == [width(k) for k, _ in results]  # in order
+    assert [r["frames"] for _, r in results] == list(range(1, len(results) + 1))
+    skipped = [r for r in burst if r["type"] == "skipped"]
+    assert len(skipped) >= len(frames) - 5 and skipped[-1]["skipped"] == len(skipped)
+    assert "newer frame" in skipped[0]["reason"]
+    assert len(results) <= 2 + 5 * (times[len(frames) - 1] - t0)  # never past 5 per second
+    assert times[len(frames) - 1] - sent_last < 0.5  # the last frame: answered soon, no queue
+    assert reset == {"type": "reset", "frames": 0}  # after every earlier frame's reply
+    assert after["type"] == "result" and after["frames"] == 1 and after["size"][0] == width(0)
+    for _ in range(50):
+        if httpx.get(server.url + "/healthz").json()["streams"] == 0:
+            break
+        time.sleep(0.05)
+    assert httpx.get(server.url + "/healthz").json()["streams"] == 0
