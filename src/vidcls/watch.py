@@ -24,6 +24,7 @@ from .segments import SegmentOptions
 from .sources import SourceSpec
 
 log = logging.getLogger("vidcls")
+PREVIEW_PERIOD = 0.2  # seconds between mosaic refreshes
 Emit = Callable[[str, FrameResult], None]  # (source name, result); a result may be events only
 
 
@@ -88,16 +89,29 @@ class Watch:
         self._open = 0
         self.started = self.stopped = 0.0
 
-    def run(self, emit: Emit, duration: float | None = None) -> list[SourceReport]:
+    def run(
+        self,
+        emit: Emit,
+        duration: float | None = None,
+        preview: Callable[[dict[str, FrameGrabber]], bool] | None = None,
+    ) -> list[SourceReport]:
         """Call ``emit(name, result)`` for every result until every source has ended,
         ``duration`` seconds passed, or Ctrl-C; then stop, close every open segment, hand
-        the remaining results and end events to ``emit``, and report per source."""
+        the remaining results and end events to ``emit``, and report per source.
+        ``preview(grabbers)`` is called about five times a second (a window); False stops."""
         self.started = time.monotonic()
+        shown = 0.0
         try:
             self._start()
             while self._open and (duration is None or self._elapsed() < duration):
                 self._check_status()
-                wait = 0.25 if duration is None else max(0.0, min(0.25, duration - self._elapsed()))
+                if preview is not None and time.monotonic() - shown >= PREVIEW_PERIOD:
+                    shown = time.monotonic()
+                    if not preview(self.grabbers):
+                        break
+                wait = 0.05 if preview is not None else 0.25
+                if duration is not None:
+                    wait = max(0.0, min(wait, duration - self._elapsed()))
                 try:
                     item = self._queue.get(timeout=wait)
                 except queue.Empty:

@@ -55,6 +55,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="with several sources: model copies run at once [one per core]",
     )
     p.add_argument(
+        "--mosaic",
+        action="store_true",
+        help="with several sources: a window with a tile per source (where OpenCV has a GUI)",
+    )
+    p.add_argument(
         "--results",
         action="store_true",
         help="with several sources: print every result, not only segment events",

@@ -7,6 +7,7 @@ import contextlib
 import sys
 
 from ..classifier import VideoClassifier
+from ..errors import VidclsError
 from ..results import FrameResult
 from ..sources import SourceSpec
 from ..watch import Watch
@@ -41,11 +42,32 @@ def run_many(args: argparse.Namespace, specs: list[SourceSpec], window: float | 
             workers=args.workers,
             on_status=out.status,
         )
+        mosaic = _mosaic(args, specs)
+        if mosaic is not None:
+            stack.callback(mosaic.close)
+            out.mosaic = mosaic
         with contextlib.suppress(KeyboardInterrupt):
-            watch.run(out.emit, duration=args.duration)
+            watch.run(out.emit, args.duration, None if mosaic is None else mosaic.show)
     for report in watch.reports():
         print(f"vidcls: {report.line()}", file=sys.stderr)
     return 0
+
+
+def _mosaic(args: argparse.Namespace, specs: list[SourceSpec]):
+    """The mosaic window with ``--mosaic``, or None (with a note where there can be none)."""
+    if not args.mosaic:
+        return None
+    from ..display import Mosaic
+
+    try:
+        return Mosaic([s.name for s in specs]).open()
+    except VidclsError:
+        print(
+            "vidcls: note: no window here (OpenCV without a GUI, or no display); printing "
+            "events only (pip install opencv-python for a window)",
+            file=sys.stderr,
+        )
+        return None
 
 
 class _Output:
@@ -58,6 +80,7 @@ class _Output:
         self.printed, self.logged = get_writer(fmt), get_writer("jsonl")
         self.prefix = fmt == "table"  # table lines do not name their source: prefix it
         self.results = args.results
+        self.mosaic = None
 
     def emit(self, name: str, result: FrameResult) -> None:
         lines = []
@@ -73,6 +96,8 @@ class _Output:
             if printing:
                 text = show(item, name)
                 sys.stdout.write(f"[{name}] {text}" if self.prefix else text)
+        if self.mosaic is not None:
+            self.mosaic.update(name, result)
         for event in result.events:
             for sink in self.sinks:
                 sink.event(name, event)
