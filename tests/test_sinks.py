@@ -436,3 +436,42 @@ def test_sink_flags(hook):
     bad = p.parse_args(["--webhook", hook.url, "--mqtt", "mqtt://h/a+b"])
     with pytest.raises(VidclsError, match="prefix"):
         sinks_of(bad)
+
+
+# -- end to end: `vidcls live` with several sources --------------------------------------------
+
+
+def test_live_sends_every_sources_events_to_mqtt_and_the_webhook(broker, hook):
+    """Two real clips watched at once: each source's segment start and end reach the webhook
+    and MQTT under its name, and the retained action is back to `none` after the end."""
+    from cli_run import run
+    from conftest import video
+
+    clip = video("carving_ice_rpi.mp4")
+    if not clip.exists():
+        pytest.skip("the shared clips are not here")
+    listener = Listener(broker.port, "vidcls/#")
+    try:
+        done = run(
+            "live",
+            f"ice={clip}",
+            f"ice2={clip}",
+            "--mqtt",
+            f"mqtt://127.0.0.1:{broker.port}",
+            "--webhook",
+            hook.url + "/actions",
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        posted = bodies(hook)
+        for name in ("ice", "ice2"):
+            actions = listener.on(f"vidcls/{name}/action")
+            assert "carving ice" in actions and actions[1::2] == ["none"] * (len(actions) // 2)
+            events = [json.loads(x) for x in listener.on(f"vidcls/{name}/event")]
+            assert [e["event"] for e in events] == ["start", "end"] * (len(events) // 2)
+            assert actions[::2] == [e["segment"]["label"] for e in events[::2]]
+            assert retained(broker.port, f"vidcls/{name}/action") == "none"
+            hooked = [(b["event"], b["segment"]["label"]) for b in posted if b["source"] == name]
+            assert hooked == [(e["event"], e["segment"]["label"]) for e in events]
+    finally:
+        listener.close()

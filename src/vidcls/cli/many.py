@@ -9,10 +9,13 @@ import sys
 from ..classifier import VideoClassifier
 from ..errors import VidclsError
 from ..results import FrameResult
+from ..sinks import close_all
 from ..sources import SourceSpec
 from ..watch import Watch
 from ..writers import get_writer, write_error
 from . import flags
+
+SINK_TIMEOUT = 5.0  # seconds at exit for the sinks to deliver what is queued
 
 
 def run_many(args: argparse.Namespace, specs: list[SourceSpec], window: float | None) -> int:
@@ -23,9 +26,8 @@ def run_many(args: argparse.Namespace, specs: list[SourceSpec], window: float | 
     flags.check_output(args.output)
     classifier = VideoClassifier.create_from_options(options)
     with contextlib.ExitStack() as stack:
-        sinks = flags.sinks_of(args) if hasattr(flags, "sinks_of") else []
-        for sink in sinks:
-            stack.callback(sink.close)
+        sinks = flags.sinks_of(args)
+        stack.callback(close_all, sinks, SINK_TIMEOUT)  # last: after the final events
         log = None
         if args.output:
             try:
