@@ -49,10 +49,11 @@ class SourceReport:
 
     def line(self) -> str:
         problem = f"; {self.error}" if self.error else ""
+        latency = f"latency p50 {self.p50_ms:.0f} ms p99 {self.p99_ms:.0f} ms" if self.fed else ""
         return (
             f"{self.name}: {self.fed} results ({self.rate:.2f}/s) of {self.captured} frames, "
-            f"{self.dropped} dropped, {self.reconnects} reconnects, latency p50 "
-            f"{self.p50_ms:.0f} ms p99 {self.p99_ms:.0f} ms{problem}"
+            f"{self.dropped} dropped, {self.reconnects} reconnects"
+            f"{', ' + latency if latency else ''}{problem}"
         )
 
 
@@ -206,3 +207,34 @@ def _seconds(stream: Stream | None, end: float) -> float:
     if stream is None:
         return 0.0
     return (stream.stats.ended or end) - stream.start
+
+
+def watch(
+    sources: list[str],
+    emit: Emit,
+    *,
+    classifier: VideoClassifier | None = None,
+    fps: float | None = None,
+    segments: SegmentOptions | bool | None = True,
+    duration: float | None = None,
+    loop: bool = False,
+    workers: int | None = None,
+    **options,
+) -> list[SourceReport]:
+    """Classify several live sources (``[NAME=]SOURCE`` each) at once on one model, calling
+    ``emit(name, result)`` for every result and segment event until they end, ``duration``
+    seconds pass or Ctrl-C; a report per source. ``options`` load a classifier as
+    :func:`vidcls.load_classifier` does, unless ``classifier`` is given."""
+    from .pipeline import _classifier
+    from .sources import gather
+
+    specs = gather(list(sources))
+    w = Watch(
+        _classifier(classifier, options),
+        specs,
+        fps=fps,
+        segments=segments,
+        loop=loop,
+        workers=workers,
+    )
+    return w.run(emit, duration)
