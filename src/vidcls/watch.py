@@ -13,6 +13,7 @@ import logging
 import queue
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .capture import FrameGrabber
@@ -79,10 +80,15 @@ class Watch:
         on_status: Callable[[str, bool], None] | None = None,
     ) -> None:
         self.specs = sources
-        self.grabbers = {  # opened now, so a bad path or URL fails before anything starts
-            s.name: FrameGrabber(open_source(s.source, True, loop, decoder_threads))
-            for s in sources
-        }
+
+        def grabber(spec: SourceSpec) -> FrameGrabber:
+            return FrameGrabber(open_source(spec.source, True, loop, decoder_threads))
+
+        # Made now, so a bad path or URL fails before anything starts; at once, as an http
+        # URL is asked whether it is a file, which takes a while when its host is down.
+        with ThreadPoolExecutor(min(16, len(sources) or 1)) as pool:
+            grabbers = list(pool.map(grabber, sources))
+        self.grabbers = {s.name: g for s, g in zip(sources, grabbers, strict=True)}
         self.scheduler = Scheduler(classifier, fps=fps, segments=segments, workers=workers)
         self.on_status = on_status
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
