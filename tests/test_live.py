@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from cli_run import CLI
 from conftest import needs_shared, video
-from stream_server import LiveTSServer, make_ts
 
 from vidcls import ClassifierOptions, VidclsError, VideoClassifier
+from vidcls.cameras import CameraServer, camera_clip
 from vidcls.display import LiveWindow
 from vidcls.pipeline import Pipeline, classify_live
 
@@ -26,9 +26,8 @@ pytestmark = needs_shared
 
 @pytest.fixture(scope="module")
 def live_ts(tmp_path_factory):
-    path = tmp_path_factory.mktemp("stream") / "live.ts"
-    duration = make_ts(video("carving_ice_rpi.mp4"), path, repeats=3)
-    return path, duration
+    out = tmp_path_factory.mktemp("stream") / "live.ts"
+    return camera_clip(out, 172, 172, seconds=13, sources=[video("carving_ice_rpi.mp4")])
 
 
 class Reader(threading.Thread):
@@ -44,10 +43,10 @@ class Reader(threading.Thread):
 
 
 def test_http_stream_drop_reconnects_and_results_resume(live_ts):
-    ts, duration = live_ts
-    server = LiveTSServer(ts, duration).start()
+    server = CameraServer(live_ts).start()
+    url = server.url(0)
     proc = subprocess.Popen(
-        [*CLI, "live", server.url, "--headless", "--format", "jsonl", "--duration", "16"],
+        [*CLI, "live", url, "--headless", "--format", "jsonl", "--duration", "16"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -64,7 +63,7 @@ def test_http_stream_drop_reconnects_and_results_resume(live_ts):
         server.kill()
         killed = time.monotonic()
         time.sleep(2.0)
-        server = LiveTSServer(ts, duration, port=server.port).start()
+        server.start()  # the camera comes back on the same port
         restarted = time.monotonic()
         assert proc.wait(timeout=40) == 0
     finally:
@@ -75,8 +74,8 @@ def test_http_stream_drop_reconnects_and_results_resume(live_ts):
     err.join(5)
     log = "\n".join(line for _, line in err.lines)
     assert "Traceback" not in log
-    assert "lost " + server.url in log
-    assert "reconnected to " + server.url in log
+    assert "lost " + url in log
+    assert "reconnected to " + url in log
     assert "state reset" in log
     results = [(t, json.loads(line)) for t, line in out.lines]
     results = [(t, d) for t, d in results if "top" in d]

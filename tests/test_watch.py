@@ -12,16 +12,16 @@ import time
 import pytest
 from cli_run import CLI
 from conftest import needs_shared, video
-from stream_server import LiveTSServer, make_ts
+
+from vidcls.cameras import CameraServer, camera_clip
 
 pytestmark = needs_shared
 
 
 @pytest.fixture(scope="module")
 def live_ts(tmp_path_factory):
-    path = tmp_path_factory.mktemp("stream") / "live.ts"
-    duration = make_ts(video("carving_ice_rpi.mp4"), path, repeats=3)
-    return path, duration
+    out = tmp_path_factory.mktemp("stream") / "live.ts"
+    return camera_clip(out, 172, 172, seconds=13, sources=[video("carving_ice_rpi.mp4")])
 
 
 def _lines(path):
@@ -29,13 +29,13 @@ def _lines(path):
 
 
 def test_dead_source_reconnects_others_undisturbed_ctrl_c_flushes(live_ts, tmp_path):
-    ts, duration = live_ts
-    server = LiveTSServer(ts, duration).start()
+    server = CameraServer(live_ts).start()
+    url = server.url(0)
     out = tmp_path / "events.jsonl"
     sources = tmp_path / "cams.txt"
     sources.write_text(f"# two files\nice={video('carving_ice_rpi.mp4')}\n")
     proc = subprocess.Popen(
-        [*CLI, "live", f"net={server.url}", str(video("eye_makeup.avi")), "--sources", sources]
+        [*CLI, "live", f"net={url}", str(video("eye_makeup.avi")), "--sources", sources]
         + ["--loop", "-o", out, "--min-duration", "0.4"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -51,7 +51,7 @@ def test_dead_source_reconnects_others_undisturbed_ctrl_c_flushes(live_ts, tmp_p
         server.kill()
         killed = time.monotonic()
         time.sleep(3.0)
-        server = LiveTSServer(ts, duration, port=server.port).start()
+        server.start()  # the camera comes back on the same port
         restarted = time.monotonic()
         time.sleep(4.0)
         proc.send_signal(signal.SIGINT)

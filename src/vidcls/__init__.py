@@ -4,6 +4,7 @@ import vidcls
 result = vidcls.classify_video("clip.mp4")           # a whole file
 for frame in vidcls.iter_video("clip.mp4"): ...      # frame by frame, as computed
 for frame in vidcls.classify_live("0"): ...          # a camera or stream; break to stop
+vidcls.watch(["door=rtsp://...", "yard=rtsp://..."], print)  # many sources, one model
 """
 
 from .classifier import ClassifierOptions, VideoClassifier
@@ -17,6 +18,7 @@ from .pipeline import (
 )
 from .results import Category, FrameResult, Segment, SegmentEvent, VideoInfo, VideoResult
 from .segments import SegmentOptions
+from .watch import Watch, watch
 from .zoo import available_models
 
 __version__ = "0.2.0"
@@ -33,6 +35,7 @@ __all__ = [
     "VideoClassifier",
     "VideoInfo",
     "VideoResult",
+    "Watch",
     "available_models",
     "classify_live",
     "classify_video",
@@ -40,6 +43,7 @@ __all__ = [
     "iter_video",
     "load_classifier",
     "train",
+    "watch",
 ]
 
 

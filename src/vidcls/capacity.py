@@ -42,6 +42,7 @@ class Capacity:
     cpu_cores: float  # this process's CPU seconds per second
     machine_cores: float  # every process's (the camera server included)
     model_rate: float
+    infer_ms: float  # median time of one result's preprocessing + model + postprocessing
 
     @property
     def holds(self) -> bool:
@@ -52,13 +53,13 @@ class Capacity:
         return (
             f"{self.streams:>7} {self.p50_ms:>8.0f} {self.p99_ms:>8.0f} {self.rate_mean:>9.2f} "
             f"{self.rate_min:>9.2f} {self.dropped:>8} {self.cpu_cores:>7.2f} "
-            f"{self.machine_cores:>8.2f}  {verdict}"
+            f"{self.machine_cores:>8.2f} {self.infer_ms:>8.1f}  {verdict}"
         )
 
 
 HEADER = (
     f"{'streams':>7} {'p50 ms':>8} {'p99 ms':>8} {'res/s avg':>9} {'res/s min':>9} "
-    f"{'dropped':>8} {'cpu':>7} {'machine':>8}"
+    f"{'dropped':>8} {'cpu':>7} {'machine':>8} {'infer ms':>8}"
 )
 
 
@@ -84,6 +85,7 @@ def measure(
     specs = [SourceSpec(f"cam{i}", u) for i, u in enumerate(urls)]
     watch = Watch(classifier, specs, loop=loop, workers=workers)
     latencies: list[float] = []
+    infer: list[float] = []
     counts = dict.fromkeys((s.name for s in specs), 0)
     marks: dict[str, float] = {}
     t_start = time.monotonic()
@@ -97,6 +99,7 @@ def measure(
         if not marks:
             marks.update(cpu=time.process_time(), busy=_machine_busy(), wall=now)
         latencies.append(result.latency_ms)
+        infer.append(result.infer_ms)
         counts[name] += 1
 
     reports = watch.run(emit, duration=WARMUP + seconds)
@@ -115,6 +118,7 @@ def measure(
         cpu,
         busy,
         watch.scheduler.rate or 0.0,
+        float(np.median(infer)) if infer else float("nan"),
     )
 
 

@@ -13,6 +13,7 @@ import logging
 import queue
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .capture import FrameGrabber
@@ -24,6 +25,7 @@ from .segments import SegmentOptions
 from .sources import SourceSpec
 
 log = logging.getLogger("vidcls")
+PREVIEW_PERIOD = 0.2  # seconds between mosaic refreshes
 Emit = Callable[[str, FrameResult], None]  # (source name, result); a result may be events only
 
 
@@ -48,10 +50,11 @@ class SourceReport:
 
     def line(self) -> str:
         problem = f"; {self.error}" if self.error else ""
+        latency = f"latency p50 {self.p50_ms:.0f} ms p99 {self.p99_ms:.0f} ms" if self.fed else ""
         return (
             f"{self.name}: {self.fed} results ({self.rate:.2f}/s) of {self.captured} frames, "
-            f"{self.dropped} dropped, {self.reconnects} reconnects, latency p50 "
-            f"{self.p50_ms:.0f} ms p99 {self.p99_ms:.0f} ms{problem}"
+            f"{self.dropped} dropped, {self.reconnects} reconnects"
+            f"{', ' + latency if latency else ''}{problem}"
         )
 
 
@@ -77,10 +80,15 @@ class Watch:
         on_status: Callable[[str, bool], None] | None = None,
     ) -> None:
         self.specs = sources
-        self.grabbers = {  # opened now, so a bad path or URL fails before anything starts
-            s.name: FrameGrabber(open_source(s.source, True, loop, decoder_threads))
-            for s in sources
-        }
+
+        def grabber(spec: SourceSpec) -> FrameGrabber:
+            return FrameGrabber(open_source(spec.source, True, loop, decoder_threads))
+
+        # Made now, so a bad path or URL fails before anything starts; at once, as an http
+        # URL is asked whether it is a file, which takes a while when its host is down.
+        with ThreadPoolExecutor(min(16, len(sources) or 1)) as pool:
+            grabbers = list(pool.map(grabber, sources))
+        self.grabbers = {s.name: g for s, g in zip(sources, grabbers, strict=True)}
         self.scheduler = Scheduler(classifier, fps=fps, segments=segments, workers=workers)
         self.on_status = on_status
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -88,16 +96,29 @@ class Watch:
         self._open = 0
         self.started = self.stopped = 0.0
 
-    def run(self, emit: Emit, duration: float | None = None) -> list[SourceReport]:
+    def run(
+        self,
+        emit: Emit,
+        duration: float | None = None,
+        preview: Callable[[dict[str, FrameGrabber]], bool] | None = None,
+    ) -> list[SourceReport]:
         """Call ``emit(name, result)`` for every result until every source has ended,
         ``duration`` seconds passed, or Ctrl-C; then stop, close every open segment, hand
-        the remaining results and end events to ``emit``, and report per source."""
+        the remaining results and end events to ``emit``, and report per source.
+        ``preview(grabbers)`` is called about five times a second (a window); False stops."""
         self.started = time.monotonic()
+        shown = 0.0
         try:
             self._start()
             while self._open and (duration is None or self._elapsed() < duration):
                 self._check_status()
-                wait = 0.25 if duration is None else max(0.0, min(0.25, duration - self._elapsed()))
+                if preview is not None and time.monotonic() - shown >= PREVIEW_PERIOD:
+                    shown = time.monotonic()
+                    if not preview(self.grabbers):
+                        break
+                wait = 0.05 if preview is not None else 0.25
+                if duration is not None:
+                    wait = max(0.0, min(wait, duration - self._elapsed()))
                 try:
                     item = self._queue.get(timeout=wait)
                 except queue.Empty:
@@ -192,3 +213,34 @@ def _seconds(stream: Stream | None, end: float) -> float:
     if stream is None:
         return 0.0
     return (stream.stats.ended or end) - stream.start
+
+
+def watch(
+    sources: list[str],
+    emit: Emit,
+    *,
+    classifier: VideoClassifier | None = None,
+    fps: float | None = None,
+    segments: SegmentOptions | bool | None = True,
+    duration: float | None = None,
+    loop: bool = False,
+    workers: int | None = None,
+    **options,
+) -> list[SourceReport]:
+    """Classify several live sources (``[NAME=]SOURCE`` each) at once on one model, calling
+    ``emit(name, result)`` for every result and segment event until they end, ``duration``
+    seconds pass or Ctrl-C; a report per source. ``options`` load a classifier as
+    :func:`vidcls.load_classifier` does, unless ``classifier`` is given."""
+    from .pipeline import _classifier
+    from .sources import gather
+
+    specs = gather(list(sources))
+    w = Watch(
+        _classifier(classifier, options),
+        specs,
+        fps=fps,
+        segments=segments,
+        loop=loop,
+        workers=workers,
+    )
+    return w.run(emit, duration)

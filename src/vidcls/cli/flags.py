@@ -15,6 +15,7 @@ from ..classifier import ClassifierOptions
 from ..errors import VidclsError
 from ..preprocess import RESIZES
 from ..segments import SegmentOptions
+from ..sinks import EventSink, open_sinks
 
 NATIVE = "native"  # the CLI's word for "every decoded frame" (fps 0 in Python)
 
@@ -135,6 +136,39 @@ def add_segments(p: argparse.ArgumentParser) -> None:
         default=d.smoothing,
         help=f"smoothing time constant, s [{d.smoothing}]",
     )
+
+
+def add_sinks(p: argparse.ArgumentParser) -> None:
+    """--webhook URL and --mqtt URL (each repeatable), --mqtt-prefix, --mqtt-discovery."""
+    g = p.add_argument_group("event sinks (segment starts and ends, delivered in the background)")
+    g.add_argument(
+        "--webhook",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="POST each event as JSON to this http(s) URL, retried (repeatable)",
+    )
+    g.add_argument(
+        "--mqtt",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="publish events to the MQTT broker at mqtt://[user:pass@]host[:port][/prefix] "
+        "(or mqtts://); topics <prefix>/<source>/event, action, status (repeatable)",
+    )
+    g.add_argument(
+        "--mqtt-prefix", default="vidcls", metavar="PREFIX", help="MQTT topic prefix [vidcls]"
+    )
+    g.add_argument(
+        "--mqtt-discovery",
+        action="store_true",
+        help="announce each source to Home Assistant (MQTT discovery) as an action sensor",
+    )
+
+
+def sinks_of(args: argparse.Namespace) -> list[EventSink]:
+    """The event sinks the sink flags ask for, started."""
+    return open_sinks(args.webhook, args.mqtt, args.mqtt_prefix, args.mqtt_discovery)
 
 
 def classifier_options(args: argparse.Namespace, **overrides) -> ClassifierOptions:

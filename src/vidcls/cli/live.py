@@ -14,10 +14,11 @@ from ..classifier import VideoClassifier
 from ..errors import VidclsError
 from ..pipeline import Pipeline
 from ..results import FrameResult
+from ..sinks import close_all
 from ..sources import gather
 from ..writers import LIVE_FORMATS, get_writer, write_error
 from . import flags
-from .many import run_many
+from .many import SINK_TIMEOUT, run_many
 
 DEFAULT_WINDOW = 4.0  # seconds, unless the model records its own
 HELP = "classify a camera, network stream or file continuously"
@@ -48,11 +49,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after SECONDS")
     p.add_argument("--loop", action="store_true", help="loop a file source")
     flags.add_segments(p)
+    flags.add_sinks(p)
     p.add_argument(
         "--workers",
         type=int,
         metavar="N",
         help="with several sources: model copies run at once [one per core]",
+    )
+    p.add_argument(
+        "--mosaic",
+        action="store_true",
+        help="with several sources: a window with a tile per source (where OpenCV has a GUI)",
     )
     p.add_argument(
         "--results",
@@ -66,13 +73,15 @@ def run(args: argparse.Namespace) -> int:
     window = None if args.cumulative else flags.window_of(args, DEFAULT_WINDOW)
     if len(specs) > 1 or args.sources:
         return run_many(args, specs, window)
-    args.source = specs[0].source
+    args.source, args.name = specs[0].source, specs[0].name
     options = flags.classifier_options(args, window=window)
     segments = flags.segment_options(args)
     flags.check_output(args.output)
     pipeline = Pipeline(VideoClassifier.create_from_options(options), segments=segments)
     display = None if args.headless else _window(pipeline)
     with contextlib.ExitStack() as stack:
+        sinks = flags.sinks_of(args)
+        stack.callback(close_all, sinks, SINK_TIMEOUT)  # last: after the final events
         sink = None
         if args.output:
             try:
@@ -81,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                 raise write_error(e, args.output) from None
         if display is not None:
             stack.callback(display.close)
-        out = _Output(args, sink, printing=display is None or sink is None)
+        out = _Output(args, sink, printing=display is None or sink is None, sinks=sinks)
         results = pipeline.live(
             args.source,
             args.fps,
@@ -120,8 +129,9 @@ def _window(pipeline: Pipeline):
 class _Output:
     """Results and events to the terminal (table or JSONL) and appended to ``-o`` (JSONL)."""
 
-    def __init__(self, args: argparse.Namespace, sink, printing: bool) -> None:
+    def __init__(self, args: argparse.Namespace, sink, printing: bool, sinks=()) -> None:
         self.source, self.path, self.sink, self.printing = args.source, args.output, sink, printing
+        self.sinks, self.name = sinks, args.name  # event sinks (webhooks, MQTT) get the name
         self.printed, self.logged = get_writer(args.format or "table"), get_writer("jsonl")
 
     def emit(self, result: FrameResult, final: bool = False) -> None:
@@ -135,6 +145,9 @@ class _Output:
                     raise write_error(e, self.path) from None
             if self.printing:
                 sys.stdout.write(show(item, self.source))
+        for event in result.events:
+            for s in self.sinks:
+                s.event(self.name, event)
         sys.stdout.flush()
 
 

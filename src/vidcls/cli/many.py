@@ -7,11 +7,15 @@ import contextlib
 import sys
 
 from ..classifier import VideoClassifier
+from ..errors import VidclsError
 from ..results import FrameResult
+from ..sinks import close_all
 from ..sources import SourceSpec
 from ..watch import Watch
 from ..writers import get_writer, write_error
 from . import flags
+
+SINK_TIMEOUT = 5.0  # seconds at exit for the sinks to deliver what is queued
 
 
 def run_many(args: argparse.Namespace, specs: list[SourceSpec], window: float | None) -> int:
@@ -22,9 +26,8 @@ def run_many(args: argparse.Namespace, specs: list[SourceSpec], window: float | 
     flags.check_output(args.output)
     classifier = VideoClassifier.create_from_options(options)
     with contextlib.ExitStack() as stack:
-        sinks = flags.sinks_of(args) if hasattr(flags, "sinks_of") else []
-        for sink in sinks:
-            stack.callback(sink.close)
+        sinks = flags.sinks_of(args)
+        stack.callback(close_all, sinks, SINK_TIMEOUT)  # last: after the final events
         log = None
         if args.output:
             try:
@@ -41,11 +44,32 @@ def run_many(args: argparse.Namespace, specs: list[SourceSpec], window: float | 
             workers=args.workers,
             on_status=out.status,
         )
+        mosaic = _mosaic(args, specs)
+        if mosaic is not None:
+            stack.callback(mosaic.close)
+            out.mosaic = mosaic
         with contextlib.suppress(KeyboardInterrupt):
-            watch.run(out.emit, duration=args.duration)
+            watch.run(out.emit, args.duration, None if mosaic is None else mosaic.show)
     for report in watch.reports():
         print(f"vidcls: {report.line()}", file=sys.stderr)
     return 0
+
+
+def _mosaic(args: argparse.Namespace, specs: list[SourceSpec]):
+    """The mosaic window with ``--mosaic``, or None (with a note where there can be none)."""
+    if not args.mosaic:
+        return None
+    from ..display import Mosaic
+
+    try:
+        return Mosaic([s.name for s in specs]).open()
+    except VidclsError:
+        print(
+            "vidcls: note: no window here (OpenCV without a GUI, or no display); printing "
+            "events only (pip install opencv-python for a window)",
+            file=sys.stderr,
+        )
+        return None
 
 
 class _Output:
@@ -58,6 +82,7 @@ class _Output:
         self.printed, self.logged = get_writer(fmt), get_writer("jsonl")
         self.prefix = fmt == "table"  # table lines do not name their source: prefix it
         self.results = args.results
+        self.mosaic = None
 
     def emit(self, name: str, result: FrameResult) -> None:
         lines = []
@@ -73,6 +98,8 @@ class _Output:
             if printing:
                 text = show(item, name)
                 sys.stdout.write(f"[{name}] {text}" if self.prefix else text)
+        if self.mosaic is not None:
+            self.mosaic.update(name, result)
         for event in result.events:
             for sink in self.sinks:
                 sink.event(name, event)

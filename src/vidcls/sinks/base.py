@@ -1,0 +1,98 @@
+"""What every event sink shares: the interface, the JSON payload, throttled warnings."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+from ..results import SegmentEvent
+
+log = logging.getLogger("vidcls")
+
+
+class EventSink:
+    """Where segment events go as they happen, without ever blocking the caller.
+
+    ``event`` and ``status`` only enqueue; a background thread delivers. ``close`` flushes
+    what is queued within its timeout, then stops (a second call does nothing). ``sent``
+    counts deliveries, ``dropped`` events lost to a full queue or to closing before they
+    went, ``failed`` events the receiver refused or that ran out of retries.
+    """
+
+    name = "sink"
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.dropped = 0
+        self.failed = 0
+
+    def event(self, source: str, event: SegmentEvent) -> None:
+        """Queue a segment start or end of ``source``."""
+        raise NotImplementedError
+
+    def status(self, source: str, online: bool) -> None:
+        """``source`` came up (``online``) or was lost."""
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is queued within ``timeout`` seconds, then stop."""
+
+
+def payload(source: str, event: SegmentEvent, wall_time: float | None = None) -> dict:
+    """The JSON document of one event: ``source``, ``event`` (start/end), ``time`` (seconds
+    since the source started), ``wall_time`` (ISO-8601 UTC) and ``segment``."""
+    doc = event.to_dict()
+    return {
+        "source": source,
+        "event": doc["event"],
+        "time": doc["time"],
+        "wall_time": iso_utc(wall_time),
+        "segment": doc["segment"],
+    }
+
+
+def iso_utc(t: float | None = None) -> str:
+    """``t`` (seconds since the epoch, default now) as ``2025-01-31T12:00:00.123Z``."""
+    t = time.time() if t is None else t
+    stamp = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def shown_url(url: str) -> str:
+    """``url`` for messages: a password in it replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+class Throttle:
+    """True at most once every ``period`` seconds (the first time at once): for warnings that
+    would otherwise repeat per event."""
+
+    def __init__(self, period: float = 30.0) -> None:
+        self.period = period
+        self._last = -float("inf")
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < self.period:
+                return False
+            self._last = now
+            return True
+
+
+def close_all(sinks: list[EventSink], timeout: float = 5.0) -> None:
+    """Close every sink at once, all within ``timeout`` seconds (and a moment's grace for
+    their last words)."""
+    threads = [threading.Thread(target=s.close, args=(timeout,), daemon=True) for s in sinks]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout + 0.2
+    for t in threads:
+        t.join(max(deadline - time.monotonic(), 0.0))

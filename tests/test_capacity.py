@@ -1,0 +1,41 @@
+"""The capacity benchmark's machinery: real cameras on loopback, watched as `vidcls live` does."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import needs_shared, video
+
+from vidcls import ClassifierOptions, VideoClassifier, capacity
+from vidcls.cameras import CameraServer, camera_clip
+
+pytestmark = needs_shared
+
+
+@pytest.fixture(scope="module")
+def small_clip(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cams") / "cam.ts"
+    return camera_clip(out, 320, 180, seconds=4, sources=[video("carving_ice_android.mp4")])
+
+
+def test_measure_reports_rates_latency_drops_and_cpu(small_clip, monkeypatch):
+    monkeypatch.setattr(capacity, "WARMUP", 2.0)
+    clf = VideoClassifier.create_from_options(ClassifierOptions(window=None, top_k=1))
+    with CameraServer(small_clip) as server:
+        run = capacity.measure(clf, [server.url(i) for i in range(3)], 3.0, workers=1)
+    assert run.streams == 3 and run.model_rate == 5.0
+    assert 3.0 < run.rate_mean <= 5.6 and run.rate_min <= run.rate_mean
+    assert 0 < run.p50_ms <= run.p99_ms and math.isfinite(run.p99_ms)
+    assert run.cpu_cores > 0 and run.infer_ms > 0
+    assert run.dropped >= 0
+    assert run.row().split()[0] == "3" and run.row().split()[-1] in ("holds", "fails")
+
+
+def test_holds_needs_both_latency_and_every_streams_rate():
+    def run(p99, rate_min):
+        return capacity.Capacity(8, 20, p99, 5.0, rate_min, 0, 1.0, 1.5, 5.0, 5.0)
+
+    assert run(150, 4.6).holds
+    assert not run(250, 4.9).holds
+    assert not run(150, 4.4).holds
