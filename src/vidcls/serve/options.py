@@ -13,10 +13,10 @@ from ..errors import OptionError, VidclsError
 MB = 1 << 20
 # Live browser streams one server holds, measured, not guessed: on the 2-core reference machine
 # `VIDCLS_MIRROR=../shared/assets/models vidcls bench --ws auto --seconds 15` (640x360 JPEG
-# frames at 5 fps, <= 2 in flight) held 16 streams (p50 16 ms, p99 65 ms round trip, every
-# stream 5.00 results/s, none skipped, server 0.77 cores) and not 24 (p99 357 ms, 4.46
-# results/s at worst, frames skipped); `--ws 16` alone: p50 19 ms, p99 46 ms. Measure again
-# on a bigger machine and raise --max-streams to what it holds.
+# frames at 5 fps, <= 2 in flight, clients on the same machine) held 16 streams (round trip
+# p50 17 ms, p99 40 ms, every stream 5.00 results/s, none skipped, server 0.78 cores) and not
+# 24 (p50 44 ms, p99 157 ms; at a busier moment p99 357 ms, 4.46 results/s, frames skipped);
+# `--ws 16` alone: p50 21 ms, p99 46 ms. On a bigger machine, measure and raise --max-streams.
 MAX_STREAMS = 16
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
