@@ -16,6 +16,7 @@ from ..errors import VidclsError
 from ..preprocess import RESIZES
 from ..segments import SegmentOptions
 from ..sinks import EventSink, open_sinks
+from ..window import WINDOW_MODES
 
 NATIVE = "native"  # the CLI's word for "every decoded frame" (fps 0 in Python)
 
@@ -89,15 +90,24 @@ def add_preprocess(p: argparse.ArgumentParser) -> None:
 
 
 def add_window(p: argparse.ArgumentParser, default: float | None = None) -> None:
-    """--window SECONDS (default: the window a trained model records, else ``default``)."""
+    """--window SECONDS (default: the window a trained model records, else ``default``) and
+    --window-mode."""
     shown = f", else {default:g}" if default else ""
     p.add_argument(
         "--window",
         type=float,
         metavar="SECONDS",
-        help="follow the content of long videos: predictions from the last SECONDS/2 to SECONDS "
-        "of video (two staggered streams) instead of everything since the start "
+        help="follow the content of long videos: predictions from about the last SECONDS of "
+        "video instead of everything since the start "
         f"[the window a model trained by vidcls records{shown}]",
+    )
+    p.add_argument(
+        "--window-mode",
+        choices=WINDOW_MODES,
+        default="two",
+        help="how the window forgets: two = two staggered streams, exactly the last SECONDS/2 "
+        "to SECONDS (two model runs per frame); decay = one stream whose older frames fade "
+        "(one run per frame: half the CPU) [two]",
     )
 
 
