@@ -89,9 +89,9 @@ def add_preprocess(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_window(p: argparse.ArgumentParser, default: float | None = None) -> None:
+def add_window(p: argparse.ArgumentParser, default: float | None = None, mode: str = "two") -> None:
     """--window SECONDS (default: the window a trained model records, else ``default``) and
-    --window-mode."""
+    --window-mode (default ``mode``; ``two`` for a model that records its window)."""
     shown = f", else {default:g}" if default else ""
     p.add_argument(
         "--window",
@@ -104,11 +104,22 @@ def add_window(p: argparse.ArgumentParser, default: float | None = None) -> None
     p.add_argument(
         "--window-mode",
         choices=WINDOW_MODES,
-        default="two",
+        default=None if mode != "two" else "two",
         help="how the window forgets: two = two staggered streams, exactly the last SECONDS/2 "
         "to SECONDS (two model runs per frame); decay = one stream whose older frames fade "
-        "(one run per frame: half the CPU) [two]",
+        "(one run per frame: half the CPU) "
+        + ("[two]" if mode == "two" else f"[{mode}; two for a model trained by vidcls]"),
     )
+
+
+def window_mode_of(args: argparse.Namespace, default: str) -> str:
+    """``--window-mode``; else ``two`` for a model that records its window (it was trained on
+    windows fresh from a zero state, which is what ``two`` feeds); else ``default``."""
+    from ..classifier import model_window
+
+    if args.window_mode is not None:
+        return args.window_mode
+    return "two" if model_window(args.model) is not None else default
 
 
 def window_of(args: argparse.Namespace, default: float | None = None) -> float | None:
