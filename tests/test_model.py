@@ -65,6 +65,33 @@ def test_state_is_carried_and_reset_repeats_first_frame(backend):
         np.testing.assert_array_equal(s.step(f), expected)
 
 
+@pytest.mark.parametrize("backend", ["compiled", "interpreter"])
+def test_read_and_write_the_state_the_next_step_reads(backend):
+    model = StreamModel(A0, backend=backend)
+    frames = _frames(3, seed=5)
+    s = model.new_stream()
+    s.step(frames[0])
+    name = "state_head_pool_frame_count"
+    assert s.read_state(name).tolist() == [1]
+    saved = {spec.name: s.read_state(spec.name) for spec in model.layout.states}
+    expected = s.step(frames[1]).copy()
+    s.reset()
+    assert s.read_state(name).tolist() == [0]
+    for key, value in saved.items():  # the state after frame 0, put back by hand
+        s.write_state(key, value)
+    np.testing.assert_array_equal(s.step(frames[1]), expected)
+    out = np.empty((1,), np.int32)
+    assert s.read_state(name, out) is out and out.tolist() == [2]
+    s.reset()  # a write is a copy: the zeros every reset starts from stay zero
+    s.write_state(name, np.array([7], np.int32))
+    s.reset()
+    assert s.read_state(name).tolist() == [0] and model.zeros[name].tolist() == [0]
+    with pytest.raises(KeyError, match="no state named"):
+        s.read_state("nope")
+    with pytest.raises(ValueError, match=name):
+        s.read_state(name, np.empty((2,), np.int32))
+
+
 def test_interleaved_streams_do_not_mix(a0_model):
     xs, ys = _frames(7, seed=2), _frames(7, seed=3)
     alone_x = [r.copy() for r in map(a0_model.new_stream().step, xs)]

@@ -1,4 +1,5 @@
-"""Windowed classification: two staggered streams on the real A0 model, and the switch it buys.
+"""Windowed classification on the real models: two staggered streams, the decayed stream,
+and the switch they buy.
 
 The acceptance test joins a carving-ice clip and a stretching/sit-up clip end to end: with a
 4 s window the prediction follows the cut within seconds; cumulative pooling never does.
@@ -11,11 +12,16 @@ import json
 import numpy as np
 import pytest
 from cli_run import assert_clean_error, run
-from conftest import A0, needs_shared, video
+from conftest import A0, CUSTOM, needs_shared, video
 from media import join_clips
 
 from vidcls import ClassifierOptions, VideoClassifier, classify_video
-from vidcls.window import WindowedStreams
+from vidcls.errors import OptionError
+from vidcls.layout import pool_pairs
+from vidcls.media import read_frames
+from vidcls.model import StreamModel
+from vidcls.preprocess import Preprocessor
+from vidcls.window import KEEP, DecayedStream, WindowedStreams
 
 pytestmark = needs_shared
 
@@ -238,3 +244,153 @@ def test_cli_window_must_be_positive(value):
 def test_cli_infinite_window_is_a_clean_error():
     r = run("classify", video("carving_ice_rpi.mp4"), "--window", "inf", "--summary-only")
     assert_clean_error(r, "--window")
+
+
+# -- the decayed window: one stream whose pool sums fade ------------------------------------
+
+HEAD = ("state_head_pool_buffer", "state_head_pool_frame_count")
+
+
+@pytest.fixture(scope="module")
+def custom_model():
+    return StreamModel(CUSTOM)
+
+
+@pytest.fixture(scope="module")
+def renamed_model(tmp_path_factory):
+    """The A0 model with its frame counts renamed (same length, so the file stays valid): a
+    real stream model whose pool sums cannot be paired with their counts by name."""
+    path = tmp_path_factory.mktemp("renamed") / "a0_renamed.tflite"
+    path.write_bytes(A0.read_bytes().replace(b"_pool_frame_count", b"_pool_frame_tally"))
+    return StreamModel(path)
+
+
+@pytest.fixture(scope="module")
+def carving_images():
+    pre = Preprocessor(172, 172)
+    return [pre.from_array(f).copy() for f in read_frames(video("carving_ice_android.mp4"), 5)]
+
+
+@pytest.mark.parametrize("which", ["a0", "custom"])
+def test_pool_pairs_are_found_by_name(which, a0_model, custom_model):
+    model = a0_model if which == "a0" else custom_model
+    pairs = pool_pairs(model.layout)
+    assert len(pairs) == 16  # 15 squeeze-excite pools and the head's
+    for total, count in pairs:
+        prefix = total.name.removesuffix("_pool_buffer")
+        assert total.name != prefix and count.name == prefix + "_pool_frame_count"
+        assert total.dtype == np.float32 and total.shape[:4] == (1, 1, 1, 1)
+        assert count.dtype == np.int32 and count.shape == (1,)
+    assert HEAD in [(t.name, c.name) for t, c in pairs]
+
+
+def test_a_model_without_pool_pairs_falls_back_to_two_streams(renamed_model):
+    assert pool_pairs(renamed_model.layout) == ()
+    with pytest.raises(ValueError, match="no running pool sums"):
+        DecayedStream(renamed_model, 20)
+    clf = VideoClassifier(renamed_model, [str(i) for i in range(600)])
+    assert isinstance(clf.new_stream(window=4.0, window_mode="decay").stream, WindowedStreams)
+
+
+@pytest.mark.parametrize("backend", ["compiled", "interpreter"])
+def test_decayed_equals_plain_until_its_first_decay_with_one_invoke_per_frame(backend):
+    model = StreamModel(A0, backend=backend)
+    frames = random_frames(model, 16, seed=3)
+    window, kept = 6, int(6 * KEEP)  # 6 -> 2: decays after frames 6, 10 and 14
+    plain, decayed = model.new_stream(), DecayedStream(model, window)
+    counts, decays = [], []
+    for n, frame in enumerate(frames):
+        expected = plain.step(frame)
+        logits = decayed.step(frame)
+        assert logits is decayed.logits and decayed.frames == n + 1
+        assert decayed.stream.frames == n + 1  # its one stream, stepped once: one invoke
+        if n < window:
+            np.testing.assert_array_equal(logits, expected, err_msg=f"step {n}")
+        counts.append(int(decayed.stream.read_state(HEAD[1])[0]))
+        decays.append(decayed.decays)
+    assert not np.allclose(logits, expected, atol=1e-3)  # it did forget something
+    # The model counts on from the count written into the state the next step reads.
+    assert counts == [1, 2, 3, 4, 5, kept, 3, 4, 5, kept, 3, 4, 5, kept, 3, 4]
+    assert decays == [0] * 5 + [1] * 4 + [2] * 4 + [3] * 3
+    decayed.reset()
+    assert decayed.frames == decayed.count == decayed.decays == 0
+    assert int(decayed.stream.read_state(HEAD[1])[0]) == 0
+    np.testing.assert_array_equal(decayed.step(frames[0]), model.new_stream().step(frames[0]))
+
+
+def test_backends_decay_alike(a0_model):
+    frames = random_frames(a0_model, 12, seed=4)
+    a = DecayedStream(a0_model, 5)
+    b = DecayedStream(StreamModel(A0, backend="interpreter"), 5)
+    for n, frame in enumerate(frames):
+        np.testing.assert_array_equal(a.step(frame), b.step(frame), err_msg=f"step {n}")
+
+
+def _next_logits(model, frames, change) -> np.ndarray:
+    """Logits of the last of ``frames`` after the others, ``change(stream)`` just before it."""
+    stream = DecayedStream(model, 10_000)  # never decays on its own here
+    for frame in frames[:-1]:
+        stream.step(frame)
+    change(stream)
+    return stream.step(frames[-1]).copy()
+
+
+def _scale(stream, total_factor: float, count_factor: float) -> None:
+    for total, count in stream.pairs:
+        s, c = stream.stream.read_state(total.name), stream.stream.read_state(count.name)
+        if c[0] > 1:
+            stream.stream.write_state(total.name, s * np.float32(total_factor))
+            stream.stream.write_state(count.name, (c * count_factor).astype(c.dtype))
+
+
+@pytest.mark.parametrize("which", ["a0", "custom"])
+def test_decay_keeps_each_pool_mean(which, a0_model, custom_model, carving_images):
+    """On a still picture every frame adds the mean itself, so a decay done right leaves the
+    next logits as they were, up to the int8 rounding of the stored sums; halving only the sums
+    or only the counts does not."""
+    model = a0_model if which == "a0" else custom_model
+    frames = [carving_images[10]] * (21 if which == "a0" else 9)  # the custom model is slow
+    kept = _next_logits(model, frames, lambda s: None)
+    decayed = _next_logits(model, frames, DecayedStream.decay)
+    wrong = [
+        _next_logits(model, frames, lambda s: _scale(s, 0.5, 1)),
+        _next_logits(model, frames, lambda s: _scale(s, 1, 0.5)),
+    ]
+    error = np.abs(decayed - kept).mean()
+    assert decayed.argmax() == kept.argmax()
+    assert error < 0.4 * min(np.abs(w - kept).mean() for w in wrong), error
+    if which == "custom":  # its logits' int8 step is 0.111: within one step
+        assert np.abs(decayed - kept).max() < 0.12
+
+
+def test_classifier_window_mode():
+    clf = VideoClassifier.create_from_options(ClassifierOptions(window=4.0, window_mode="decay"))
+    assert isinstance(clf.stream, DecayedStream) and clf.stream.window == 20
+    clf.set_feed_rate(25)
+    assert isinstance(clf.stream, DecayedStream) and clf.stream.window == 100
+    assert isinstance(clf.new_stream(window_mode="two").stream, WindowedStreams)
+    assert not isinstance(clf.new_stream(window=None).stream, (WindowedStreams, DecayedStream))
+    assert ClassifierOptions().window_mode == "two"
+    with pytest.raises(OptionError, match="window_mode must be two or decay"):
+        ClassifierOptions(window=4.0, window_mode="fade")
+
+
+def test_decayed_window_follows_the_cut_and_cumulative_does_not(carving_then_other):
+    joined, cut = carving_then_other
+    decayed = classify_video(joined, window=4.0, window_mode="decay")
+    cumulative = classify_video(joined)
+    d, c = top1(decayed), top1(cumulative)
+    assert all(label == CARVING for t, label in d if cut - 1.0 <= t < cut), trace(d, cut)
+    latency = switch_latency(d, cut, lambda label: label != CARVING)
+    print(f"\ncarving ice -> example_video01 (cut {cut:.2f} s): decayed switch {seconds(latency)}")
+    assert latency is not None and latency <= MAX_LATENCY, (latency, trace(d, cut))
+    assert c[-1][1] == CARVING, trace(c, cut)
+    assert decayed.summary[0].label != CARVING
+
+
+def test_cli_window_mode_decay(carving_then_other):
+    joined, _ = carving_then_other
+    flags = ["--window", "4", "--window-mode", "decay", "--format", "json", "--summary-only"]
+    r = run("classify", joined, *flags)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["summary"]["top"][0]["label"] != CARVING

@@ -129,16 +129,18 @@ def run_capacity(
     transport: str = "http",
     workers: int | None = None,
     window: float | None = 4.0,
+    window_mode: str = "decay",
     search: bool = False,
 ) -> list[Capacity]:
     """Measure each N in ``streams`` (with ``search``: go on by 8 while it holds) and print a
     row per run; the runs."""
     classifier = VideoClassifier.create_from_options(
-        ClassifierOptions(model=model, window=window, top_k=3)
+        ClassifierOptions(model=model, window=window, window_mode=window_mode, top_k=3)
     )
     clip = camera_clip()
     cores = os.cpu_count() or 1
-    print(f"model  {classifier.model_name}; window {window or 'none'}; {cores} cores")
+    shown = f"{window:g} s, {window_mode}" if window else "none"
+    print(f"model  {classifier.model_name}; window {shown}; {cores} cores")
     print(
         f"input  {transport}: 640x360 30 fps H.264 cameras; {WARMUP:g} s warm-up, "
         f"{seconds:g} s measured per run; holds: p99 < {P99_LIMIT_MS:.0f} ms and every "

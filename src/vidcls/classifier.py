@@ -14,7 +14,7 @@ from .labels import embedded_config, resolve_labels
 from .model import BACKENDS, Stream, StreamModel
 from .preprocess import RESIZES, Preprocessor
 from .results import Category
-from .window import WindowedStreams
+from .window import WINDOW_MODES, DecayedStream, WindowedStreams, windowed_stream
 
 
 @dataclass
@@ -25,8 +25,11 @@ class ClassifierOptions:
     label file, a list, or None (labels embedded in or beside the model, else Kinetics-600).
     Filters apply in the official example's order: ``deny``, ``allow``, ``threshold``,
     ``top_k`` (0 keeps all). ``window`` (seconds) makes predictions follow the content of long
-    videos (see :mod:`vidcls.window`); None is cumulative, as the model is. Each field is the
-    CLI flag of the same name (``top_k`` is ``--top-k``).
+    videos (see :mod:`vidcls.window`); None is cumulative, as the model is. ``window_mode``:
+    how the window forgets: ``"two"``, two staggered streams reset in turn (exactly the last
+    ``window/2`` to ``window`` seconds; two model runs per frame), or ``"decay"``, one stream
+    whose older frames fade geometrically (one run per frame; ``"two"`` for a model without
+    pool sums to decay). Each field is the CLI flag of the same name (``top_k`` is ``--top-k``).
     """
 
     model: str | os.PathLike = zoo.DEFAULT_MODEL
@@ -40,6 +43,7 @@ class ClassifierOptions:
     crop: bool = False
     backend: str = "auto"
     window: float | None = None
+    window_mode: str = "two"
 
     def __post_init__(self) -> None:
         if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
@@ -55,6 +59,9 @@ class ClassifierOptions:
                 f"unknown backend '{self.backend}' (choose from {', '.join(BACKENDS)})"
             )
         check_window(self.window)
+        if self.window_mode not in WINDOW_MODES:
+            choices = " or ".join(WINDOW_MODES)
+            raise OptionError("window_mode", f"must be {choices}, not {self.window_mode!r}")
 
 
 def check_window(window: float | None) -> None:
@@ -180,7 +187,7 @@ class VideoClassifier:
         return self._stream.logits
 
     @property
-    def stream(self) -> Stream | WindowedStreams:
+    def stream(self) -> Stream | WindowedStreams | DecayedStream:
         """The model stream(s) this classifier feeds (for benchmarks of the low-level steps)."""
         return self._stream
 
@@ -189,10 +196,11 @@ class VideoClassifier:
         """Frames fed since creation or the last reset."""
         return self._stream.frames
 
-    def _new_stream(self, feed_fps: float) -> Stream | WindowedStreams:
+    def _new_stream(self, feed_fps: float) -> Stream | WindowedStreams | DecayedStream:
         if self.options.window is None:
             return self.model.new_stream()
-        return WindowedStreams(self.model, max(2, round(self.options.window * feed_fps)))
+        frames = max(2, round(self.options.window * feed_fps))
+        return windowed_stream(self.model, frames, self.options.window_mode)
 
     def set_feed_rate(self, fps: float) -> None:
         """Frames per second actually fed (sizes the window in frames); resets the state."""
@@ -222,7 +230,7 @@ class VideoClassifier:
     def new_stream(self, **changes) -> VideoClassifier:
         """Another classifier on the same loaded model, with its own state; ``changes`` to
         options that need no reload (``top_k``, ``threshold``, ``allow``, ``deny``,
-        ``window``, ``resize``, ``crop``)."""
+        ``window``, ``window_mode``, ``resize``, ``crop``)."""
         fixed = {"model", "labels", "threads", "backend"} & set(changes)
         if fixed:
             raise ValueError(f"a new stream cannot change {', '.join(sorted(fixed))}")

@@ -3,20 +3,21 @@
 A stream model takes one frame (``[1, 1, H, W, 3]`` float32) plus its state tensors and returns
 the logits for that frame plus the next state, under output names equal to the state inputs.
 Nothing about the layout is hard-coded: the signature key, image input, state names, shapes and
-dtypes, and the logits output are all read from the model.
+dtypes, and the logits output are all read from the model (see :mod:`vidcls.layout`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ._native import quiet_stderr
 from .errors import VidclsError
+from .layout import ModelLayout, TensorSpec, find_layout, spec_of
 from .modelcheck import check_flatbuffer, check_model_file, vet
 
 try:  # reading logits into a preallocated array; the public read() allocates each call
@@ -25,7 +26,6 @@ except ImportError:  # pragma: no cover - depends on the LiteRT build
     _tensor_buffer_native = None
 
 BACKENDS = ("auto", "compiled", "interpreter")
-MAX_TENSOR_ELEMENTS = 1 << 26  # an image, state or logits tensor; A2's largest state is ~0.2 M
 _environment = None  # one LiteRT environment for every model: created once, freed at exit
 
 
@@ -36,103 +36,6 @@ def _shared_environment():
 
         _environment = Environment.create()
     return _environment
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """Name, shape and dtype of one signature input or output."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: np.dtype
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-
-@dataclass(frozen=True)
-class ModelLayout:
-    """Where a stream model keeps its image input, states and logits."""
-
-    signature_key: str
-    image: TensorSpec
-    states: tuple[TensorSpec, ...]
-    logits: TensorSpec
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    extras: tuple[TensorSpec, ...] = ()  # outputs asked for besides the logits and states
-
-    @property
-    def height(self) -> int:
-        return self.image.shape[-3]
-
-    @property
-    def width(self) -> int:
-        return self.image.shape[-2]
-
-    @property
-    def num_classes(self) -> int:
-        return self.logits.shape[-1]
-
-
-def _spec(name: str, detail: dict) -> TensorSpec:
-    return TensorSpec(name, tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]))
-
-
-def find_layout(
-    signatures: dict[str, tuple[dict[str, TensorSpec], dict[str, TensorSpec]]],
-    path: str | os.PathLike,
-    extra_outputs: tuple[str, ...] = (),
-) -> ModelLayout:
-    """Pick the stream signature among ``{key: (inputs, outputs)}`` and name its parts
-    (``extra_outputs``: more outputs to expose). VidclsError when none has the stream layout.
-    """
-    problems = []
-    keys = sorted(signatures, key=lambda k: k != "serving_default")
-    for key in keys:
-        inputs, outputs = signatures[key]
-        try:
-            return _layout_of(key, inputs, outputs, extra_outputs)
-        except ValueError as e:
-            problems.append(f"signature '{key}': {e}")
-    detail = "; ".join(problems) if problems else "it has no signatures"
-    raise VidclsError(f"not a MoViNet-style stream model ({detail})", path)
-
-
-def _layout_of(
-    key: str, inputs: dict[str, TensorSpec], outputs: dict[str, TensorSpec], extra=()
-) -> ModelLayout:
-    if any(n not in outputs for n in extra):
-        raise ValueError(f"no output named {', '.join(n for n in extra if n not in outputs)}")
-    non_state_in = [n for n in inputs if n not in outputs]
-    non_state_out = [n for n in outputs if n not in inputs and n not in extra]
-    images = [n for n in non_state_in if len(inputs[n].shape) == 5 and inputs[n].shape[-1] == 3]
-    if len(non_state_in) != 1 or len(images) != 1:
-        raise ValueError(
-            "expected exactly one image input [1, 1, H, W, 3] besides the states, "
-            f"found {non_state_in or 'none'}"
-        )
-    image = inputs[images[0]]
-    if image.dtype != np.float32 or image.shape[:2] != (1, 1) or min(image.shape) <= 0:
-        raise ValueError(f"image input {image.name} is {image.dtype} {list(image.shape)}")
-    if len(non_state_out) != 1:
-        raise ValueError(f"expected one logits output besides the states, found {non_state_out}")
-    logits = outputs[non_state_out[0]]
-    if logits.dtype != np.float32 or len(logits.shape) != 2 or logits.shape[0] != 1:
-        raise ValueError(f"logits output {logits.name} is {logits.dtype} {list(logits.shape)}")
-    states = tuple(inputs[n] for n in inputs if n in outputs)
-    if not states:
-        raise ValueError("no state inputs: this is not a stream model")
-    for s in states:
-        o = outputs[s.name]
-        if (o.shape, o.dtype) != (s.shape, s.dtype):
-            raise ValueError(f"state {s.name} is {list(s.shape)} in but {list(o.shape)} out")
-    for t in (image, logits, *states):  # a forged shape must not allocate gigabytes
-        if min(t.shape, default=1) < 0 or t.size > MAX_TENSOR_ELEMENTS:
-            raise ValueError(f"tensor {t.name} has an impossible shape {list(t.shape)}")
-    extras = tuple(outputs[n] for n in extra)
-    return ModelLayout(key, image, states, logits, tuple(inputs), tuple(outputs), extras)
 
 
 class StreamModel:
@@ -180,6 +83,7 @@ class StreamModel:
         else:
             raise VidclsError(f"LiteRT cannot load this model ({'; '.join(errors)})", self.path)
         self.zeros = {s.name: np.zeros(s.shape, s.dtype) for s in self.layout.states}
+        self.state_specs = {s.name: s for s in self.layout.states}
 
     # -- loading -------------------------------------------------------------------------
 
@@ -192,8 +96,8 @@ class StreamModel:
         )
         sigs = {}
         for key in cm.get_signature_list():
-            ins = {n: _spec(n, d) for n, d in cm.get_input_tensor_details(key).items()}
-            outs = {n: _spec(n, d) for n, d in cm.get_output_tensor_details(key).items()}
+            ins = {n: spec_of(n, d) for n, d in cm.get_input_tensor_details(key).items()}
+            outs = {n: spec_of(n, d) for n, d in cm.get_output_tensor_details(key).items()}
             sigs[key] = (ins, outs)
         layout = find_layout(sigs, self.path, self.extra_outputs)
         self.compiled = cm
@@ -209,8 +113,8 @@ class StreamModel:
         sigs = {}
         for key in it.get_signature_list():
             runner = it.get_signature_runner(key)
-            ins = {n: _spec(n, d) for n, d in runner.get_input_details().items()}
-            outs = {n: _spec(n, d) for n, d in runner.get_output_details().items()}
+            ins = {n: spec_of(n, d) for n, d in runner.get_input_details().items()}
+            outs = {n: spec_of(n, d) for n, d in runner.get_output_details().items()}
             sigs[key] = (ins, outs)
         layout = find_layout(sigs, self.path, self.extra_outputs)
         self.interpreter = it
@@ -246,7 +150,8 @@ class Stream:
 
     ``step(image)`` feeds one preprocessed frame (float32 ``[H, W, 3]`` in [0, 1]) and returns
     the logits, in an array that is overwritten by the next step. The low-level parts of a step
-    (``load_image``, ``invoke``, ``swap_state``, ``read_logits``) are public for benchmarks.
+    (``load_image``, ``invoke``, ``swap_state``, ``read_logits``) are public for benchmarks;
+    ``read_state``/``write_state`` reach the state tensors the next step reads.
     ``output(name)``: the last step's value of an extra output (raw dtype, a new array).
     """
 
@@ -285,6 +190,31 @@ class Stream:
 
     def reset(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def read_state(
+        self, name: str, out: np.ndarray | None = None
+    ) -> np.ndarray:  # pragma: no cover
+        """The state tensor ``name`` that the next step reads (into ``out`` when given)."""
+        raise NotImplementedError
+
+    def write_state(self, name: str, value: np.ndarray) -> None:  # pragma: no cover - abstract
+        """Replace the state tensor ``name`` that the next step reads (``value`` is copied)."""
+        raise NotImplementedError
+
+    def _state_spec(self, name: str) -> TensorSpec:
+        spec = self.model.state_specs.get(name)
+        if spec is None:
+            raise KeyError(f"the model has no state named {name!r}")
+        return spec
+
+    def _state_out(self, name: str, out: np.ndarray | None) -> tuple[TensorSpec, np.ndarray]:
+        """The spec of state ``name`` and a contiguous array of its shape and dtype to fill."""
+        spec = self._state_spec(name)
+        if out is None:
+            return spec, np.empty(spec.shape, spec.dtype)
+        if out.dtype != spec.dtype or out.shape != spec.shape or not out.flags.c_contiguous:
+            raise ValueError(f"state {name} is {spec.dtype} {list(spec.shape)}")
+        return spec, out
 
 
 class _CompiledStream(Stream):
@@ -345,6 +275,19 @@ class _CompiledStream(Stream):
         spec = self.extras[name]
         return self._extras[name].read(spec.size, spec.dtype).reshape(spec.shape)
 
+    def read_state(self, name: str, out: np.ndarray | None = None) -> np.ndarray:
+        spec, out = self._state_out(name, out)
+        buf = self._sets[self._parity][name]  # the set the next step reads
+        if _tensor_buffer_native is not None:
+            _tensor_buffer_native.ReadTensorToBuffer(buf.capsule, out.reshape(-1), spec.dtype.name)
+        else:  # pragma: no cover
+            out.reshape(-1)[:] = buf.read(spec.size, spec.dtype)
+        return out
+
+    def write_state(self, name: str, value: np.ndarray) -> None:
+        spec = self._state_spec(name)
+        self._sets[self._parity][name].write(np.asarray(value, spec.dtype).reshape(spec.shape))
+
     def reset(self) -> None:
         """Zero both state sets (a pass-through state is never written by the model)."""
         for states in self._sets:
@@ -380,6 +323,15 @@ class _InterpreterStream(Stream):
 
     def output(self, name: str) -> np.ndarray:
         return np.array(self._outputs[name]).reshape(self.extras[name].shape)
+
+    def read_state(self, name: str, out: np.ndarray | None = None) -> np.ndarray:
+        spec, out = self._state_out(name, out)
+        out[...] = np.asarray(self._inputs[name]).reshape(spec.shape)
+        return out
+
+    def write_state(self, name: str, value: np.ndarray) -> None:
+        spec = self._state_spec(name)  # a copy: the zeros after a reset are the model's own
+        self._inputs[name] = np.array(value, spec.dtype).reshape(spec.shape)
 
     def reset(self) -> None:
         self._inputs = dict(self.model.zeros)

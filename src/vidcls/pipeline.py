@@ -226,7 +226,8 @@ def load_classifier(model: str | os.PathLike = "a0", **options) -> VideoClassifi
     """Load a model (a zoo name, fetched once, or a .tflite path) with its labels.
 
     Keyword arguments are :class:`ClassifierOptions` fields: ``labels``, ``top_k``,
-    ``threshold``, ``allow``, ``deny``, ``threads``, ``resize``, ``crop``, ``window``.
+    ``threshold``, ``allow``, ``deny``, ``threads``, ``resize``, ``crop``, ``window``,
+    ``window_mode``.
     """
     return VideoClassifier.create_from_options(ClassifierOptions(model=model, **options))
 

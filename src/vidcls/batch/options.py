@@ -30,6 +30,7 @@ class BatchOptions:
     deny: list[str] | None = None
     fps: float | None = None
     window: float | None = None
+    window_mode: str = "two"
     segments: bool = False
     per_frame: bool = False
     workers: int | None = None
@@ -65,6 +66,7 @@ class BatchOptions:
             deny=self.deny,
             threads=threads,
             window=self.window,
+            window_mode=self.window_mode,
         )
 
 

@@ -62,7 +62,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--window",
         type=float,
         default=4.0,
-        help="window seconds, as `vidcls live`; 0 for none (one invoke per frame) [4]",
+        help="window seconds, as `vidcls live`; 0 for none [4]",
+    )
+    g.add_argument(
+        "--window-mode",
+        choices=("two", "decay"),
+        default="decay",
+        help="as `vidcls live`: decay (one model run per frame) or two (two runs) [decay]",
     )
 
     g = p.add_argument_group("server capacity (--ws)")
@@ -108,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             transport=args.transport,
             workers=args.workers,
             window=args.window or None,
+            window_mode=args.window_mode,
             search=search,
         )
     elif args.train:

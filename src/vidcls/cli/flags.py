@@ -16,6 +16,7 @@ from ..errors import VidclsError
 from ..preprocess import RESIZES
 from ..segments import SegmentOptions
 from ..sinks import EventSink, open_sinks
+from ..window import WINDOW_MODES
 
 NATIVE = "native"  # the CLI's word for "every decoded frame" (fps 0 in Python)
 
@@ -88,17 +89,37 @@ def add_preprocess(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_window(p: argparse.ArgumentParser, default: float | None = None) -> None:
-    """--window SECONDS (default: the window a trained model records, else ``default``)."""
+def add_window(p: argparse.ArgumentParser, default: float | None = None, mode: str = "two") -> None:
+    """--window SECONDS (default: the window a trained model records, else ``default``) and
+    --window-mode (default ``mode``; ``two`` for a model that records its window)."""
     shown = f", else {default:g}" if default else ""
     p.add_argument(
         "--window",
         type=float,
         metavar="SECONDS",
-        help="follow the content of long videos: predictions from the last SECONDS/2 to SECONDS "
-        "of video (two staggered streams) instead of everything since the start "
+        help="follow the content of long videos: predictions from about the last SECONDS of "
+        "video instead of everything since the start "
         f"[the window a model trained by vidcls records{shown}]",
     )
+    p.add_argument(
+        "--window-mode",
+        choices=WINDOW_MODES,
+        default=None if mode != "two" else "two",
+        help="how the window forgets: two = two staggered streams, exactly the last SECONDS/2 "
+        "to SECONDS (two model runs per frame); decay = one stream whose older frames fade "
+        "(one run per frame: half the CPU) "
+        + ("[two]" if mode == "two" else f"[{mode}; two for a model trained by vidcls]"),
+    )
+
+
+def window_mode_of(args: argparse.Namespace, default: str) -> str:
+    """``--window-mode``; else ``two`` for a model that records its window (it was trained on
+    windows fresh from a zero state, which is what ``two`` feeds); else ``default``."""
+    from ..classifier import model_window
+
+    if args.window_mode is not None:
+        return args.window_mode
+    return "two" if model_window(args.model) is not None else default
 
 
 def window_of(args: argparse.Namespace, default: float | None = None) -> float | None:
