@@ -122,6 +122,18 @@ def measure(
     )
 
 
+def _next(runs: list[Capacity]) -> list[int]:
+    """The search's next N: up by 8 while it holds, then halfway back towards the last that
+    held, to within 2 streams."""
+    held = [r.streams for r in runs if r.holds]
+    failed = [r.streams for r in runs if not r.holds]
+    if not failed:
+        return [max(held) + 8]
+    low, high = max(held, default=0), min(failed)
+    middle = (low + high) // 2
+    return [middle] if high - low > 2 and middle not in (low, high) else []
+
+
 def run_capacity(
     model: str,
     streams: list[int],
@@ -158,8 +170,8 @@ def run_capacity(
             run = measure(classifier, [str(clip)] * n, seconds, workers, loop=True)
         print(run.row(), flush=True)
         runs.append(run)
-        if search and run.holds and not todo:
-            todo.append(n + 8)
+        if search and not todo:
+            todo += _next(runs)
     held = [r.streams for r in runs if r.holds]
     print(f"largest N that holds: {max(held) if held else 'none'}", file=sys.stderr)
     return runs

@@ -41,6 +41,13 @@ IDLE = 1.0  # the same for a slot that wakes its worker when a frame comes (a sa
 LATENCIES = 4096  # recent capture-to-result latencies kept per stream
 
 
+def default_workers() -> int:
+    """Half the cores, at least one: the other half decodes. A 30 fps camera costs about as
+    much to decode as its 5 model runs a second, and on the 2-core machine this was measured
+    on, two model copies ran no faster together than one (``vidcls bench --streams``)."""
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
 class FrameSlot:
     """The freshest pushed frame of one stream: ``put`` replaces it, ``latest`` takes it."""
 
@@ -236,7 +243,7 @@ class Scheduler:
 
     ``fps``: the rate each stream is fed (None: the model's own, 0: every new frame);
     ``segments``: action segments per stream; ``workers``: model copies running at once
-    (default: one per core).
+    (default: :func:`default_workers`).
     """
 
     def __init__(
@@ -250,7 +257,7 @@ class Scheduler:
         self.classifier = classifier
         self.rate = feed_rate(classifier, fps)
         self.segments = segments
-        count = max(1, workers or os.cpu_count() or 1)
+        count = max(1, workers or default_workers())
         self.workers = [_Worker(self, classifier, 0)]
         for i in range(1, count):  # the file was vetted when the first copy was loaded
             model = StreamModel(

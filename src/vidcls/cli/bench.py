@@ -57,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "files read at real speed [http]",
     )
     g.add_argument("--seconds", type=float, default=20.0, help="measured per run [20]")
-    g.add_argument("--workers", type=int, help="model copies [one per core]")
+    g.add_argument("--workers", type=int, help="model copies [half the cores, at least 1]")
     g.add_argument(
         "--window",
         type=float,

@@ -55,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         metavar="N",
-        help="with several sources: model copies run at once [one per core]",
+        help="with several sources: model copies run at once [half the cores, at least 1]",
     )
     p.add_argument(
         "--mosaic",
