@@ -1,5 +1,6 @@
-"""Several live sources in one process: a network stream that dies and comes back while two
-files play on undisturbed, events with source names, Ctrl-C flushing every output."""
+"""Several live sources in one process (decoded in two child processes): a network stream
+that dies and comes back while two files play on undisturbed, events with source names, Ctrl-C
+flushing every output."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def test_dead_source_reconnects_others_undisturbed_ctrl_c_flushes(live_ts, tmp_p
     sources.write_text(f"# two files\nice={video('carving_ice_rpi.mp4')}\n")
     proc = subprocess.Popen(
         [*CLI, "live", f"net={url}", str(video("eye_makeup.avi")), "--sources", sources]
-        + ["--loop", "-o", out, "--min-duration", "0.4"],
+        + ["--loop", "-o", out, "--min-duration", "0.4", "--decoders", "2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from .cameras import CameraServer, camera_clip
 from .classifier import ClassifierOptions, VideoClassifier
+from .errors import VidclsError
 from .results import FrameResult
 from .sources import SourceSpec
 from .watch import Watch
@@ -80,33 +82,45 @@ def measure(
     seconds: float,
     workers: int | None = None,
     loop: bool = False,
+    decoders: int | None = None,
 ) -> Capacity:
     """Watch ``urls`` for WARMUP + ``seconds``; figures from the last ``seconds``."""
     specs = [SourceSpec(f"cam{i}", u) for i, u in enumerate(urls)]
-    watch = Watch(classifier, specs, loop=loop, workers=workers)
+    watch = Watch(classifier, specs, loop=loop, workers=workers, decoders=decoders)
     latencies: list[float] = []
     infer: list[float] = []
     counts = dict.fromkeys((s.name for s in specs), 0)
-    marks: dict[str, float] = {}
-    t_start = time.monotonic()
+    marks: dict[str, dict] = {}
+
+    def mark() -> dict:
+        """Counters now: this process's CPU (its decoding processes' too), the machine's."""
+        cpu = time.process_time() + (watch.pool.cpu_seconds() if watch.pool else 0.0)
+        dropped = sum(s.stats.dropped for s in watch.scheduler.streams)
+        return {"wall": time.monotonic(), "cpu": cpu, "busy": _machine_busy(), "dropped": dropped}
 
     def emit(name: str, result: FrameResult) -> None:
-        if not result.top:
-            return
-        now = time.monotonic()
-        if now - t_start < WARMUP:
-            return
-        if not marks:
-            marks.update(cpu=time.process_time(), busy=_machine_busy(), wall=now)
-        latencies.append(result.latency_ms)
-        infer.append(result.infer_ms)
-        counts[name] += 1
+        if result.top and "start" in marks and "end" not in marks:
+            latencies.append(result.latency_ms)
+            infer.append(result.infer_ms)
+            counts[name] += 1
 
-    reports = watch.run(emit, duration=WARMUP + seconds)
-    wall = time.monotonic() - marks.get("wall", time.monotonic())
-    cpu = (time.process_time() - marks.get("cpu", 0.0)) / wall if wall > 0 else 0.0
-    busy = (_machine_busy() - marks.get("busy", 0.0)) / wall if wall > 0 else 0.0
-    rates = np.array([counts[s.name] / wall for s in specs]) if wall > 0 else np.zeros(1)
+    # The measured span is timed apart from the run, which also starts and stops everything.
+    timers = [
+        threading.Timer(WARMUP, lambda: marks.setdefault("start", mark())),
+        threading.Timer(WARMUP + seconds, lambda: marks.setdefault("end", mark())),
+    ]
+    for t in timers:
+        t.start()
+    try:
+        watch.run(emit, duration=WARMUP + seconds + 0.5)
+    finally:
+        for t in timers:
+            t.cancel()
+    a, b = marks.get("start"), marks.get("end")
+    if a is None or b is None:
+        raise VidclsError("the capacity run ended before its measured span")
+    wall = b["wall"] - a["wall"]
+    rates = np.array([counts[s.name] / wall for s in specs])
     lat = np.array(latencies) if latencies else np.array([np.nan])
     return Capacity(
         len(urls),
@@ -114,9 +128,9 @@ def measure(
         float(np.percentile(lat, 99)),
         float(rates.mean()),
         float(rates.min()),
-        sum(r.dropped for r in reports),
-        cpu,
-        busy,
+        b["dropped"] - a["dropped"],
+        (b["cpu"] - a["cpu"]) / wall,
+        (b["busy"] - a["busy"]) / wall,
         watch.scheduler.rate or 0.0,
         float(np.median(infer)) if infer else float("nan"),
     )
@@ -140,6 +154,7 @@ def run_capacity(
     seconds: float = 20.0,
     transport: str = "http",
     workers: int | None = None,
+    decoders: int | None = None,
     window: float | None = 4.0,
     window_mode: str = "decay",
     search: bool = False,
@@ -152,7 +167,9 @@ def run_capacity(
     clip = camera_clip()
     cores = os.cpu_count() or 1
     shown = f"{window:g} s, {window_mode}" if window else "none"
-    print(f"model  {classifier.model_name}; window {shown}; {cores} cores")
+    decoding = "default" if decoders is None else decoders
+    feeding = f"workers {workers or 'default'}, decoders {decoding}"
+    print(f"model  {classifier.model_name}; window {shown}; {feeding}; {cores} cores")
     print(
         f"input  {transport}: 640x360 30 fps H.264 cameras; {WARMUP:g} s warm-up, "
         f"{seconds:g} s measured per run; holds: p99 < {P99_LIMIT_MS:.0f} ms and every "
@@ -165,9 +182,10 @@ def run_capacity(
         n = todo.pop(0)
         if transport == "http":
             with CameraServer(clip) as server:
-                run = measure(classifier, [server.url(i) for i in range(n)], seconds, workers)
+                urls = [server.url(i) for i in range(n)]
+                run = measure(classifier, urls, seconds, workers, decoders=decoders)
         else:
-            run = measure(classifier, [str(clip)] * n, seconds, workers, loop=True)
+            run = measure(classifier, [str(clip)] * n, seconds, workers, True, decoders)
         print(run.row(), flush=True)
         runs.append(run)
         if search and not todo:

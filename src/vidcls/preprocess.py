@@ -32,6 +32,11 @@ class Preprocessor:
 
     def from_array(self, rgb: np.ndarray) -> np.ndarray:
         """Prepare an RGB uint8 ``[h, w, 3]`` array (any size)."""
+        self._fit(rgb)
+        return self._to_float()
+
+    def _fit(self, rgb: np.ndarray) -> np.ndarray:
+        """``rgb`` cropped and scaled to the model's size, into the uint8 buffer."""
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 HxWx3 array, got {rgb.dtype} {rgb.shape}")
         if self.crop:
@@ -40,13 +45,19 @@ class Preprocessor:
             np.copyto(self._pixels, rgb)
         else:
             cv2.resize(rgb, (self.width, self.height), self._pixels, interpolation=cv2.INTER_LINEAR)
-        return self._to_float()
+        return self._pixels
 
     def from_frame(self, frame) -> np.ndarray:
         """Prepare a decoded PyAV VideoFrame, turned upright as its display matrix says."""
+        self.pixels(frame)
+        return self._to_float()
+
+    def pixels(self, frame) -> np.ndarray:
+        """A decoded frame upright at the model's size, RGB uint8 (``from_frame`` before its
+        scaling to [0, 1]; what a decoding process hands over)."""
         rotation = rotation_of(frame)
         if self.resize == "bilinear" or rotation:
-            return self.from_array(upright(self._reformat(frame, format="rgb24"), rotation))
+            return self._fit(upright(self._reformat(frame, format="rgb24"), rotation))
         w, h = frame.width, frame.height
         if self.crop:  # scale the short side to the model size, then cut the centre
             s = max(self.width / w, self.height / h)
@@ -54,7 +65,7 @@ class Preprocessor:
         else:
             w, h = self.width, self.height
         rgb = self._reformat(frame, format="rgb24", width=w, height=h, interpolation="AREA")
-        return self.from_array(rgb)
+        return self._fit(rgb)
 
     def _reformat(self, frame, **kwargs) -> np.ndarray:
         if self._reformatter is None:

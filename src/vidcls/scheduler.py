@@ -41,10 +41,10 @@ IDLE = 1.0  # the same for a slot that wakes its worker when a frame comes (a sa
 LATENCIES = 4096  # recent capture-to-result latencies kept per stream
 
 
-def default_workers() -> int:
-    """Half the cores, at least one: the other half decodes. A 30 fps camera costs about as
-    much to decode as its 5 model runs a second, and on the 2-core machine this was measured
-    on, two model copies ran no faster together than one (``vidcls bench --streams``)."""
+def default_copies() -> int:
+    """Model copies run at once: half the cores, at least one (the other half decodes: a
+    30 fps camera costs about as much to decode as its 5 model runs a second). On the 2-core
+    machine this was measured on, two copies ran no faster together than one."""
     return max(1, (os.cpu_count() or 1) // 2)
 
 
@@ -239,11 +239,13 @@ def _due(stream: Stream) -> float:
 
 
 class Scheduler:
-    """Feeds any number of streams on ``workers`` copies of one classifier's model.
+    """Feeds any number of streams on copies of one classifier's model.
 
     ``fps``: the rate each stream is fed (None: the model's own, 0: every new frame);
-    ``segments``: action segments per stream; ``workers``: model copies running at once
-    (default: :func:`default_workers`).
+    ``segments``: action segments per stream; ``copies``: copies of the model that run at
+    once (default :func:`default_copies`); ``workers``: threads feeding streams, sharing the
+    copies in turn (default two per copy: one fetches and prepares a frame while the other's
+    model runs).
     """
 
     def __init__(
@@ -253,21 +255,23 @@ class Scheduler:
         fps: float | None = None,
         segments: SegmentOptions | bool | None = None,
         workers: int | None = None,
+        copies: int | None = None,
     ) -> None:
         self.classifier = classifier
         self.rate = feed_rate(classifier, fps)
         self.segments = segments
-        count = max(1, workers or default_workers())
-        self.workers = [_Worker(self, classifier, 0)]
-        for i in range(1, count):  # the file was vetted when the first copy was loaded
+        copies = max(1, copies or default_copies())
+        count = max(1, workers or 2 * copies)
+        models = [classifier]
+        for _ in range(1, min(copies, count)):  # the file was vetted when first loaded
             model = StreamModel(
                 classifier.model.path,
                 num_threads=classifier.model.num_threads,
                 backend=classifier.model.backend,
                 isolate=False,
             )
-            copy = VideoClassifier(model, classifier.labels, classifier.options)
-            self.workers.append(_Worker(self, copy, i))
+            models.append(VideoClassifier(model, classifier.labels, classifier.options))
+        self.workers = [_Worker(self, models[i % len(models)], i) for i in range(count)]
         self._lock = threading.Lock()
         self.streams: list[Stream] = []
         self.ended: list[Stream] = []

@@ -10,6 +10,7 @@ backoff while the others go on. ``vidcls live SRC1 SRC2 ...`` is this.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import time
 from collections.abc import Callable
@@ -59,12 +60,13 @@ class SourceReport:
 
 
 class Watch:
-    """Several named sources classified at once on ``workers`` copies of one model.
+    """Several named sources classified at once on one model (see :class:`Scheduler`).
 
     ``fps``: rate fed per source (None: the model's); ``segments``: action segments per
     source; ``loop``: loop file sources; ``decoder_threads``: per source (1 keeps a frame of
-    latency and a thread per source away); ``on_status(name, online)``: a source came up or
-    was lost.
+    latency and a thread per source away); ``decoders``: processes decoding the sources (0:
+    capture threads in this process; None: :func:`default_decoders`); ``workers``: threads
+    feeding the model; ``on_status(name, online)``: a source came up or was lost.
     """
 
     def __init__(
@@ -77,18 +79,18 @@ class Watch:
         loop: bool = False,
         workers: int | None = None,
         decoder_threads: int = 1,
+        decoders: int | None = 0,
         on_status: Callable[[str, bool], None] | None = None,
     ) -> None:
         self.specs = sources
-
-        def grabber(spec: SourceSpec) -> FrameGrabber:
-            return FrameGrabber(open_source(spec.source, True, loop, decoder_threads))
-
-        # Made now, so a bad path or URL fails before anything starts; at once, as an http
-        # URL is asked whether it is a file, which takes a while when its host is down.
-        with ThreadPoolExecutor(min(16, len(sources) or 1)) as pool:
-            grabbers = list(pool.map(grabber, sources))
-        self.grabbers = {s.name: g for s, g in zip(sources, grabbers, strict=True)}
+        self.pool = None
+        if decoders is None:
+            decoders = default_decoders(len(sources))
+        if decoders > 0:
+            self.pool = _decoder_pool(classifier, sources, decoders, loop)
+            self.grabbers = self.pool.slots
+        else:
+            self.grabbers = _grabbers(sources, loop, decoder_threads)
         self.scheduler = Scheduler(classifier, fps=fps, segments=segments, workers=workers)
         self.on_status = on_status
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -181,6 +183,8 @@ class Watch:
         self.scheduler.stop()
         for grabber in self.grabbers.values():
             grabber.stop()
+        if self.pool is not None:
+            self.pool.close()
         self.stopped = time.monotonic()
 
     def reports(self) -> list[SourceReport]:
@@ -206,6 +210,40 @@ class Watch:
                 )
             )
         return out
+
+
+def default_decoders(sources: int) -> int:
+    """Decoding processes for ``sources`` live sources: one per four sources, at most one
+    per core; none below four sources (capture threads in this process are enough)."""
+    return min(os.cpu_count() or 1, sources // 4)
+
+
+def _grabbers(sources: list[SourceSpec], loop: bool, threads: int) -> dict[str, FrameGrabber]:
+    """A capture thread per source, made at once, so a bad path or URL fails before anything
+    starts (an http URL is asked whether it is a file, which is slow when its host is down)."""
+
+    def grabber(spec: SourceSpec) -> FrameGrabber:
+        return FrameGrabber(open_source(spec.source, True, loop, threads))
+
+    with ThreadPoolExecutor(min(16, len(sources) or 1)) as pool:
+        made = list(pool.map(grabber, sources))
+    return {s.name: g for s, g in zip(sources, made, strict=True)}
+
+
+def _decoder_pool(classifier: VideoClassifier, sources, processes: int, loop: bool):
+    """The sources in ``processes`` decoding processes, handing frames over at model size."""
+    from .decoders import DecoderPool
+
+    lay, options = classifier.model.layout, classifier.options
+    return DecoderPool(
+        sources,
+        lay.height,
+        lay.width,
+        processes=processes,
+        resize=options.resize,
+        crop=options.crop,
+        loop=loop,
+    )
 
 
 def _seconds(stream: Stream | None, end: float) -> float:

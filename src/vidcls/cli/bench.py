@@ -57,7 +57,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "files read at real speed [http]",
     )
     g.add_argument("--seconds", type=float, default=20.0, help="measured per run [20]")
-    g.add_argument("--workers", type=int, help="model copies [half the cores, at least 1]")
+    g.add_argument("--workers", type=int, help="threads feeding the model, as `vidcls live`")
+    g.add_argument(
+        "--decoders", type=int, help="decoding processes, as `vidcls live` [one per 4 sources]"
+    )
     g.add_argument(
         "--window",
         type=float,
@@ -113,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
             seconds=args.seconds,
             transport=args.transport,
             workers=args.workers,
+            decoders=args.decoders,
             window=args.window or None,
             window_mode=args.window_mode,
             search=search,

@@ -55,7 +55,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         metavar="N",
-        help="with several sources: model copies run at once [half the cores, at least 1]",
+        help="with several sources: threads feeding the model [two per model copy; one copy "
+        "per two cores]",
+    )
+    p.add_argument(
+        "--decoders",
+        type=int,
+        metavar="N",
+        help="with several sources: processes decoding them, 0 for threads in this one "
+        "[one per 4 sources, at most one per core; 0 with --mosaic]",
     )
     p.add_argument(
         "--mosaic",

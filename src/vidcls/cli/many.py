@@ -42,6 +42,7 @@ def run_many(args: argparse.Namespace, specs: list[SourceSpec], window: float | 
             segments=segments,
             loop=args.loop,
             workers=args.workers,
+            decoders=0 if args.mosaic else args.decoders,
             on_status=out.status,
         )
         mosaic = _mosaic(args, specs)

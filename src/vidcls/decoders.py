@@ -1,0 +1,247 @@
+"""Live sources decoded in child processes, handed over at the model's size.
+
+Decoding 30 fps cameras costs about as much CPU as classifying them, and in one process the
+capture threads and the model's worker take turns on Python's interpreter lock for every
+frame. A :class:`DecoderPool` runs the capture threads (:class:`~vidcls.capture.FrameGrabber`,
+freshest frame, reconnects) in a few child processes instead. When the scheduler asks a
+:class:`RemoteSlot` for a source's freshest frame, its process scales that one frame to the
+model's size (RGB uint8, as :meth:`Preprocessor.pixels`) into shared memory; nothing else
+crosses over.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing import shared_memory
+
+import numpy as np
+
+from .capture import Captured
+from .errors import VidclsError
+from .sources import SourceSpec
+
+QUIET = 0.02  # seconds a slot answers "nothing new" without asking again
+
+
+@dataclass
+class _Status:
+    """What a decoding process says about one source with each answer."""
+
+    captured: int = 0
+    reconnects: int = 0
+    online: bool = False
+    ended: bool = False
+    input_fps: float = 0.0
+    error: str | None = None
+
+
+class RemoteSlot:
+    """One source in a decoding process, with the interface the scheduler and
+    :class:`~vidcls.watch.Watch` use of a :class:`~vidcls.capture.FrameGrabber`."""
+
+    def __init__(self, pool: DecoderPool, process: int, index: int, pixels: np.ndarray) -> None:
+        self.pool, self.process, self.index = pool, process, index
+        self.pixels = pixels  # shared memory: written by the process, read by the worker
+        self.status = _Status()
+        self._quiet_until = 0.0
+
+    def latest(self, after: int = -1, timeout: float = 0.0) -> Captured | None:
+        """The freshest frame with index > ``after`` at the model's size, or None."""
+        now = time.monotonic()
+        if now < self._quiet_until or self.status.ended:
+            return None
+        reply = self.pool.ask(self.process, ("get", self.index, after))
+        if reply is None:  # the process is gone
+            self.status.ended = True
+            self.status.error = self.status.error or "its decoding process stopped"
+            return None
+        found, status = reply
+        self.status = status
+        if found is None:
+            self._quiet_until = now + QUIET
+            return None
+        index, captured_at, generation = found
+        return Captured(self.pixels, captured_at, index, generation)
+
+    @property
+    def ended(self) -> bool:
+        return self.status.ended
+
+    @property
+    def online(self) -> bool:
+        return self.status.online
+
+    @property
+    def input_fps(self) -> float:
+        return self.status.input_fps
+
+    @property
+    def captured(self) -> int:
+        return self.status.captured
+
+    @property
+    def reconnects(self) -> int:
+        return self.status.reconnects
+
+    @property
+    def error(self) -> VidclsError | None:
+        return None if self.status.error is None else VidclsError(self.status.error)
+
+    def start(self) -> None:
+        """Sources start with their pool."""
+
+    def stop(self) -> None:
+        """Sources stop with their pool."""
+
+
+class DecoderPool:
+    """``processes`` child processes decoding ``sources`` between them, each frame handed over
+    scaled to ``height`` x ``width`` by a preprocessor made with ``resize`` and ``crop``."""
+
+    def __init__(
+        self,
+        sources: list[SourceSpec],
+        height: int,
+        width: int,
+        *,
+        processes: int,
+        resize: str = "bilinear",
+        crop: bool = False,
+        loop: bool = False,
+    ) -> None:
+        count = max(1, min(processes, len(sources)))
+        context = mp.get_context("spawn")  # never fork a process that runs threads
+        self.memory = shared_memory.SharedMemory(
+            create=True, size=len(sources) * height * width * 3
+        )
+        frames = np.ndarray((len(sources), height, width, 3), np.uint8, self.memory.buf)
+        self.slots: dict[str, RemoteSlot] = {}
+        self._pipes, self._locks, self._procs = [], [], []
+        groups = [list(range(len(sources)))[p::count] for p in range(count)]
+        for p, group in enumerate(groups):
+            here, there = context.Pipe()
+            work = [(i, sources[i].source) for i in group]
+            proc = context.Process(
+                target=_serve,
+                args=(there, work, self.memory.name, len(sources), (height, width, resize, crop)),
+                kwargs={"loop": loop},
+                name=f"vidcls-decoder-{p}",
+                daemon=True,
+            )
+            proc.start()
+            there.close()
+            self._pipes.append(here)
+            self._locks.append(threading.Lock())
+            self._procs.append(proc)
+            for i in group:
+                self.slots[sources[i].name] = RemoteSlot(self, p, i, frames[i])
+        for p in range(count):  # every process has opened its sources (or said why not)
+            reply = self.ask(p, ("ready",))
+            if reply is None:
+                self.close()
+                raise VidclsError("a decoding process failed to start")
+            if isinstance(reply, VidclsError):
+                self.close()
+                raise reply
+
+    def ask(self, process: int, message: tuple):
+        """Send ``message`` to a process and wait for its answer; None if it is gone."""
+        with self._locks[process]:
+            try:
+                self._pipes[process].send(message)
+                return self._pipes[process].recv()
+            except (EOFError, OSError, BrokenPipeError):
+                return None
+
+    def cpu_seconds(self) -> float:
+        """CPU time the decoding processes have used so far (Linux; 0 elsewhere)."""
+        total = 0.0
+        for proc in self._procs:
+            try:
+                with open(f"/proc/{proc.pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            except (OSError, ValueError, IndexError):
+                pass
+        return total
+
+    def close(self) -> None:
+        """Stop every process and free the shared memory."""
+        for p in range(len(self._procs)):
+            self.ask(p, ("stop",))
+        for proc in self._procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+        for pipe in self._pipes:
+            pipe.close()
+        self._procs = []
+        self.memory.close()
+        self.memory.unlink()
+
+
+def _serve(conn, work, memory_name, count, shape, loop=False) -> None:
+    """A decoding process: capture threads for ``work`` [(index, source)], answering asks."""
+    from .capture import FrameGrabber
+    from .media import open_source
+    from .preprocess import Preprocessor
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _exit_with(os.getppid())
+    height, width, resize, crop = shape
+    memory = shared_memory.SharedMemory(name=memory_name)
+    frames = np.ndarray((count, height, width, 3), np.uint8, memory.buf)
+    try:
+        grabbers = {i: FrameGrabber(open_source(s, True, loop, 1)) for i, s in work}
+    except VidclsError as e:
+        conn.recv()
+        conn.send(e)
+        return
+    pre = {i: Preprocessor(height, width, resize, crop) for i, _ in work}
+    for g in grabbers.values():
+        g.start()
+    try:
+        while True:
+            message = conn.recv()
+            if message[0] == "stop":
+                break
+            if message[0] == "ready":
+                conn.send(True)
+                continue
+            _, i, after = message
+            g = grabbers[i]
+            got = g.latest(after, 0.0)
+            found = None
+            if got is not None:
+                try:
+                    frames[i] = pre[i].pixels(got.frame)
+                    found = (got.index, got.captured_at, got.generation)
+                except VidclsError:  # a frame that cannot be converted is skipped
+                    found = None
+            error = None if g.error is None else str(g.error)
+            ended = g.ended and got is None
+            status = _Status(g.captured, g.reconnects, g.online, ended, g.input_fps, error)
+            conn.send((found, status))
+    except (EOFError, OSError, KeyboardInterrupt):
+        pass
+    finally:
+        for g in grabbers.values():
+            g.stop()
+        del frames
+        memory.close()
+
+
+def _exit_with(parent: int) -> None:
+    """End this process when its parent is gone (even killed)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
