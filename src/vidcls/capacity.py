@@ -21,6 +21,7 @@ import numpy as np
 
 from .cameras import CameraServer, camera_clip
 from .classifier import ClassifierOptions, VideoClassifier
+from .cpu import machine_busy
 from .errors import VidclsError
 from .results import FrameResult
 from .sources import SourceSpec
@@ -65,17 +66,6 @@ HEADER = (
 )
 
 
-def _machine_busy() -> float:
-    """CPU seconds all cores spent busy since boot (from /proc/stat; 0 where absent)."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except OSError:
-        return 0.0
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(
     classifier: VideoClassifier,
     urls: list[str],
@@ -96,7 +86,7 @@ def measure(
         """Counters now: this process's CPU (its decoding processes' too), the machine's."""
         cpu = time.process_time() + (watch.pool.cpu_seconds() if watch.pool else 0.0)
         dropped = sum(s.stats.dropped for s in watch.scheduler.streams)
-        return {"wall": time.monotonic(), "cpu": cpu, "busy": _machine_busy(), "dropped": dropped}
+        return {"wall": time.monotonic(), "cpu": cpu, "busy": machine_busy(), "dropped": dropped}
 
     def emit(name: str, result: FrameResult) -> None:
         if result.top and "start" in marks and "end" not in marks:

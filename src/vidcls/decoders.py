@@ -22,6 +22,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from .capture import Captured
+from .cpu import process_seconds
 from .errors import VidclsError
 from .sources import SourceSpec
 
@@ -160,15 +161,7 @@ class DecoderPool:
 
     def cpu_seconds(self) -> float:
         """CPU time the decoding processes have used so far (Linux; 0 elsewhere)."""
-        total = 0.0
-        for proc in self._procs:
-            try:
-                with open(f"/proc/{proc.pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            except (OSError, ValueError, IndexError):
-                pass
-        return total
+        return sum(process_seconds(proc.pid) for proc in self._procs)
 
     def close(self) -> None:
         """Stop every process and free the shared memory."""

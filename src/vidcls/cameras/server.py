@@ -16,6 +16,7 @@ import urllib.request
 from bisect import bisect_right
 from pathlib import Path
 
+from ..cpu import process_seconds
 from ..errors import VidclsError
 from ..files import check_regular
 from .clip import camera_clip
@@ -156,9 +157,7 @@ class CameraServer:
         """CPU time the server's process has used so far (Linux), seconds."""
         if self._proc is None:
             raise VidclsError("the camera server is not running", self.clip)
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_seconds(self.pid)
 
     def __enter__(self) -> CameraServer:
         return self if self._proc else self.start()

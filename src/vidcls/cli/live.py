@@ -14,11 +14,10 @@ from ..classifier import VideoClassifier
 from ..errors import VidclsError
 from ..pipeline import Pipeline
 from ..results import FrameResult
-from ..sinks import close_all
 from ..sources import gather
 from ..writers import LIVE_FORMATS, get_writer, write_error
 from . import flags
-from .many import SINK_TIMEOUT, run_many
+from .many import open_outputs, run_many
 
 DEFAULT_WINDOW = 4.0  # seconds, unless the model records its own
 DEFAULT_WINDOW_MODE = "decay"  # one model run per frame: half the CPU of "two"
@@ -90,14 +89,7 @@ def run(args: argparse.Namespace) -> int:
     pipeline = Pipeline(VideoClassifier.create_from_options(options), segments=segments)
     display = None if args.headless else _window(pipeline)
     with contextlib.ExitStack() as stack:
-        sinks = flags.sinks_of(args)
-        stack.callback(close_all, sinks, SINK_TIMEOUT)  # last: after the final events
-        sink = None
-        if args.output:
-            try:
-                sink = stack.enter_context(open(args.output, "ab", buffering=0))  # line by line
-            except OSError as e:
-                raise write_error(e, args.output) from None
+        sinks, sink = open_outputs(stack, args)
         if display is not None:
             stack.callback(display.close)
         out = _Output(args, sink, printing=display is None or sink is None, sinks=sinks)

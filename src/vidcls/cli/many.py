@@ -26,14 +26,7 @@ def run_many(args: argparse.Namespace, specs: list[SourceSpec], window: float | 
     flags.check_output(args.output)
     classifier = VideoClassifier.create_from_options(options)
     with contextlib.ExitStack() as stack:
-        sinks = flags.sinks_of(args)
-        stack.callback(close_all, sinks, SINK_TIMEOUT)  # last: after the final events
-        log = None
-        if args.output:
-            try:
-                log = stack.enter_context(open(args.output, "ab", buffering=0))  # line by line
-            except OSError as e:
-                raise write_error(e, args.output) from None
+        sinks, log = open_outputs(stack, args)
         out = _Output(args, log, sinks)
         watch = Watch(
             classifier,
@@ -54,6 +47,19 @@ def run_many(args: argparse.Namespace, specs: list[SourceSpec], window: float | 
     for report in watch.reports():
         print(f"vidcls: {report.line()}", file=sys.stderr)
     return 0
+
+
+def open_outputs(stack: contextlib.ExitStack, args: argparse.Namespace) -> tuple[list, object]:
+    """The event sinks (closed last, after the final events) and ``-o`` opened to append
+    line by line (None without it)."""
+    sinks = flags.sinks_of(args)
+    stack.callback(close_all, sinks, SINK_TIMEOUT)
+    if not args.output:
+        return sinks, None
+    try:
+        return sinks, stack.enter_context(open(args.output, "ab", buffering=0))
+    except OSError as e:
+        raise write_error(e, args.output) from None
 
 
 def _mosaic(args: argparse.Namespace, specs: list[SourceSpec]):

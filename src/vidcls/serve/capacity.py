@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..cpu import machine_busy, process_seconds
 from ..errors import VidclsError
 
 P99_LIMIT_MS = 100.0
@@ -221,12 +222,7 @@ class BenchServer:
 
     def cpu_seconds(self) -> float:
         """The server's CPU time so far (0 where /proc is absent)."""
-        try:
-            with open(f"/proc/{self.proc.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, AttributeError):
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_seconds(self.proc.pid) if self.proc is not None else 0.0
 
 
 async def measure(server: BenchServer, n: int, frames: list[bytes], seconds: float) -> WsRun:
@@ -265,17 +261,6 @@ async def measure(server: BenchServer, n: int, frames: list[bytes], seconds: flo
         (busy1 - busy0) / (end - start),
         float(runs[0][0]["fps"]),
     )
-
-
-def machine_busy() -> float:
-    """CPU seconds all cores spent busy since boot (from /proc/stat; 0 where absent)."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except OSError:
-        return 0.0
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def run_ws_capacity(
