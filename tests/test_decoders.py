@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import time
 
 import numpy as np
@@ -38,7 +40,7 @@ def test_frames_arrive_at_model_size_from_each_process():
         assert pool.cpu_seconds() > 0
     finally:
         pool.close()
-    assert all(not p.is_alive() for p in pool._procs) if pool._procs else True
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in pool.pids())
 
 
 def test_pixels_are_the_preprocessors():
@@ -65,3 +67,30 @@ def test_pixels_are_the_preprocessors():
 def test_a_bad_source_is_one_error_and_leaves_nothing_running():
     with pytest.raises(VidclsError, match="no such file"):
         DecoderPool([SourceSpec("x", "/no/such/clip.mp4")], 172, 172, processes=1)
+
+
+def test_a_decoding_process_that_dies_is_started_again_the_other_goes_on():
+    clip = str(video("carving_ice_android.mp4"))
+    specs = [SourceSpec("a", clip), SourceSpec("b", clip)]
+    pool = DecoderPool(specs, 172, 172, processes=2, loop=True)
+    a, b = pool.slots["a"], pool.slots["b"]
+    try:
+        time.sleep(0.5)
+        first_a, first_b = a.latest(-1), b.latest(-1)
+        assert first_a is not None and first_b is not None
+        os.kill(pool.pids()[a.process], signal.SIGKILL)
+        deadline, seen = time.monotonic() + 10, []
+        while time.monotonic() < deadline:
+            got = a.latest(first_a.index)
+            if got is not None and got.generation != first_a.generation:
+                break
+            newer_b = b.latest(first_b.index)
+            seen.append(newer_b is not None)
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the killed process's source never came back")
+        assert got.index > first_a.index  # newer than anything before the crash
+        assert a.reconnects >= 1 and a.captured > first_a.index
+        assert any(seen)  # b was served meanwhile from its own process
+    finally:
+        pool.close()

@@ -11,6 +11,7 @@ crosses over.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -21,12 +22,13 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from .capture import Captured
+from .capture import BACKOFF, Captured
 from .cpu import process_seconds
 from .errors import VidclsError
 from .sources import SourceSpec
 
 QUIET = 0.02  # seconds a slot answers "nothing new" without asking again
+log = logging.getLogger("vidcls")
 
 
 @dataclass
@@ -49,6 +51,8 @@ class RemoteSlot:
         self.pool, self.process, self.index = pool, process, index
         self.pixels = pixels  # shared memory: written by the process, read by the worker
         self.status = _Status()
+        self._restarts = 0  # of its process, as last seen
+        self._offset = (0, 0)  # frames and reconnects before its process last started again
         self._quiet_until = 0.0
 
     def latest(self, after: int = -1, timeout: float = 0.0) -> Captured | None:
@@ -56,18 +60,27 @@ class RemoteSlot:
         now = time.monotonic()
         if now < self._quiet_until or self.status.ended:
             return None
+        restarts = self.pool.restarts[self.process]
+        if restarts != self._restarts:  # a new process counts from 0: carry the totals on
+            self._restarts = restarts
+            self._offset = (self.status.captured, self.status.reconnects + 1)
         reply = self.pool.ask(self.process, ("get", self.index, after))
-        if reply is None:  # the process is gone
-            self.status.ended = True
-            self.status.error = self.status.error or "its decoding process stopped"
+        if reply is None or isinstance(reply, VidclsError):  # gone: being started again
+            self.status.online = False
+            self._quiet_until = now + QUIET
+            if reply is not None:  # its new process could not open the source
+                self.status.ended, self.status.error = True, reply.message
             return None
         found, status = reply
+        status.captured += self._offset[0]
+        status.reconnects += self._offset[1]
         self.status = status
         if found is None:
             self._quiet_until = now + QUIET
             return None
         index, captured_at, generation = found
-        return Captured(self.pixels, captured_at, index, generation)
+        # A restarted process's frames are newer than any before; its state starts anew.
+        return Captured(self.pixels, captured_at, index + (restarts << 40), generation + restarts)
 
     @property
     def ended(self) -> bool:
@@ -102,7 +115,9 @@ class RemoteSlot:
 
 class DecoderPool:
     """``processes`` child processes decoding ``sources`` between them, each frame handed over
-    scaled to ``height`` x ``width`` by a preprocessor made with ``resize`` and ``crop``."""
+    scaled to ``height`` x ``width`` by a preprocessor made with ``resize`` and ``crop``. A
+    process that dies (a decoder crashing on a hostile stream, say) is started again with
+    backoff; its sources carry on from a reset state while the others never notice."""
 
     def __init__(
         self,
@@ -116,48 +131,76 @@ class DecoderPool:
         loop: bool = False,
     ) -> None:
         count = max(1, min(processes, len(sources)))
-        context = mp.get_context("spawn")  # never fork a process that runs threads
+        self._context = mp.get_context("spawn")  # never fork a process that runs threads
         self.memory = shared_memory.SharedMemory(
             create=True, size=len(sources) * height * width * 3
         )
         frames = np.ndarray((len(sources), height, width, 3), np.uint8, self.memory.buf)
-        self.slots: dict[str, RemoteSlot] = {}
-        self._pipes, self._locks, self._procs = [], [], []
+        self._shape = (height, width, resize, crop)
+        self._loop, self._count = loop, len(sources)
         groups = [list(range(len(sources)))[p::count] for p in range(count)]
+        self._work = [[(i, sources[i].source) for i in group] for group in groups]
+        self._pipes: list = [None] * count
+        self._procs: list = [None] * count
+        self._locks = [threading.Lock() for _ in range(count)]
+        self.restarts = [0] * count
+        self._closing = False
+        self._retry_at = [0.0] * count
+        self.slots: dict[str, RemoteSlot] = {}
         for p, group in enumerate(groups):
-            here, there = context.Pipe()
-            work = [(i, sources[i].source) for i in group]
-            proc = context.Process(
-                target=_serve,
-                args=(there, work, self.memory.name, len(sources), (height, width, resize, crop)),
-                kwargs={"loop": loop},
-                name=f"vidcls-decoder-{p}",
-                daemon=True,
-            )
-            proc.start()
-            there.close()
-            self._pipes.append(here)
-            self._locks.append(threading.Lock())
-            self._procs.append(proc)
             for i in group:
                 self.slots[sources[i].name] = RemoteSlot(self, p, i, frames[i])
+        for p in range(count):
+            self._spawn(p)
         for p in range(count):  # every process has opened its sources (or said why not)
             reply = self.ask(p, ("ready",))
-            if reply is None:
+            if reply is None or isinstance(reply, VidclsError):
                 self.close()
-                raise VidclsError("a decoding process failed to start")
-            if isinstance(reply, VidclsError):
-                self.close()
-                raise reply
+                raise reply or VidclsError("a decoding process failed to start")
+
+    def _spawn(self, p: int) -> None:
+        here, there = self._context.Pipe()
+        proc = self._context.Process(
+            target=_serve,
+            args=(there, self._work[p], self.memory.name, self._count, self._shape),
+            kwargs={"loop": self._loop},
+            name=f"vidcls-decoder-{p}",
+            daemon=True,
+        )
+        proc.start()
+        there.close()
+        self._pipes[p], self._procs[p] = here, proc
 
     def ask(self, process: int, message: tuple):
-        """Send ``message`` to a process and wait for its answer; None if it is gone."""
+        """Send ``message`` to a process and wait for its answer; None if it is gone (it is
+        started again, at most every few seconds)."""
         with self._locks[process]:
             try:
                 self._pipes[process].send(message)
                 return self._pipes[process].recv()
             except (EOFError, OSError, BrokenPipeError):
+                self._revive(process)
                 return None
+
+    def _revive(self, p: int) -> None:
+        """Start process ``p`` again unless it was just tried (call with its lock held)."""
+        now = time.monotonic()
+        if self._closing or now < self._retry_at[p]:
+            return
+        delay = BACKOFF[min(self.restarts[p], len(BACKOFF) - 1)]
+        self._retry_at[p] = now + delay
+        old = self._procs[p]
+        if old.is_alive():
+            old.kill()
+        old.join(timeout=5)
+        self._pipes[p].close()
+        log.warning("a decoding process stopped (exit code %s); starting it again", old.exitcode)
+        self.restarts[p] += 1
+        self._spawn(p)
+
+    def pids(self) -> list[int]:
+        """The decoding processes' ids, in process order."""
+        return [proc.pid for proc in self._procs]
 
     def cpu_seconds(self) -> float:
         """CPU time the decoding processes have used so far (Linux; 0 elsewhere)."""
@@ -165,15 +208,18 @@ class DecoderPool:
 
     def close(self) -> None:
         """Stop every process and free the shared memory."""
-        for p in range(len(self._procs)):
-            self.ask(p, ("stop",))
+        self._closing = True
+        for p, proc in enumerate(self._procs):
+            if proc is not None:
+                self.ask(p, ("stop",))
         for proc in self._procs:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.kill()
+            if proc is not None:
+                proc.join(timeout=5)
+                if proc.is_alive():
+                    proc.kill()
         for pipe in self._pipes:
-            pipe.close()
-        self._procs = []
+            if pipe is not None:
+                pipe.close()
         self.memory.close()
         self.memory.unlink()
 
