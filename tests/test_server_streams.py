@@ -112,6 +112,7 @@ def test_a_client_sending_too_fast_gets_skips_not_a_backlog_and_reset_stays_in_o
     skipped = [r for r in burst if r["type"] == "skipped"]
     assert len(skipped) >= len(frames) - 5 and skipped[-1]["skipped"] == len(skipped)
     assert "newer frame" in skipped[0]["reason"]
+    assert httpx.get(server.url + "/healthz").json()["skipped"] >= len(skipped)
     assert len(results) <= 2 + 5 * (times[len(frames) - 1] - t0)  # never past 5 per second
     assert times[len(frames) - 1] - sent_last < 0.5  # the last frame: answered soon, no queue
     assert reset == {"type": "reset", "frames": 0}  # after every earlier frame's reply

@@ -115,6 +115,7 @@ class Health(BaseModel):
     version: str
     streams: int
     max_streams: int
+    skipped: int = Field(description="live frames answered skipped (a newer one came first)")
     uploads: int = Field(description="uploads being received")
     max_uploads: int
     jobs: int = Field(description="files being classified")

@@ -78,6 +78,7 @@ class ModelPool:
         self._loaded: dict[tuple[str, int], VideoClassifier] = {}
         self._schedulers: dict[tuple[str, int], Scheduler] = {}
         self._lock = threading.Lock()
+        self.skipped = 0  # live frames answered ``skipped``, all streams (on the event loop)
         self.closed = False
 
     def _entry_for(self, spec: str) -> ModelEntry:
@@ -271,6 +272,7 @@ class LiveSession:
         if dropped is not None:
             waiting = self.waiting.pop(dropped.index)
             self.skipped += 1
+            self.pool.skipped += 1
             doc = {"type": "skipped", "reason": SKIPPED, "skipped": self.skipped}
             waiting.reply.set_result(doc)
 

@@ -52,6 +52,7 @@ class ServerState:
             "version": __version__,
             "streams": self.streams,
             "max_streams": o.max_streams,
+            "skipped": self.pool.skipped,
             "uploads": self.uploads,
             "max_uploads": o.max_uploads,
             "jobs": self.jobs,
