@@ -1,7 +1,8 @@
 """Many live streams on one box: one model, a state per stream, fed fairly at the model's rate.
 
-A :class:`Scheduler` owns a few worker threads, each with its own copy of the model (LiteRT runs
-one invocation at a time per model). Every stream added to it gets its own
+A :class:`Scheduler` owns a few worker threads sharing one or more copies of the model (LiteRT
+runs one invocation at a time per copy, so while one worker's model runs, another fetches and
+prepares its next frame). Every stream added to it gets its own
 :class:`~vidcls.pipeline.Pipeline` (state, window, segments) on the least loaded worker. A worker
 serves its streams earliest-deadline-first: when a stream is due it takes that stream's freshest
 frame (never a queue of old ones), feeds it, and hands the result to the stream's callback.
@@ -179,7 +180,8 @@ class Stream:
 
 
 class _Worker(threading.Thread):
-    """Serves its streams earliest-deadline-first on its own copy of the model."""
+    """Serves its streams earliest-deadline-first on its copy of the model (shared with other
+    workers; invocations take turns)."""
 
     def __init__(self, scheduler: Scheduler, classifier: VideoClassifier, index: int) -> None:
         super().__init__(name=f"vidcls-worker-{index}", daemon=True)
