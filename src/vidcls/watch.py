@@ -263,12 +263,15 @@ def watch(
     duration: float | None = None,
     loop: bool = False,
     workers: int | None = None,
+    decoders: int | None = 0,
     **options,
 ) -> list[SourceReport]:
     """Classify several live sources (``[NAME=]SOURCE`` each) at once on one model, calling
     ``emit(name, result)`` for every result and segment event until they end, ``duration``
     seconds pass or Ctrl-C; a report per source. ``options`` load a classifier as
-    :func:`vidcls.load_classifier` does, unless ``classifier`` is given."""
+    :func:`vidcls.load_classifier` does, unless ``classifier`` is given. ``decoders``:
+    processes decoding the sources (None: as ``vidcls live``; they are started the
+    ``spawn`` way, so a script needs ``if __name__ == "__main__":``)."""
     from .pipeline import _classifier
     from .sources import gather
 
@@ -280,5 +283,6 @@ def watch(
         segments=segments,
         loop=loop,
         workers=workers,
+        decoders=decoders,
     )
     return w.run(emit, duration)
