@@ -241,7 +241,8 @@ def _serve(conn, work, memory_name, count, shape, loop=False) -> None:
         conn.recv()
         conn.send(e)
         return
-    pre = {i: Preprocessor(height, width, resize, crop) for i, _ in work}
+    # Each source's frame is scaled straight into its place in shared memory.
+    pre = {i: Preprocessor(height, width, resize, crop, frames[i]) for i, _ in work}
     for g in grabbers.values():
         g.start()
     try:
@@ -258,7 +259,7 @@ def _serve(conn, work, memory_name, count, shape, loop=False) -> None:
             found = None
             if got is not None:
                 try:
-                    frames[i] = pre[i].pixels(got.frame)
+                    pre[i].pixels(got.frame)
                     found = (got.index, got.captured_at, got.generation)
                 except VidclsError:  # a frame that cannot be converted is skipped
                     found = None

@@ -20,18 +20,29 @@ RESIZES = ("bilinear", "area")
 
 
 class Preprocessor:
-    """Reusable buffers for one input size; every call overwrites the returned array."""
+    """Reusable buffers for one input size; every call overwrites the returned array.
+    ``pixels``: the uint8 buffer :meth:`pixels` fills (shared memory, say), else its own."""
 
-    def __init__(self, height: int, width: int, resize: str = "bilinear", crop: bool = False):
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        resize: str = "bilinear",
+        crop: bool = False,
+        pixels: np.ndarray | None = None,
+    ):
         if resize not in RESIZES:
             raise ValueError(f"resize must be one of {RESIZES}, not {resize!r}")
         self.height, self.width, self.resize, self.crop = height, width, resize, crop
-        self._pixels = np.empty((height, width, 3), np.uint8)
+        self._pixels = np.empty((height, width, 3), np.uint8) if pixels is None else pixels
         self._input = np.empty((height, width, 3), np.float32)
         self._reformatter = None  # av.video.reformatter.VideoReformatter, made on first use
 
     def from_array(self, rgb: np.ndarray) -> np.ndarray:
         """Prepare an RGB uint8 ``[h, w, 3]`` array (any size)."""
+        if not self.crop and rgb.shape == self._input.shape and rgb.dtype == np.uint8:
+            np.divide(rgb, np.float32(255), out=self._input, dtype=np.float32)  # no copy first
+            return self._input
         self._fit(rgb)
         return self._to_float()
 

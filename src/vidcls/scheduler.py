@@ -98,7 +98,6 @@ class StreamStats:
     fed: int = 0  # results produced
     dropped: int = 0  # ticks at the model's rate not served because the workers were behind
     resets: int = 0  # state resets after the source was reopened
-    started: float = field(default_factory=time.monotonic)
     ended: float | None = None  # when the stream ended
     latencies: np.ndarray = field(default_factory=lambda: np.zeros(LATENCIES, np.float32))
 

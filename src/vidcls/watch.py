@@ -126,20 +126,21 @@ class Watch:
                 except queue.Empty:
                     continue
                 self._handle(item, emit)
-                while True:  # a burst: all that is ready, without waiting
-                    try:
-                        self._handle(self._queue.get_nowait(), emit)
-                    except queue.Empty:
-                        break
+                self._drain(emit)  # a burst: all that is ready, without waiting
         finally:  # also on Ctrl-C: nothing computed is lost
             self._stop()
-            while True:
-                try:
-                    self._handle(self._queue.get_nowait(), emit)
-                except queue.Empty:
-                    break
+            self._drain(emit)
             self._check_status(final=True)
         return self.reports()
+
+    def _drain(self, emit: Emit) -> None:
+        """Hand on every item already queued."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(item, emit)
 
     def _elapsed(self) -> float:
         return time.monotonic() - self.started
