@@ -1,4 +1,5 @@
-"""Test media made here with PyAV: clips joined end to end."""
+"""Test media made here with PyAV: clips joined end to end, turned as phones store them, and
+short clips of moving shapes."""
 
 from __future__ import annotations
 
@@ -54,6 +55,23 @@ def rotated_copy(src: Path, out: Path, degrees: int = 90) -> Path:
         s.set_display_rotation(degrees)
         for frame in inp.decode(vin):
             rgb = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), -turns))
+            for packet in s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                dst.mux(packet)
+        for packet in s.encode():
+            dst.mux(packet)
+    return out
+
+
+def tiny_clip(out: Path, frames: int = 10, fps: int = 10, size: int = 64) -> Path:
+    """A short H.264 clip of a moving square: ``frames`` frames at ``fps``, ``size``²."""
+    with av.open(str(out), "w") as dst:
+        s = dst.add_stream("libx264", rate=fps, options={"preset": "veryfast"})
+        s.width = s.height = size
+        s.pix_fmt = "yuv420p"
+        for i in range(frames):
+            rgb = np.full((size, size, 3), 40, np.uint8)
+            x = (i * 5) % (size - 16)
+            rgb[16:32, x : x + 16] = 220
             for packet in s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
                 dst.mux(packet)
         for packet in s.encode():

@@ -21,9 +21,18 @@ def classifier():
 def test_iter_video_yields_what_classify_video_returns(classifier):
     clip = video("carving_ice_android.mp4")
     whole = vidcls.classify_video(clip, classifier=classifier)
-    lazy = list(vidcls.iter_video(clip, classifier=classifier))
+    results, info = vidcls.iter_video(clip, classifier=classifier)
+    assert info == whole.info and info.width == 360 and info.frames == 200  # known at once
+    lazy = list(results)
     assert [f.to_dict() for f in lazy] == [f.to_dict() for f in whole.frames]
-    assert whole.summary == lazy[-1].top
+    assert whole.summary == lazy[-1].top and lazy[-1].top  # every result is a real frame
+
+
+def test_iter_video_checks_the_file_when_called(tmp_path):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    with pytest.raises(vidcls.VidclsError, match="notes.mp4"):
+        vidcls.iter_video(bad)  # before any result is asked for
 
 
 def test_arrays_and_decoded_frames_give_the_same_probabilities(classifier):
@@ -47,18 +56,21 @@ def test_prefetch_changes_nothing(classifier):
 
 def test_segment_events_come_with_the_frames_that_cause_them(classifier):
     clip = video("carving_ice_android.mp4")
-    frames = list(vidcls.iter_video(clip, classifier=classifier, segments=True))
+    frames = list(vidcls.iter_video(clip, classifier=classifier, segments=True)[0])
     events = [e for f in frames for e in f.events]
     assert [e.kind for e in events] == ["start", "end"]
     assert events[0].segment.label == "carving ice"
-    assert frames[-1].top == [] and frames[-1].events == events[-1:]  # closed at the end
+    assert all(f.top for f in frames)  # no empty result at the end:
+    assert frames[-1].events == events[-1:]  # the last frame carries the closing end event
+    assert events[-1].time >= frames[-1].time
     whole = vidcls.classify_video(clip, classifier=classifier, segments=True)
     assert whole.segments == [events[0].segment]
 
 
 def test_timings_only_when_asked(classifier):
     clip = video("carving_ice_rpi.mp4")
-    assert all(f.infer_ms is None for f in vidcls.iter_video(clip, classifier=classifier))
+    results, _ = vidcls.iter_video(clip, classifier=classifier)
+    assert all(f.infer_ms is None for f in results)
     pipeline = Pipeline(classifier.new_stream(), timed=True)
     with VideoFile(clip) as v:
         t, frame = next(v.frames(5.0))

@@ -1,63 +1,90 @@
 """vidcls: streaming video classification (human action recognition) on ordinary CPUs.
 
-import vidcls
-result = vidcls.classify_video("clip.mp4")           # a whole file
-for frame in vidcls.iter_video("clip.mp4"): ...      # frame by frame, as computed
-for frame in vidcls.classify_live("0"): ...          # a camera or stream; break to stop
-vidcls.watch(["door=rtsp://...", "yard=rtsp://..."], print)  # many sources, one model
+    import vidcls
+    result = vidcls.classify_video("clip.mp4")              # a whole file
+    results, info = vidcls.iter_video("clip.mp4")           # frame by frame, as computed
+    for frame in vidcls.iter_live("0"): ...                 # a camera or stream; break to stop
+    vidcls.watch(["door=rtsp://...", "yard=rtsp://..."], print)  # many sources, one model
+    classifier = vidcls.load_classifier("a0", top_k=3)      # a model loaded once, reused
+    vidcls.train("clips/", "my_actions.tflite")             # new actions from labelled clips
+
+The result types are in :mod:`vidcls.results`, webhook and MQTT outputs in
+:mod:`vidcls.sinks`, the live engine in :mod:`vidcls.live`. Names load on first use, so
+``import vidcls`` (and ``vidcls --help``) stays quick.
 """
 
-from .classifier import ClassifierOptions, VideoClassifier
-from .errors import VidclsError
-from .pipeline import (
-    Pipeline,
-    classify_live,
-    classify_video,
-    iter_video,
-    load_classifier,
-)
-from .results import Category, FrameResult, Segment, SegmentEvent, VideoInfo, VideoResult
-from .segments import SegmentOptions
-from .watch import Watch, watch
-from .zoo import available_models
+from __future__ import annotations
 
-__version__ = "0.2.0"
+import importlib
+import warnings
+from typing import TYPE_CHECKING
+
+__version__ = "0.3.0"
 
 __all__ = [
-    "Category",
     "ClassifierOptions",
-    "FrameResult",
-    "Pipeline",
-    "Segment",
-    "SegmentEvent",
     "SegmentOptions",
     "VidclsError",
     "VideoClassifier",
-    "VideoInfo",
-    "VideoResult",
-    "Watch",
     "available_models",
-    "classify_live",
     "classify_video",
     "evaluate",
+    "iter_live",
     "iter_video",
     "load_classifier",
     "train",
     "watch",
 ]
 
+_HOME = {  # name -> module that defines it
+    "ClassifierOptions": ".options",
+    "SegmentOptions": ".segments",
+    "VidclsError": ".errors",
+    "VideoClassifier": ".classifier",
+    "available_models": ".zoo",
+    "classify_video": ".pipeline",
+    "evaluate": ".training",
+    "iter_live": ".live.watch",
+    "iter_video": ".pipeline",
+    "load_classifier": ".pipeline",
+    "train": ".training",
+    "watch": ".live.watch",
+}
+_MOVED = {  # names of 0.2 kept for one release, with where they are now
+    "Pipeline": (".pipeline", "Pipeline", "vidcls.pipeline.Pipeline"),
+    "Watch": (".live.watch", "Watch", "vidcls.live.Watch"),
+    "classify_live": (".live.watch", "iter_live", "vidcls.iter_live"),
+    "Category": (".results", "Category", "vidcls.results.Category"),
+    "FrameResult": (".results", "FrameResult", "vidcls.results.FrameResult"),
+    "Segment": (".results", "Segment", "vidcls.results.Segment"),
+    "SegmentEvent": (".results", "SegmentEvent", "vidcls.results.SegmentEvent"),
+    "VideoInfo": (".results", "VideoInfo", "vidcls.results.VideoInfo"),
+    "VideoResult": (".results", "VideoResult", "vidcls.results.VideoResult"),
+}
 
-def train(data_dir, out, **options):
-    """Train new action classes from a folder of clips into a streaming .tflite at ``out``;
-    ``options`` are :class:`vidcls.training.TrainOptions` fields. Returns a TrainResult."""
-    from .training import train as _train
+if TYPE_CHECKING:
+    from .classifier import VideoClassifier
+    from .errors import VidclsError
+    from .live.watch import iter_live, watch
+    from .options import ClassifierOptions
+    from .pipeline import classify_video, iter_video, load_classifier
+    from .segments import SegmentOptions
+    from .training import evaluate, train
+    from .zoo import available_models
 
-    return _train(data_dir, out, **options)
+
+def __getattr__(name: str):
+    if name in _HOME:
+        value = getattr(importlib.import_module(_HOME[name], __name__), name)
+    elif name in _MOVED:
+        module, attr, now = _MOVED[name]
+        warnings.warn(f"vidcls.{name} is now {now}", DeprecationWarning, stacklevel=2)
+        value = getattr(importlib.import_module(module, __name__), attr)
+    else:
+        raise AttributeError(f"module 'vidcls' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
-def evaluate(data_dir, model="a0", **options):
-    """Top-1, top-5, per-class accuracy and confusion of ``model`` on a folder of labelled
-    clips (see :func:`vidcls.training.evaluate`). Returns an Evaluation."""
-    from .training import evaluate as _evaluate
-
-    return _evaluate(data_dir, model, **options)
+def __dir__() -> list[str]:
+    return sorted([*__all__, "__version__"])

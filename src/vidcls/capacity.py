@@ -23,9 +23,9 @@ from .cameras import CameraServer, camera_clip
 from .classifier import ClassifierOptions, VideoClassifier
 from .cpu import machine_busy
 from .errors import VidclsError
+from .live.sources import SourceSpec
+from .live.watch import Watch
 from .results import FrameResult
-from .sources import SourceSpec
-from .watch import Watch
 
 P99_LIMIT_MS = 200.0
 RATE_SHARE = 0.9

@@ -9,65 +9,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import zoo
-from .errors import OptionError, VidclsError
+from .errors import VidclsError
 from .labels import embedded_config, resolve_labels
-from .model import BACKENDS, Stream, StreamModel
-from .preprocess import RESIZES, Preprocessor
+from .model import Stream, StreamModel
+from .options import ClassifierOptions
+from .preprocess import Preprocessor
 from .results import Category
-from .window import WINDOW_MODES, DecayedStream, WindowedStreams, windowed_stream
-
-
-@dataclass
-class ClassifierOptions:
-    """How to build a :class:`VideoClassifier`; checked when made (VidclsError if invalid).
-
-    ``model`` is a zoo name (``a0``, ``a1``, ``a2``, ...) or a .tflite path. ``labels`` is a
-    label file, a list, or None (labels embedded in or beside the model, else Kinetics-600).
-    Filters apply in the official example's order: ``deny``, ``allow``, ``threshold``,
-    ``top_k`` (0 keeps all). ``window`` (seconds) makes predictions follow the content of long
-    videos (see :mod:`vidcls.window`); None is cumulative, as the model is. ``window_mode``:
-    how the window forgets: ``"two"``, two staggered streams reset in turn (exactly the last
-    ``window/2`` to ``window`` seconds; two model runs per frame), or ``"decay"``, one stream
-    whose older frames fade geometrically (one run per frame; ``"two"`` for a model without
-    pool sums to decay). Each field is the CLI flag of the same name (``top_k`` is ``--top-k``).
-    """
-
-    model: str | os.PathLike = zoo.DEFAULT_MODEL
-    labels: str | os.PathLike | list[str] | None = None
-    top_k: int = 5
-    threshold: float = 0.0
-    allow: list[str] | None = None
-    deny: list[str] | None = None
-    threads: int = 1
-    resize: str = "bilinear"
-    crop: bool = False
-    backend: str = "auto"
-    window: float | None = None
-    window_mode: str = "two"
-
-    def __post_init__(self) -> None:
-        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
-            raise OptionError("top_k", f"must be 0 (all) or more, not {self.top_k!r}")
-        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
-            raise OptionError("threads", f"must be 1 or more, not {self.threads!r}")
-        if not 0 <= self.threshold <= 1:
-            raise OptionError("threshold", f"must be from 0 to 1, not {self.threshold!r}")
-        if self.resize not in RESIZES:
-            raise VidclsError(f"unknown resize '{self.resize}' (choose from {', '.join(RESIZES)})")
-        if self.backend not in BACKENDS:
-            raise VidclsError(
-                f"unknown backend '{self.backend}' (choose from {', '.join(BACKENDS)})"
-            )
-        check_window(self.window)
-        if self.window_mode not in WINDOW_MODES:
-            choices = " or ".join(WINDOW_MODES)
-            raise OptionError("window_mode", f"must be {choices}, not {self.window_mode!r}")
-
-
-def check_window(window: float | None) -> None:
-    """VidclsError unless ``window`` is None or a finite positive number of seconds."""
-    if window is not None and not (window > 0 and math.isfinite(window)):
-        raise OptionError("window", f"must be a positive number of seconds, not {window}")
+from .window import DecayedStream, WindowedStreams, windowed_stream
 
 
 @dataclass

@@ -19,13 +19,13 @@ from ._native import quiet_stderr
 from .errors import VidclsError
 from .layout import ModelLayout, TensorSpec, find_layout, spec_of
 from .modelcheck import check_flatbuffer, check_model_file, vet
+from .options import BACKENDS
 
 try:  # reading logits into a preallocated array; the public read() allocates each call
     from ai_edge_litert.tensor_buffer import _tb as _tensor_buffer_native
 except ImportError:  # pragma: no cover - depends on the LiteRT build
     _tensor_buffer_native = None
 
-BACKENDS = ("auto", "compiled", "interpreter")
 _environment = None  # one LiteRT environment for every model: created once, freed at exit
 
 

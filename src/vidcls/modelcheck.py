@@ -101,7 +101,7 @@ def _marker(digest: str, backend: str, extra_outputs: tuple[str, ...]) -> Path |
 
 
 def _probe(path: Path, backend: str, threads: int, extra_outputs: tuple[str, ...]) -> str:
-    command = [sys.executable, "-m", "vidcls.modelcheck", str(path), backend, str(threads)]
+    command = [sys.executable, "-m", "vidcls.modeltrial", str(path), backend, str(threads)]
     command += list(extra_outputs)
     env = {k: v for k, v in os.environ.items() if k != "VIDCLS_VERBOSE"}
     try:
@@ -142,27 +142,3 @@ def _death(returncode: int) -> str:
     if returncode == 134:
         return "aborted"
     return f"failed (exit code {returncode})"
-
-
-def _child(argv: list[str]) -> int:
-    """In the child: load the model, run three frames, say which backend did it."""
-    from .model import StreamModel
-
-    path, backend, threads, *extras = argv
-    try:
-        model = StreamModel(path, int(threads), backend, tuple(extras), isolate=False)
-        stream, image = model.new_stream(), model.blank_image()
-        for _ in range(3):  # the second frame is the first to read a state the model wrote
-            stream.step(image)
-    except VidclsError as e:
-        print(f"error {e.message}", flush=True)
-        return 2
-    except MemoryError:
-        print(f"error corrupt model: it needs more than {PROBE_MEMORY >> 30} GB", flush=True)
-        return 2
-    print(f"ok {model.backend}", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1:]))

@@ -2,43 +2,32 @@
 
 A :class:`Pipeline` is one stream of a classifier plus, optionally, action segments. Its
 ``feed`` takes one picture (a decoded PyAV frame, an RGB array, or a prepared model input); its
-``video`` and ``live`` generators feed it from a file or a live source. Every front end runs on
-it: ``classify``, ``live``, the server's file endpoint and browser streams, ``batch``,
-``evaluate`` and training's verification. The top-level functions here are what the CLI mirrors.
+``video`` generator feeds it from a file. Every front end runs on it: ``classify``, the live
+engine (:mod:`vidcls.live`, one pipeline per source), the server's file endpoint and browser
+streams, ``batch``, ``evaluate`` and training's verification. The top-level functions here
+(:func:`load_classifier`, :func:`classify_video`, :func:`iter_video`) are what ``vidcls
+classify`` mirrors.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import av
 import numpy as np
 
-from .capture import Captured, FrameGrabber
-from .classifier import ClassifierOptions, VideoClassifier
+from .classifier import VideoClassifier
 from .errors import VidclsError
-from .media import VideoFile, open_source
+from .media import VideoFile
+from .options import ClassifierOptions
 from .prefetch import prefetched
 from .results import FrameResult, SegmentEvent, VideoInfo, VideoResult
 from .segments import Segmenter, SegmentOptions
 
-log = logging.getLogger("vidcls")
 Picture = av.VideoFrame | np.ndarray
-
-
-@dataclass
-class LiveStats:
-    """What a live run did."""
-
-    fed: int = 0
-    captured: int = 0
-    reconnects: int = 0
-    seconds: float = 0.0
 
 
 class Pipeline:
@@ -64,28 +53,20 @@ class Pipeline:
         self.segmenter = Segmenter(classifier.labels, segments) if segments else None
         self.keep_probabilities = keep_probabilities
         self.info: VideoInfo | None = None  # of the file ``video`` read last
-        self.stats = LiveStats()  # of the last ``live`` run
 
     # -- one frame -------------------------------------------------------------------------
 
-    def feed(
-        self, time_s: float, picture: Picture, captured_at: float | None = None
-    ) -> FrameResult:
-        """Classify one picture presented at ``time_s`` seconds (``captured_at``: the
-        ``time.monotonic()`` it arrived, for live latency)."""
+    def feed(self, time_s: float, picture: Picture) -> FrameResult:
+        """Classify one picture presented at ``time_s`` seconds."""
         t0 = time.perf_counter()
         pre = self.classifier.preprocessor
         image = (
             pre.from_array(picture) if isinstance(picture, np.ndarray) else pre.from_frame(picture)
         )
-        return self.feed_prepared(time_s, image, t0, captured_at)
+        return self.feed_prepared(time_s, image, t0)
 
     def feed_prepared(
-        self,
-        time_s: float,
-        image: np.ndarray,
-        started: float | None = None,
-        captured_at: float | None = None,
+        self, time_s: float, image: np.ndarray, started: float | None = None
     ) -> FrameResult:
         """Classify one prepared model input (float32 ``[H, W, 3]`` in [0, 1])."""
         t0 = time.perf_counter() if started is None else started
@@ -96,8 +77,6 @@ class Pipeline:
             result.infer_ms = 1e3 * (time.perf_counter() - t0)
         if self.keep_probabilities:
             result.probabilities = probabilities.copy()
-        if captured_at is not None:
-            result.latency_ms = 1e3 * (time.monotonic() - captured_at)
         if self.segmenter is not None:
             result.events = self.segmenter.update(time_s, probabilities)
         return result
@@ -135,82 +114,41 @@ class Pipeline:
     ) -> Iterator[FrameResult]:
         """Results for a video file from its start, frames fed at ``fps`` (None: the model's
         rate; 0: every decoded frame). ``prefetch`` > 0 decodes that many frames ahead in a
-        thread; ``skip_nonref`` skips decoding B-frames (see :meth:`VideoFile.frames`)."""
+        thread; ``skip_nonref`` skips decoding B-frames (see :meth:`VideoFile.frames`). The
+        last result carries the end events of the segments still open at the end."""
+        file = VideoFile(path)
+        self.info = file.info
+        return self.read(file, fps, prefetch=prefetch, skip_nonref=skip_nonref, progress=progress)
+
+    def read(
+        self,
+        file: VideoFile,
+        fps: float | None = None,
+        *,
+        prefetch: int = 0,
+        skip_nonref: bool = False,
+        progress: bool = False,
+    ) -> Iterator[FrameResult]:
+        """As :meth:`video`, on a file already open (closed at the end)."""
         rate = feed_rate(self.classifier, fps)
-        with VideoFile(path) as file:
-            self.info = file.info
+        with file:
             self.start(rate, file.info.fps)
             bar = _progress(file.info, progress)
             frames = file.frames(rate, skip_nonref)
+            previous = None  # held back one frame: the last one gets the closing events
             try:
                 for t, image in prefetched(frames, self.classifier.preprocessor, prefetch):
-                    yield self.feed_prepared(t, image)
+                    if previous is not None:
+                        yield previous
+                    previous = self.feed_prepared(t, image)
                     bar.update(t - bar.n) if bar.total else bar.update(1)
             except VidclsError as e:  # name the file in errors that do not
                 raise VidclsError(e.message, e.path or file.path) from None
             finally:
                 bar.close()
-
-    # -- a live source ---------------------------------------------------------------------
-
-    def live(
-        self,
-        source: str,
-        fps: float | None = None,
-        *,
-        duration: float | None = None,
-        loop: bool = False,
-        preview: Callable[[Captured, FrameResult | None], bool] | None = None,
-    ) -> Iterator[FrameResult]:
-        """Results for a camera, network stream or file played at its real speed: every
-        ``1/fps`` seconds the freshest frame is fed. Ends when the source ends or after
-        ``duration`` seconds. A source reopened after a loss resets the state (the first
-        result after it carries the segment events that closes). ``preview(captured, latest)``
-        sees every captured frame (a window); returning False stops."""
-        rate = feed_rate(self.classifier, fps)
-        period = 1.0 / rate if rate else 0.0  # no rate: every new frame
-        grabber = FrameGrabber(open_source(source, realtime=True, loop=loop))
-        self.stats = stats = LiveStats()
-        self.timed = True
-        self.start(rate, 30.0)
-        grabber.start()
-        start = next_tick = time.monotonic()
-        used, generation, last, pending = -1, 0, None, []
-        try:
-            while duration is None or time.monotonic() - start < duration:
-                if preview is None:  # sleep to the next tick, then take the freshest frame
-                    time.sleep(max(0.0, next_tick - time.monotonic()))
-                got = grabber.latest(after=used, timeout=0.5)
-                if got is None:
-                    if grabber.ended:
-                        break
-                    continue
-                used = got.index
-                now = time.monotonic()
-                if preview is not None and now < next_tick:  # show it, classify later
-                    if not preview(got, last):
-                        break
-                    continue
-                next_tick = max(next_tick + period, now)
-                if got.generation != generation:
-                    generation = got.generation
-                    pending += self.reset()
-                    log.warning("state reset after the source was reopened")
-                last = self.feed(now - start, got.frame, captured_at=got.captured_at)
-                last.input_fps = grabber.input_fps
-                last.events, pending = pending + last.events, []
-                stats.fed += 1
-                yield last
-                if preview is not None and not preview(got, last):
-                    break
-        finally:
-            grabber.stop()
-            stats.captured, stats.reconnects = grabber.captured, grabber.reconnects
-            stats.seconds = time.monotonic() - start
-        if grabber.error is not None and stats.fed == 0:
-            raise grabber.error
-        if grabber.error is not None:
-            log.warning("%s", grabber.error)
+            if previous is not None:
+                previous.events += self.finish()
+                yield previous
 
 
 def feed_rate(classifier: VideoClassifier, fps: float | None) -> float | None:
@@ -250,21 +188,21 @@ def iter_video(
     prefetch: int = 0,
     skip_nonref: bool = False,
     **options,
-) -> Iterator[FrameResult]:
-    """Results for a video file, frame by frame, as they are computed (a lazy generator).
+) -> tuple[Iterator[FrameResult], VideoInfo]:
+    """A video file's results frame by frame, as they are computed, and what the file is.
 
-    ``fps``: None feeds the model's own rate (5 for MoViNet), 0 every decoded frame. Other
-    keyword arguments load a classifier (see :func:`load_classifier`) unless ``classifier``
-    is given; its state is reset first.
+    Returns ``(results, info)``: ``results`` is a lazy generator of
+    :class:`~vidcls.results.FrameResult` (the last one carries the end events of segments
+    still open at the end), ``info`` the file's :class:`~vidcls.results.VideoInfo`. The
+    file is opened (and checked) at once. ``fps``: None feeds the model's own rate (5 for
+    MoViNet), 0 every decoded frame. Other keyword arguments load a classifier (see
+    :func:`load_classifier`) unless ``classifier`` is given; its state is reset first.
     """
     pipeline = Pipeline(
         _classifier(classifier, options), segments=segments, keep_probabilities=keep_probabilities
     )
-    yield from pipeline.video(path, fps, prefetch=prefetch, skip_nonref=skip_nonref)
-    if pipeline.segmenter is not None:  # segments still open at the end: their end events
-        events = pipeline.finish()
-        if events:
-            yield FrameResult(pipeline.segmenter.last_time or 0.0, [], events=events)
+    results = pipeline.video(path, fps, prefetch=prefetch, skip_nonref=skip_nonref)
+    return results, pipeline.info
 
 
 def classify_video(
@@ -287,7 +225,6 @@ def classify_video(
     frames = list(
         pipeline.video(path, fps, prefetch=prefetch, skip_nonref=skip_nonref, progress=progress)
     )
-    pipeline.finish()
     return VideoResult(
         os.fspath(path),
         clf.model_name,
@@ -299,23 +236,6 @@ def classify_video(
         info=pipeline.info,
         labels=clf.labels,
     )
-
-
-def classify_live(
-    source: str,
-    *,
-    classifier: VideoClassifier | None = None,
-    fps: float | None = None,
-    segments: SegmentOptions | bool | None = None,
-    duration: float | None = None,
-    loop: bool = False,
-    **options,
-) -> Iterator[FrameResult]:
-    """Results for a live source (camera index or device, stream URL, or a file played at
-    its real speed) as they happen; ``break`` to stop. ``options`` as :func:`load_classifier`
-    (``window=4`` follows recent content, as ``vidcls live`` does by default)."""
-    pipeline = Pipeline(_classifier(classifier, options), segments=segments)
-    yield from pipeline.live(source, fps, duration=duration, loop=loop)
 
 
 def _progress(info: VideoInfo, enabled: bool):

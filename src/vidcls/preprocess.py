@@ -15,8 +15,7 @@ import numpy as np
 
 from .errors import VidclsError
 from .media import reason, rotation_of, upright
-
-RESIZES = ("bilinear", "area")
+from .options import RESIZES
 
 
 class Preprocessor:

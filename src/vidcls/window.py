@@ -22,13 +22,13 @@ import numpy as np
 
 from .layout import pool_pairs
 from .model import Stream, StreamModel
+from .options import WINDOW_MODES
 
 # What a decay keeps of each pool count (the sum is scaled by exactly new count / old count, so
 # the mean is unchanged). A little under half: int8 models store each sum quantized, with an
 # output step 2-5 % coarser than the input step (both shared models), so a sum of one step
 # halved exactly rounds back up to one step and would never fade; at 0.45 it rounds to zero.
 KEEP = 0.45
-WINDOW_MODES = ("two", "decay")  # ClassifierOptions.window_mode, --window-mode
 
 
 class WindowedStreams:

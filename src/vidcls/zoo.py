@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .errors import VidclsError
 from .files import MODEL_LIMIT, check_regular
+from .options import DEFAULT_MODEL as DEFAULT_MODEL  # the zoo model used when none is named
 from .writers import atomic_path
 
 _HUB = "https://tfhub.dev/tensorflow/lite-model/movinet/{v}/stream/kinetics-600/classification/tflite/{p}/1?lite-format=tflite"
@@ -64,7 +65,6 @@ MODELS: dict[str, ZooModel] = {
         ZooModel("a2-float16", "a2", "float16", 224, None),
     )
 }
-DEFAULT_MODEL = "a0"
 # The published files, byte for byte, are known to load and run: no need to try them first.
 KNOWN_GOOD = frozenset(m.sha256 for m in MODELS.values() if m.sha256)
 

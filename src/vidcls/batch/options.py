@@ -7,8 +7,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..classifier import ClassifierOptions
 from ..errors import OptionError
+from ..options import ClassifierOptions
 
 
 @dataclass

@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from typing import TYPE_CHECKING
 
-from ..batch import BatchOptions, BatchSummary, run_batch
 from . import flags
+
+if TYPE_CHECKING:
+    from ..batch import BatchOptions, BatchSummary
 
 HELP = "classify many videos on all cores or a Ray cluster"
 ERRORS_SHOWN = 20
@@ -44,6 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def options_from(args: argparse.Namespace) -> BatchOptions:
     """BatchOptions from the flags of the same names."""
+    from ..batch import BatchOptions
+
     names = [f.name for f in dataclasses.fields(BatchOptions)]
     kwargs = {name: getattr(args, name) for name in names if hasattr(args, name)}
     kwargs["window"] = flags.window_of(args)  # --window, else the model's recorded one
@@ -51,6 +56,8 @@ def options_from(args: argparse.Namespace) -> BatchOptions:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..batch import run_batch
+
     summary = run_batch(args.input, args.out, options_from(args))
     report(summary)
     return 0

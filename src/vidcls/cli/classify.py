@@ -8,10 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import media
-from ..classifier import VideoClassifier
 from ..errors import VidclsError
-from ..pipeline import classify_video
 from ..writers import FORMATS, get_writer, write_text
 from . import error as print_error
 from . import flags
@@ -75,6 +72,9 @@ def _check(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..classifier import VideoClassifier
+    from ..pipeline import classify_video
+
     extras = _check(args)
     segments = None
     if args.segments or extras:
@@ -142,4 +142,6 @@ def _show_progress(asked: bool | None, path: str) -> bool:
     """As asked; by default when stderr is a terminal and the video is long."""
     if asked is not None:
         return asked
+    from .. import media
+
     return sys.stderr.isatty() and (media.duration(path) or 0) > LONG_VIDEO_SECONDS

@@ -10,13 +10,9 @@ import argparse
 import os
 from pathlib import Path
 
-from .. import zoo
-from ..classifier import ClassifierOptions
 from ..errors import VidclsError
-from ..preprocess import RESIZES
+from ..options import DEFAULT_MODEL, RESIZES, WINDOW_MODES, ClassifierOptions
 from ..segments import SegmentOptions
-from ..sinks import EventSink, open_sinks
-from ..window import WINDOW_MODES
 
 NATIVE = "native"  # the CLI's word for "every decoded frame" (fps 0 in Python)
 
@@ -43,7 +39,7 @@ def add_model(p: argparse.ArgumentParser, threads: int | None = 1, shown: str = 
     """--model, --labels, --threads (default ``threads``, described as ``shown``)."""
     p.add_argument(
         "--model",
-        default=zoo.DEFAULT_MODEL,
+        default=DEFAULT_MODEL,
         help="zoo name (see `vidcls models`) or .tflite path [a0]",
     )
     p.add_argument(
@@ -187,8 +183,10 @@ def add_sinks(p: argparse.ArgumentParser) -> None:
     )
 
 
-def sinks_of(args: argparse.Namespace) -> list[EventSink]:
+def sinks_of(args: argparse.Namespace) -> list:
     """The event sinks the sink flags ask for, started."""
+    from ..sinks import open_sinks
+
     return open_sinks(args.webhook, args.mqtt, args.mqtt_prefix, args.mqtt_discovery)
 
 

@@ -2,7 +2,8 @@
 SOURCE: a camera index (0), a device (/dev/video0), an rtsp://, rtmp://, http(s)://, udp://,
 tcp:// or srt:// URL, or a file played at its real speed, optionally named (door=rtsp://...).
 Several sources (or --sources FILE) run in one process on one model, printing JSON Lines
-events. Network sources that drop are reopened with backoff. In the window: q quits, r resets."""
+events. Network sources that drop are reopened with backoff. In the window: q quits, r resets.
+Ctrl-C closes open segments, flushes every output and exits with 130."""
 
 from __future__ import annotations
 
@@ -10,17 +11,13 @@ import argparse
 import contextlib
 import sys
 
-from ..classifier import VideoClassifier
 from ..errors import VidclsError
-from ..pipeline import Pipeline
-from ..results import FrameResult
-from ..sources import gather
-from ..writers import LIVE_FORMATS, get_writer, write_error
+from ..writers import LIVE_FORMATS
 from . import flags
-from .many import open_outputs, run_many
 
 DEFAULT_WINDOW = 4.0  # seconds, unless the model records its own
 DEFAULT_WINDOW_MODE = "decay"  # one model run per frame: half the CPU of "two"
+SINK_TIMEOUT = 5.0  # seconds at exit for the sinks to deliver what is queued
 HELP = "classify a camera, network stream or file continuously"
 
 
@@ -43,26 +40,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format",
         choices=LIVE_FORMATS,
-        help="printed format [table; jsonl with several sources]",
+        help="printed format [table for one source; jsonl for several]",
     )
     p.add_argument("--output", "-o", help="also append JSON Lines results and events to FILE")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after SECONDS")
-    p.add_argument("--loop", action="store_true", help="loop a file source")
+    p.add_argument("--loop", action="store_true", help="loop file sources")
     flags.add_segments(p)
     flags.add_sinks(p)
     p.add_argument(
         "--workers",
         type=int,
         metavar="N",
-        help="with several sources: threads feeding the model [two per model copy; one copy "
-        "per two cores]",
+        help="threads feeding the model [two per model copy; one copy per two cores]",
     )
     p.add_argument(
         "--decoders",
         type=int,
         metavar="N",
-        help="with several sources: processes decoding them, 0 for threads in this one "
-        "[one per 4 sources, at most one per core; 0 with --mosaic]",
+        help="processes decoding the sources, 0 for threads in this one "
+        "[one per 4 sources, at most one per core]",
     )
     p.add_argument(
         "--mosaic",
@@ -77,81 +73,73 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..classifier import VideoClassifier
+    from ..live.outputs import JsonLinesFile, Outputs, Printer
+    from ..live.sources import gather
+    from ..live.watch import Watch
+
     specs = gather(args.source, args.sources)
+    many = len(specs) > 1 or bool(args.sources)
     window = None if args.cumulative else flags.window_of(args, DEFAULT_WINDOW)
     args.window_mode = flags.window_mode_of(args, DEFAULT_WINDOW_MODE)
-    if len(specs) > 1 or args.sources:
-        return run_many(args, specs, window)
-    args.source, args.name = specs[0].source, specs[0].name
     options = flags.classifier_options(args, window=window)
     segments = flags.segment_options(args)
     flags.check_output(args.output)
-    pipeline = Pipeline(VideoClassifier.create_from_options(options), segments=segments)
-    display = None if args.headless else _window(pipeline)
+    classifier = VideoClassifier.create_from_options(options)
+    fmt = args.format or ("jsonl" if many else "table")
+    outputs = Outputs()
+    watch = None
     with contextlib.ExitStack() as stack:
-        sinks, sink = open_outputs(stack, args)
+        stack.callback(outputs.close, SINK_TIMEOUT)  # last: after the closing events
+        display = _display(args, [s.name for s in specs], many)
+        printing = display is None or many
+        if printing:
+            outputs.add(Printer(fmt, results=args.results or not many, prefix=many))
+        if args.output:
+            outputs.add(JsonLinesFile(args.output))
+        for sink in flags.sinks_of(args):
+            outputs.add(sink)
         if display is not None:
-            stack.callback(display.close)
-        out = _Output(args, sink, printing=display is None or sink is None, sinks=sinks)
-        results = pipeline.live(
-            args.source,
-            args.fps,
-            duration=args.duration,
+            outputs.add(display)
+        watch = Watch(
+            classifier,
+            specs,
+            fps=args.fps,
+            segments=segments,
             loop=args.loop,
-            preview=None if display is None else display.show,
+            workers=args.workers,
+            decoders=args.decoders,
+            outputs=outputs,
         )
-        with contextlib.suppress(KeyboardInterrupt):
-            for result in results:
-                out.emit(result)
-        out.emit(FrameResult(0.0, [], events=pipeline.finish()), final=True)
-    s = pipeline.stats
-    print(
-        f"vidcls: {s.fed} {_plural(s.fed, 'frame')} classified of {s.captured} received in "
-        f"{s.seconds:.1f} s, {s.reconnects} {_plural(s.reconnects, 'reconnect')}",
-        file=sys.stderr,
-    )
+        if display is not None:
+            display.on_reset = watch.reset
+        try:
+            watch.run(args.duration, display)
+        finally:  # Ctrl-C too: the run has stopped and delivered everything; say how it went
+            stats = watch.stats()
+            failed = watch.sources[specs[0].name].error
+            if many or failed is None or stats[0].fed:
+                for s in stats:
+                    print(f"vidcls: {s.line()}", file=sys.stderr)
+    if not many and failed is not None and not stats[0].fed:
+        raise failed  # the only source never gave a frame: an error, as for a bad file
     return 0
 
 
-def _window(pipeline: Pipeline):
-    """The OpenCV window, or None (with a note) where OpenCV has no GUI or there is no display."""
-    from ..display import LiveWindow
+def _display(args: argparse.Namespace, names: list[str], many: bool):
+    """The window asked for (one source without --headless; --mosaic), or None (with a note
+    where OpenCV has no GUI or there is no display)."""
+    if (many and not args.mosaic) or (not many and args.headless):
+        return None
+    from ..live.display import LiveWindow, Mosaic
 
     try:
-        return LiveWindow(on_reset=pipeline.reset)
+        return Mosaic(names).open() if many else LiveWindow()
     except VidclsError:
+        instead = "events only" if many else "results instead (--headless says so)"
         print(
-            "vidcls: note: no window here (OpenCV without a GUI, or no display); printing "
-            "results instead (--headless says so; pip install opencv-python for a window)",
+            f"vidcls: note: no window here (OpenCV without a GUI, or no display); printing "
+            f"{instead}; pip install opencv-python for a window",
             file=sys.stderr,
         )
         return None
-
-
-class _Output:
-    """Results and events to the terminal (table or JSONL) and appended to ``-o`` (JSONL)."""
-
-    def __init__(self, args: argparse.Namespace, sink, printing: bool, sinks=()) -> None:
-        self.source, self.path, self.sink, self.printing = args.source, args.output, sink, printing
-        self.sinks, self.name = sinks, args.name  # event sinks (webhooks, MQTT) get the name
-        self.printed, self.logged = get_writer(args.format or "table"), get_writer("jsonl")
-
-    def emit(self, result: FrameResult, final: bool = False) -> None:
-        items = [] if final else [(self.printed.frame, self.logged.frame, result)]
-        items += [(self.printed.event, self.logged.event, e) for e in result.events]
-        for show, log, item in items:
-            if self.sink is not None:
-                try:
-                    self.sink.write(log(item, self.source).encode("utf-8"))
-                except OSError as e:  # disk full: say so and stop, the lines before are kept
-                    raise write_error(e, self.path) from None
-            if self.printing:
-                sys.stdout.write(show(item, self.source))
-        for event in result.events:
-            for s in self.sinks:
-                s.event(self.name, event)
-        sys.stdout.flush()
-
-
-def _plural(n: int, word: str) -> str:
-    return word if n == 1 else word + "s"

@@ -7,8 +7,8 @@ import os
 from dataclasses import dataclass, field
 
 from .. import zoo
-from ..classifier import check_window
 from ..errors import OptionError, VidclsError
+from ..options import check_window
 
 MB = 1 << 20
 # Live browser streams one server holds, measured, not guessed: on the 2-core reference machine

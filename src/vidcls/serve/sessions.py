@@ -2,7 +2,7 @@
 
 Nothing here knows about HTTP: :class:`ModelPool` loads each (model, threads) once, hands out
 classifiers with their own state on it (file jobs) and runs one
-:class:`~vidcls.scheduler.Scheduler` for all the live streams on it; :class:`LiveSession` is
+:class:`~vidcls.live.scheduler.Scheduler` for all the live streams on it; :class:`LiveSession` is
 one WebSocket connection's stream there, answering with JSON-ready dicts (the protocol is in
 :mod:`vidcls.serve.stream`).
 """
@@ -25,9 +25,10 @@ import numpy as np
 from .. import zoo
 from ..classifier import ClassifierOptions, VideoClassifier
 from ..errors import VidclsError
+from ..live.capture import FrameSlot
+from ..live.scheduler import Feed, Scheduler
 from ..media import decode_jpeg
 from ..results import FrameResult
-from ..scheduler import FrameSlot, Scheduler, Stream
 
 SKIPPED = "a newer frame arrived before this one was due"
 # A page paces its frames at the model's rate, but its timer and the network move each by
@@ -187,7 +188,7 @@ class _Waiting:
 
 
 class LiveSession:
-    """One connection's stream on the shared :class:`~vidcls.scheduler.Scheduler` of its
+    """One connection's stream on the shared :class:`~vidcls.live.scheduler.Scheduler` of its
     (model, threads).
 
     A frame is decoded (:meth:`decode`, any thread) and put in the stream's slot
@@ -213,7 +214,7 @@ class LiveSession:
         self.failed: str | None = None  # the stream ended under us (its worker failed)
         self.closed = False
         self.scheduler = pool.scheduler(self.model_id, self.threads)
-        self.stream, self.slot = self._add(self.scheduler)
+        self.feed, self.slot = self._add(self.scheduler)
 
     @property
     def classifier(self) -> VideoClassifier:
@@ -276,25 +277,25 @@ class LiveSession:
             doc = {"type": "skipped", "reason": SKIPPED, "skipped": self.skipped}
             waiting.reply.set_result(doc)
 
-    def _add(self, scheduler: Scheduler) -> tuple[Stream, FrameSlot]:
+    def _add(self, scheduler: Scheduler) -> tuple[Feed, FrameSlot]:
         slot = FrameSlot()
         period = 1.0 / scheduler.rate if scheduler.rate else 0.0
-        stream = scheduler.add("browser", slot, self._on_result, self._on_end, SLACK * period)
-        return stream, slot
+        feed = scheduler.add("browser", slot, self._on_result, self._on_end, SLACK * period)
+        return feed, slot
 
-    def _on_result(self, stream: Stream, result: FrameResult) -> None:  # on a worker thread
-        frames = stream.pipeline.classifier.frames_seen
-        self._call(self._fed, stream, stream.used, stream.last_fed, frames, result)
+    def _on_result(self, feed: Feed, result: FrameResult) -> None:  # on a worker thread
+        frames = feed.pipeline.classifier.frames_seen
+        self._call(self._fed, feed, feed.used, feed.last_fed, frames, result)
 
-    def _on_end(self, stream: Stream, events: list) -> None:  # a worker thread, or remove()
-        self._call(self._ended, stream)
+    def _on_end(self, feed: Feed, events: list) -> None:  # a worker thread, or remove()
+        self._call(self._ended, feed)
 
     def _call(self, fn, *args) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: the server is stopping
             self.loop.call_soon_threadsafe(fn, *args)
 
-    def _fed(self, stream: Stream, index: int, fed_at: float, frames: int, result: FrameResult):
-        waiting = self.waiting.pop(index, None) if stream is self.stream else None
+    def _fed(self, feed: Feed, index: int, fed_at: float, frames: int, result: FrameResult):
+        waiting = self.waiting.pop(index, None) if feed is self.feed else None
         if waiting is None or waiting.reply.done():
             return
         self.first_fed = fed_at if self.first_fed is None else self.first_fed
@@ -303,8 +304,8 @@ class LiveSession:
         doc = {"type": "result", **result.to_dict(), "frames": frames, "size": waiting.size}
         waiting.reply.set_result(doc)
 
-    def _ended(self, stream: Stream) -> None:
-        if stream is not self.stream or self.closed:
+    def _ended(self, feed: Feed) -> None:
+        if feed is not self.feed or self.closed:
             return  # replaced by a reset or config, or the connection closed
         error = self.scheduler.error
         self.failed = f"the stream stopped ({error or 'the server is stopping'}); reconnect"
@@ -326,11 +327,11 @@ class LiveSession:
             scheduler = self.scheduler
             if kind == "config":  # may load a model
                 scheduler = await run(executor, self.pool.scheduler, model_id, threads)
-            stream, slot = await run(executor, self._add, scheduler)
+            feed, slot = await run(executor, self._add, scheduler)
         except (MessageError, VidclsError) as e:
             return error_reply(str(e), "control")
-        self.scheduler.remove(self.stream)
-        self.stream, self.slot, self.scheduler = stream, slot, scheduler
+        self.scheduler.remove(self.feed)
+        self.feed, self.slot, self.scheduler = feed, slot, scheduler
         self._arrivals.clear()
         self.first_fed, self.failed = None, None
         if kind == "reset":
@@ -359,7 +360,7 @@ class LiveSession:
     def close(self) -> None:
         """The connection is gone: stop feeding its stream."""
         self.closed = True
-        self.scheduler.remove(self.stream)
+        self.scheduler.remove(self.feed)
 
 
 def error_reply(message: str, reply_to: str, fatal: bool = False) -> dict:

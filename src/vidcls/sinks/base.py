@@ -8,12 +8,13 @@ import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
+from ..live.outputs import Output, Outputs
 from ..results import SegmentEvent
 
 log = logging.getLogger("vidcls")
 
 
-class EventSink:
+class EventSink(Output):
     """Where segment events go as they happen, without ever blocking the caller.
 
     ``event`` and ``status`` only enqueue; a background thread delivers. ``close`` flushes
@@ -23,6 +24,7 @@ class EventSink:
     """
 
     name = "sink"
+    waits = True
 
     def __init__(self) -> None:
         self.sent = 0
@@ -32,9 +34,6 @@ class EventSink:
     def event(self, source: str, event: SegmentEvent) -> None:
         """Queue a segment start or end of ``source``."""
         raise NotImplementedError
-
-    def status(self, source: str, online: bool) -> None:
-        """``source`` came up (``online``) or was lost."""
 
     def close(self, timeout: float = 5.0) -> None:
         """Deliver what is queued within ``timeout`` seconds, then stop."""
@@ -90,9 +89,4 @@ class Throttle:
 def close_all(sinks: list[EventSink], timeout: float = 5.0) -> None:
     """Close every sink at once, all within ``timeout`` seconds (and a moment's grace for
     their last words)."""
-    threads = [threading.Thread(target=s.close, args=(timeout,), daemon=True) for s in sinks]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + timeout + 0.2
-    for t in threads:
-        t.join(max(deadline - time.monotonic(), 0.0))
+    Outputs(sinks).close(timeout)

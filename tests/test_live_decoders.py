@@ -11,12 +11,21 @@ import numpy as np
 import pytest
 from conftest import needs_shared, video
 
-from vidcls.decoders import DecoderPool
 from vidcls.errors import VidclsError
+from vidcls.live.decoders import DecoderPool
+from vidcls.live.sources import SourceSpec
 from vidcls.preprocess import Preprocessor
-from vidcls.sources import SourceSpec
 
 pytestmark = needs_shared
+
+
+def wait_for(get, timeout: float = 20.0):
+    """``get()`` once it is not None (polled; the deadline is only reached on a failure)."""
+    deadline = time.monotonic() + timeout
+    while (got := get()) is None:
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+    return got
 
 
 def test_frames_arrive_at_model_size_from_each_process():
@@ -24,19 +33,19 @@ def test_frames_arrive_at_model_size_from_each_process():
     specs = [SourceSpec("a", clip), SourceSpec("b", clip), SourceSpec("c", clip)]
     pool = DecoderPool(specs, 172, 172, processes=2, loop=True)
     try:
-        procs = {slot.process for slot in pool.slots.values()}
+        procs = {source.process for source in pool.sources.values()}
         assert procs == {0, 1}
-        time.sleep(1.0)
-        for slot in pool.slots.values():
-            got = slot.latest(-1)
-            assert got is not None, slot.status
+        for source in pool.sources.values():
+            got = wait_for(lambda s=source: s.latest(45))  # past the clip's dark first second
             assert got.frame.shape == (172, 172, 3) and got.frame.dtype == np.uint8
             assert got.frame.std() > 5  # a real picture, not the empty shared memory
-            assert 0 <= time.monotonic() - got.captured_at < 0.5  # one clock across processes
-            time.sleep(0.1)
-            newer = slot.latest(got.index)
-            assert newer is not None and newer.index > got.index
-            assert slot.online and slot.captured > 10 and slot.input_fps > 20
+            assert 0 <= time.monotonic() - got.captured_at < 5  # one clock across processes
+            newer = wait_for(lambda s=source, g=got: s.latest(g.index))
+            assert newer.index > got.index
+            assert source.online and source.captured > 10 and source.input_fps > 0
+            picture = source.picture((64, 36))  # converted in its process, at any size
+            assert picture.shape == (36, 64, 3) and picture.std() > 5
+            assert source.picture().shape == (360, 360, 3)
         assert pool.cpu_seconds() > 0
     finally:
         pool.close()
@@ -51,11 +60,7 @@ def test_pixels_are_the_preprocessors():
     clip = str(video("carving_ice_android.mp4"))
     pool = DecoderPool([SourceSpec("a", clip)], 172, 172, processes=1)
     try:
-        deadline = time.monotonic() + 5
-        got = None
-        while got is None and time.monotonic() < deadline:
-            got = pool.slots["a"].latest(-1)
-        assert got is not None
+        got = wait_for(lambda: pool.sources["a"].latest(-1))
         index, pixels = got.index, got.frame.copy()
     finally:
         pool.close()
@@ -73,13 +78,11 @@ def test_a_decoding_process_that_dies_is_started_again_the_other_goes_on():
     clip = str(video("carving_ice_android.mp4"))
     specs = [SourceSpec("a", clip), SourceSpec("b", clip)]
     pool = DecoderPool(specs, 172, 172, processes=2, loop=True)
-    a, b = pool.slots["a"], pool.slots["b"]
+    a, b = pool.sources["a"], pool.sources["b"]
     try:
-        time.sleep(0.5)
-        first_a, first_b = a.latest(-1), b.latest(-1)
-        assert first_a is not None and first_b is not None
+        first_a, first_b = wait_for(lambda: a.latest(-1)), wait_for(lambda: b.latest(-1))
         os.kill(pool.pids()[a.process], signal.SIGKILL)
-        deadline, seen = time.monotonic() + 10, []
+        deadline, seen = time.monotonic() + 30, []
         while time.monotonic() < deadline:
             got = a.latest(first_a.index)
             if got is not None and got.generation != first_a.generation:

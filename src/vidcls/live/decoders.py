@@ -2,11 +2,12 @@
 
 Decoding 30 fps cameras costs about as much CPU as classifying them, and in one process the
 capture threads and the model's worker take turns on Python's interpreter lock for every
-frame. A :class:`DecoderPool` runs the capture threads (:class:`~vidcls.capture.FrameGrabber`,
-freshest frame, reconnects) in a few child processes instead. When the scheduler asks a
-:class:`RemoteSlot` for a source's freshest frame, its process scales that one frame to the
-model's size (RGB uint8, as :meth:`Preprocessor.pixels`) into shared memory; nothing else
-crosses over.
+frame. A :class:`DecoderPool` runs the capture threads
+(:class:`~vidcls.live.capture.FrameGrabber`: freshest frame, reconnects) in a few child
+processes instead. When the scheduler asks a :class:`RemoteSource` for a source's freshest
+frame, its process scales that one frame to the model's size (RGB uint8, as
+:meth:`Preprocessor.pixels`) into shared memory; a window or a snapshot asks for the picture
+at the size it shows. Nothing else crosses over.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from .capture import BACKOFF, Captured
-from .cpu import process_seconds
-from .errors import VidclsError
+from ..cpu import process_seconds
+from ..errors import VidclsError
+from .capture import BACKOFF, Captured, FrameSource
 from .sources import SourceSpec
 
 QUIET = 0.02  # seconds a slot answers "nothing new" without asking again
@@ -43,19 +44,20 @@ class _Status:
     error: str | None = None
 
 
-class RemoteSlot:
-    """One source in a decoding process, with the interface the scheduler and
-    :class:`~vidcls.watch.Watch` use of a :class:`~vidcls.capture.FrameGrabber`."""
+class RemoteSource(FrameSource):
+    """One source in a decoding process; its frames come at the model's size."""
 
-    def __init__(self, pool: DecoderPool, process: int, index: int, pixels: np.ndarray) -> None:
-        self.pool, self.process, self.index = pool, process, index
+    def __init__(
+        self, pool: DecoderPool, process: int, index: int, pixels: np.ndarray, name: str
+    ) -> None:
+        self.pool, self.process, self.index, self.name = pool, process, index, name
         self.pixels = pixels  # shared memory: written by the process, read by the worker
         self.status = _Status()
         self._restarts = 0  # of its process, as last seen
         self._offset = (0, 0)  # frames and reconnects before its process last started again
         self._quiet_until = 0.0
 
-    def latest(self, after: int = -1, timeout: float = 0.0) -> Captured | None:
+    def latest(self, after: int = -1) -> Captured | None:
         """The freshest frame with index > ``after`` at the model's size, or None."""
         now = time.monotonic()
         if now < self._quiet_until or self.status.ended:
@@ -82,6 +84,11 @@ class RemoteSlot:
         # A restarted process's frames are newer than any before; its state starts anew.
         return Captured(self.pixels, captured_at, index + (restarts << 40), generation + restarts)
 
+    def picture(self, size: tuple[int, int] | None = None) -> np.ndarray | None:
+        """The freshest frame upright at ``size`` (or full size), converted in its process."""
+        reply = self.pool.ask(self.process, ("picture", self.index, size))
+        return reply if isinstance(reply, np.ndarray) else None
+
     @property
     def ended(self) -> bool:
         return self.status.ended
@@ -105,12 +112,6 @@ class RemoteSlot:
     @property
     def error(self) -> VidclsError | None:
         return None if self.status.error is None else VidclsError(self.status.error)
-
-    def start(self) -> None:
-        """Sources start with their pool."""
-
-    def stop(self) -> None:
-        """Sources stop with their pool."""
 
 
 class DecoderPool:
@@ -146,10 +147,11 @@ class DecoderPool:
         self.restarts = [0] * count
         self._closing = False
         self._retry_at = [0.0] * count
-        self.slots: dict[str, RemoteSlot] = {}
+        self.sources: dict[str, RemoteSource] = {}
         for p, group in enumerate(groups):
             for i in group:
-                self.slots[sources[i].name] = RemoteSlot(self, p, i, frames[i])
+                name = sources[i].name
+                self.sources[name] = RemoteSource(self, p, i, frames[i], name)
         for p in range(count):
             self._spawn(p)
         for p in range(count):  # every process has opened its sources (or said why not)
@@ -226,9 +228,9 @@ class DecoderPool:
 
 def _serve(conn, work, memory_name, count, shape, loop=False) -> None:
     """A decoding process: capture threads for ``work`` [(index, source)], answering asks."""
+    from ..media import open_source
+    from ..preprocess import Preprocessor
     from .capture import FrameGrabber
-    from .media import open_source
-    from .preprocess import Preprocessor
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _exit_with(os.getppid())
@@ -253,9 +255,12 @@ def _serve(conn, work, memory_name, count, shape, loop=False) -> None:
             if message[0] == "ready":
                 conn.send(True)
                 continue
+            if message[0] == "picture":
+                conn.send(_picture(grabbers[message[1]], message[2]))
+                continue
             _, i, after = message
             g = grabbers[i]
-            got = g.latest(after, 0.0)
+            got = g.latest(after)
             found = None
             if got is not None:
                 try:
@@ -274,6 +279,14 @@ def _serve(conn, work, memory_name, count, shape, loop=False) -> None:
             g.stop()
         del frames
         memory.close()
+
+
+def _picture(grabber, size) -> np.ndarray | None:
+    """A source's freshest picture, or None (also when it cannot be converted)."""
+    try:
+        return grabber.picture(size)
+    except VidclsError:
+        return None
 
 
 def _exit_with(parent: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vidcls.errors import VidclsError
-from vidcls.sources import SourceSpec, gather, parse_source, read_sources
+from vidcls.live.sources import SourceSpec, gather, parse_source, read_sources
 
 
 @pytest.mark.parametrize(

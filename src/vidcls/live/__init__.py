@@ -1,0 +1,33 @@
+"""The live engine: cameras, network streams and files at real speed, one or many, on one model.
+
+A frame travels one way, whatever the number of sources or the front end:
+:mod:`.sources` names the sources; each one's frames come from a :mod:`.capture`
+:class:`~.capture.FrameSource` (a capture thread here, a decoding process of
+:mod:`.decoders`, or frames a browser pushes); the :mod:`.scheduler` feeds each source's
+freshest frame at the model's rate, earliest deadline first, dropping (and counting, in
+:mod:`.stats`) what it cannot serve; :mod:`.watch` runs it all and hands results and events to
+:mod:`.outputs` (stdout, a file, webhooks and MQTT, a window of :mod:`.display`).
+
+    from vidcls.live import Watch, Output, iter_live, watch
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__all__ = ["Output", "Outputs", "SourceStats", "Watch", "iter_live", "watch"]
+_HOME = {"Output": ".outputs", "Outputs": ".outputs", "SourceStats": ".stats"}
+
+if TYPE_CHECKING:
+    from .outputs import Output, Outputs
+    from .stats import SourceStats
+    from .watch import Watch, iter_live, watch
+
+
+def __getattr__(name: str):  # loaded on first use: outputs and stats need no model runtime
+    if name not in __all__:
+        raise AttributeError(f"module 'vidcls.live' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME.get(name, ".watch"), __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,310 @@
+"""Watch live sources: one process, one model, every result and event as it happens.
+
+:class:`Watch` opens each source (camera, network stream, or file at its real speed), in a
+capture thread of this process or in decoding processes, feeds all of them through one
+:class:`~vidcls.live.scheduler.Scheduler`, and hands every result and segment event, with its
+source's name, to its :class:`~vidcls.live.outputs.Outputs` on the calling thread. A source
+that drops is reopened with backoff while the others go on. However a run ends (its sources
+end, ``duration``, Ctrl-C, ``break``), the segments still open are closed and their end
+events delivered. ``vidcls live``, :func:`iter_live` and :func:`watch` are this.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+from ..classifier import VideoClassifier
+from ..media import open_source
+from ..results import FrameResult, SegmentEvent
+from ..segments import SegmentOptions
+from .capture import FrameGrabber, FrameSource
+from .outputs import Callbacks, Output, Outputs, as_output
+from .scheduler import Clock, Feed, Scheduler
+from .sources import SourceSpec, gather
+from .stats import SourceStats
+
+
+class Watch:
+    """Named live sources classified at once on one model.
+
+    ``fps``: rate fed per source (None: the model's); ``segments``: action segments per
+    source; ``loop``: loop file sources; ``workers``: threads feeding the model (see
+    :class:`Scheduler`); ``decoders``: processes decoding the sources (0: capture threads in
+    this process; None: :func:`default_decoders`); ``outputs``: where results, events and
+    status go.
+    """
+
+    def __init__(
+        self,
+        classifier: VideoClassifier,
+        sources: list[SourceSpec],
+        *,
+        fps: float | None = None,
+        segments: SegmentOptions | bool | None = None,
+        loop: bool = False,
+        workers: int | None = None,
+        decoders: int | None = 0,
+        outputs: Output | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.specs = sources
+        self.outputs = outputs or Outputs()
+        self.pool = None
+        if decoders is None:
+            decoders = default_decoders(len(sources))
+        if decoders > 0:
+            self.pool = _decoder_pool(classifier, sources, decoders, loop)
+            self.sources: dict[str, FrameSource] = dict(self.pool.sources)
+        else:
+            self.sources = _grabbers(sources, loop)
+        extra = {} if clock is None else {"clock": clock}
+        self.scheduler = Scheduler(classifier, fps=fps, segments=segments, workers=workers, **extra)
+        self.feeds: dict[str, Feed] = {}
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._online = dict.fromkeys(self.sources, False)
+        self._open = 0
+        self._stopped = False
+
+    def run(self, duration: float | None = None, display=None) -> list[SourceStats]:
+        """Classify until every source has ended, ``duration`` seconds passed, or Ctrl-C;
+        every result and event goes to the outputs. ``display`` (a window) is shown every
+        ``display.period`` seconds; its ``show(sources)`` returning False stops."""
+        for _ in self.results(duration, display):
+            pass
+        return self.stats()
+
+    def results(self, duration: float | None = None, display=None) -> Iterator[FrameResult]:
+        """As :meth:`run`, yielding each result (after the outputs had it); closing the
+        generator (``break``) stops the run the same way."""
+        clock = self.scheduler.clock
+        start = clock()
+        shown = start
+        try:
+            self._start()
+            while self._open:
+                now = clock()
+                if duration is not None and now - start >= duration:
+                    break
+                self._check_status()
+                if display is not None and now - shown >= display.period:
+                    shown = now
+                    if not display.show(self.sources):
+                        break
+                wait = display.period if display is not None else 0.25
+                if duration is not None:
+                    wait = max(0.0, min(wait, duration - (now - start)))
+                try:
+                    item = self._queue.get(timeout=wait)
+                except queue.Empty:
+                    continue
+                yield from self._handle(item)
+                while True:  # a burst: everything that is ready, without waiting
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    yield from self._handle(item)
+        finally:  # also on Ctrl-C and break: nothing computed is lost, open segments close
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop feeding, close every open segment and hand what is left to the outputs."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.scheduler.stop()
+        for source in self.sources.values():
+            source.stop()
+        if self.pool is not None:
+            self.pool.close()
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            for _ in self._handle(item):
+                pass
+        self._check_status(final=True)
+
+    def reset(self, name: str) -> None:
+        """Forget source ``name``'s state before its next frame (a window's r key)."""
+        feed = self.feeds.get(name)
+        if feed is not None:
+            self.scheduler.reset(feed)
+
+    def _start(self) -> None:
+        self.scheduler.start()
+        for spec in self.specs:
+            source = self.sources[spec.name]
+            source.start()
+            self.feeds[spec.name] = self.scheduler.add(spec.name, source, self._result, self._end)
+            self._open += 1
+
+    def _result(self, feed: Feed, result: FrameResult) -> None:  # on a worker thread
+        self._queue.put((feed.name, result, None))
+
+    def _end(self, feed: Feed, events: list[SegmentEvent]) -> None:  # a worker, or stop()
+        self._queue.put((feed.name, None, events))
+
+    def _handle(self, item) -> Iterator[FrameResult]:
+        name, result, closing = item
+        if result is not None:
+            self.outputs.result(name, result)
+            for event in result.events:
+                self.outputs.event(name, event)
+            yield result
+            return
+        self._open -= 1
+        for event in closing:
+            self.outputs.event(name, event)
+
+    def _check_status(self, final: bool = False) -> None:
+        for name, source in self.sources.items():
+            online = source.online and not final
+            if online != self._online[name]:
+                self._online[name] = online
+                self.outputs.status(name, online)
+
+    def stats(self) -> list[SourceStats]:
+        """Per source: results, drops, reconnects, latency."""
+        now = self.scheduler.clock()
+        out = []
+        for spec in self.specs:
+            source, feed = self.sources[spec.name], self.feeds.get(spec.name)
+            stats = feed.stats if feed is not None else SourceStats(spec.name)
+            stats.captured, stats.reconnects = source.captured, source.reconnects
+            stats.error = None if source.error is None else str(source.error)
+            if feed is not None:
+                stats.seconds = (feed.ended_at or now) - feed.start
+            out.append(stats)
+        return out
+
+
+def default_decoders(sources: int) -> int:
+    """Decoding processes for ``sources`` live sources: one per four sources, at most one
+    per core; none below four sources (capture threads in this process are enough)."""
+    return min(os.cpu_count() or 1, sources // 4)
+
+
+def _grabbers(sources: list[SourceSpec], loop: bool) -> dict[str, FrameSource]:
+    """A capture thread per source (decoding on one thread: no frame of decoder delay), made
+    at once, so a bad path or URL fails before anything starts (an http URL is asked whether
+    it is a file, which is slow when its host is down)."""
+
+    def grabber(spec: SourceSpec) -> FrameGrabber:
+        return FrameGrabber(open_source(spec.source, True, loop, 1))
+
+    with ThreadPoolExecutor(min(16, len(sources) or 1)) as pool:
+        made = list(pool.map(grabber, sources))
+    return {s.name: g for s, g in zip(sources, made, strict=True)}
+
+
+def _decoder_pool(classifier: VideoClassifier, sources, processes: int, loop: bool):
+    """The sources in ``processes`` decoding processes, handing frames over at model size."""
+    from .decoders import DecoderPool
+
+    lay, options = classifier.model.layout, classifier.options
+    return DecoderPool(
+        sources,
+        lay.height,
+        lay.width,
+        processes=processes,
+        resize=options.resize,
+        crop=options.crop,
+        loop=loop,
+    )
+
+
+def _classifier(classifier: VideoClassifier | None, options: dict) -> VideoClassifier:
+    from ..pipeline import load_classifier
+
+    if classifier is None:
+        return load_classifier(**options)
+    if options:
+        raise TypeError("pass either a classifier or classifier options, not both")
+    return classifier
+
+
+def watch(
+    sources: Iterable[str],
+    on_result: Callable[[str, FrameResult], None] | None = None,
+    *,
+    on_event: Callable[[str, SegmentEvent], None] | None = None,
+    sinks: Iterable[Output] = (),
+    classifier: VideoClassifier | None = None,
+    fps: float | None = None,
+    segments: SegmentOptions | bool | None = True,
+    duration: float | None = None,
+    loop: bool = False,
+    workers: int | None = None,
+    decoders: int | None = 0,
+    **options,
+) -> list[SourceStats]:
+    """Classify several live sources (``[NAME=]SOURCE`` each) at once on one model until they
+    end, ``duration`` seconds pass or Ctrl-C; returns what happened per source.
+
+    ``on_result(name, result)`` gets every result, ``on_event(name, event)`` every segment
+    start and end (the ends of segments still open at the end included); ``sinks`` (a
+    :class:`~vidcls.sinks.WebhookSink`, :class:`~vidcls.sinks.MqttSink` or any
+    :class:`~vidcls.live.Output`) get both and are closed at the end. ``options`` load a
+    classifier as :func:`vidcls.load_classifier` does, unless ``classifier`` is given.
+    ``decoders``: processes decoding the sources (None: as ``vidcls live``; they start the
+    ``spawn`` way, so a script needs ``if __name__ == "__main__":``).
+    """
+    outputs = Outputs([Callbacks(on_result, on_event), *map(as_output, sinks)])
+    try:
+        w = Watch(
+            _classifier(classifier, options),
+            gather(list(sources)),
+            fps=fps,
+            segments=segments,
+            loop=loop,
+            workers=workers,
+            decoders=decoders,
+            outputs=outputs,
+        )
+        return w.run(duration)
+    finally:
+        outputs.close()
+
+
+def iter_live(
+    source: str,
+    *,
+    on_event: Callable[[str, SegmentEvent], None] | None = None,
+    sinks: Iterable[Output] = (),
+    classifier: VideoClassifier | None = None,
+    fps: float | None = None,
+    segments: SegmentOptions | bool | None = None,
+    duration: float | None = None,
+    loop: bool = False,
+    **options,
+) -> Iterator[FrameResult]:
+    """Results of one live source (camera index or device, stream URL, or a file played at
+    its real speed) as they happen; ``break`` to stop. The freshest frame is fed at the
+    model's rate, as :func:`watch` feeds each of its sources. ``on_event`` and ``sinks`` get
+    every segment start and end, the end of a segment still open when the run stops
+    included; ``options`` as :func:`vidcls.load_classifier` (``window=4`` follows recent
+    content, as ``vidcls live`` does by default). Raises the source's error if it failed
+    before giving any result."""
+    spec = gather([source])[0]
+    outputs = Outputs([Callbacks(on_event=on_event), *map(as_output, sinks)])
+    try:
+        w = Watch(
+            _classifier(classifier, options),
+            [spec],
+            fps=fps,
+            segments=segments,
+            loop=loop,
+            outputs=outputs,
+        )
+        yield from w.results(duration)
+        stats = w.stats()[0]
+        error = w.sources[spec.name].error
+        if error is not None and stats.fed == 0:
+            raise error
+    finally:
+        outputs.close()

@@ -1,0 +1,155 @@
+"""``vidcls live`` as a user runs it: one source or many, a network stream that dies and comes
+back, Ctrl-C flushing every output with exit code 130, bad sources, no window here."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from cli_run import CLI, assert_clean_error, run
+from conftest import needs_shared, video
+
+from vidcls.cameras import CameraServer, camera_clip
+
+pytestmark = needs_shared
+
+
+@pytest.fixture(scope="module")
+def live_ts(tmp_path_factory):
+    out = tmp_path_factory.mktemp("stream") / "live.ts"
+    return camera_clip(out, 172, 172, seconds=13, sources=[video("carving_ice_rpi.mp4")])
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _wait(condition, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def _start(*args):
+    return subprocess.Popen(
+        [*CLI, "live", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+
+
+def test_one_file_prints_every_result_and_its_segment(tmp_path):
+    r = run("live", video("carving_ice_rpi.mp4"), "--headless", "--top-k", "2")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    results = [line for line in lines if " ms late]" in line]
+    assert len(results) >= 8 and "carving ice" in results[-1]
+    assert any("-- start carving ice" in line for line in lines)
+    assert "-- end carving ice" in lines[-1]  # closed when the file ended
+    report = r.stderr.strip().splitlines()[-1]
+    assert report.startswith("vidcls: carving_ice_rpi: ") and " results (" in report
+
+
+def test_a_dead_stream_comes_back_the_files_play_on_and_ctrl_c_flushes(live_ts, tmp_path):
+    server = CameraServer(live_ts).start()
+    url = server.url(0)
+    out = tmp_path / "events.jsonl"
+    sources = tmp_path / "cams.txt"
+    sources.write_text(f"# a file\nice={video('carving_ice_rpi.mp4')}\n")
+    proc = _start(
+        f"net={url}",
+        video("eye_makeup.avi"),
+        "--sources",
+        sources,
+        "--loop",
+        "-o",
+        out,
+        "--min-duration",
+        "0.4",
+        "--decoders",
+        "2",
+    )
+    try:
+        _wait(lambda: out.exists() and sum(d.get("source") == "net" for d in _lines(out)) >= 8)
+        server.kill()
+        down = len(_lines(out))
+        _wait(lambda: sum(d["source"] == "ice" for d in _lines(out)[down:]) >= 5)  # goes on
+        server.start()  # the camera comes back on the same port
+        _wait(lambda: sum(d.get("source") == "net" for d in _lines(out)[down:]) >= 8)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        server.kill()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    rows = _lines(out)  # every line is complete JSON
+    assert {d["source"] for d in rows} == {"net", "eye_makeup", "ice"}
+    for name in ("net", "eye_makeup", "ice"):
+        assert f"vidcls: {name}: " in stderr
+    net_report = stderr.split("vidcls: net: ")[1].split("\n")[0]
+    assert "1 reconnects" in net_report
+    # The files went on while the stream was away.
+    for name in ("eye_makeup", "ice"):
+        assert sum(d["source"] == name and "top" in d for d in rows[down:]) >= 3
+    net = [d for d in rows if d["source"] == "net" and "top" in d]
+    assert net[-1]["top"][0]["label"] == "carving ice"  # classified again after its reset
+    # Ctrl-C closed every open segment: per source, starts and ends pair up.
+    for name in ("net", "eye_makeup", "ice"):
+        kinds = [d["event"] for d in rows if d["source"] == name and "event" in d]
+        assert kinds.count("start") == kinds.count("end"), (name, kinds)
+    # Printed: segment events only, as JSON Lines with the source name.
+    printed = [json.loads(line) for line in stdout.splitlines()]
+    assert printed and all("event" in d and "source" in d for d in printed)
+
+
+def test_ctrl_c_on_one_source_closes_its_segment_and_exits_130(tmp_path):
+    out = tmp_path / "live.jsonl"
+    proc = _start(video("carving_ice_rpi.mp4"), "--loop", "--headless", "-o", out)
+    _wait(lambda: out.exists() and any("event" in d for d in _lines(out)))
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "vidcls: carving_ice_rpi: " in stderr
+    rows = _lines(out)
+    kinds = [d["event"] for d in rows if "event" in d]
+    assert kinds and kinds.count("start") == kinds.count("end")
+    assert rows[-1]["event"] == "end"  # the last thing written: the closing end event
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("/no/such/clip.mp4", "no such file, camera or stream"),
+        ("gopher://example/x", "unsupported stream scheme"),
+        ("/dev/video99", "cannot open"),
+    ],
+)
+def test_bad_sources_are_clear_errors(source, message):
+    r = run("live", source, "--headless", "--duration", "5", timeout=60)
+    assert_clean_error(r, source, message)
+
+
+def test_no_window_here_is_a_note_and_results_are_printed():
+    import cv2
+
+    try:
+        cv2.namedWindow("probe")
+        cv2.destroyAllWindows()
+        pytest.skip("this OpenCV has a GUI")
+    except cv2.error:
+        pass
+    r = run("live", video("carving_ice_rpi.mp4"), "--duration", "2")
+    assert r.returncode == 0, r.stderr
+    assert "vidcls: note: no window here" in r.stderr
+    assert " ms late]" in r.stdout
+    mosaic = run("live", video("carving_ice_rpi.mp4"), video("eye_makeup.avi"), "--mosaic")
+    assert mosaic.returncode == 0 and "printing events only" in mosaic.stderr

@@ -1,0 +1,148 @@
+"""Watching live sources from Python: iter_live and watch on real files played at their real
+speed; closing events however a run ends; status, stats and windows; decoding processes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import needs_shared, video
+
+import vidcls
+from vidcls.live import Output, Watch
+from vidcls.live.sources import SourceSpec
+
+pytestmark = needs_shared
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return vidcls.load_classifier("a0", top_k=3, window=4.0)
+
+
+class Collect(Output):
+    """Everything a run hands its outputs, in order."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple] = []
+        self.closed = False
+
+    def result(self, source, result):
+        self.items.append(("result", source, result))
+
+    def event(self, source, event):
+        self.items.append(("event", source, event))
+
+    def status(self, source, online):
+        self.items.append(("status", source, online))
+
+    def close(self, timeout=5.0):
+        self.closed = True
+
+    def kinds(self, source):
+        return [i[2].kind for i in self.items if i[0] == "event" and i[1] == source]
+
+
+def test_iter_live_plays_a_file_and_closes_its_segment(classifier):
+    sink, events = Collect(), []
+    results = list(
+        vidcls.iter_live(
+            str(video("carving_ice_rpi.mp4")),
+            classifier=classifier,
+            segments=True,
+            on_event=lambda name, e: events.append((name, e)),
+            sinks=[sink],
+        )
+    )
+    times = np.array([r.time for r in results])
+    assert len(results) >= 8 and np.all(np.diff(times) >= 0.2 - 1e-3)  # the model's rate
+    assert results[-1].top[0].label == "carving ice"
+    assert all(r.latency_ms is not None and r.infer_ms is not None for r in results)
+    # Every event once through on_event: the start at a frame, the end when the file ended.
+    assert [e.kind for _, e in events] == ["start", "end"]
+    assert {name for name, _ in events} == {"carving_ice_rpi"}
+    assert [e for r in results for e in r.events] == [events[0][1]]  # decided at a frame
+    assert sink.kinds("carving_ice_rpi") == ["start", "end"] and sink.closed
+    statuses = [i[2] for i in sink.items if i[0] == "status"]
+    assert statuses == [True, False]
+
+
+def test_break_stops_the_source_and_still_closes_the_open_segment(classifier):
+    events = []
+    live = vidcls.iter_live(
+        str(video("carving_ice_android.mp4")),
+        classifier=classifier,
+        segments=vidcls.SegmentOptions(min_duration=0.4),
+        on_event=lambda name, e: events.append(e.kind),
+    )
+    labels = []
+    for result in live:
+        labels.append(result.top[0].label)
+        if "start" in events:
+            break
+    live.close()  # what a for loop's break leaves to the garbage collector
+    assert events == ["start", "end"]
+    assert labels[-1] == "carving ice"
+
+
+def test_a_missing_file_is_an_error_and_an_unreachable_stream_just_ends(classifier):
+    with pytest.raises(vidcls.VidclsError, match="no such file"):
+        next(vidcls.iter_live("/no/such/clip.mp4", classifier=classifier))
+    assert list(vidcls.iter_live("http://127.0.0.1:9/none.ts", duration=1.0)) == []
+
+
+def test_watch_runs_sources_side_by_side_each_with_its_own_events(classifier):
+    sink, seen = Collect(), []
+    stats = vidcls.watch(
+        [f"ice={video('carving_ice_rpi.mp4')}", str(video("eye_makeup.avi"))],
+        lambda name, r: seen.append(name),
+        sinks=[sink],
+        classifier=classifier,
+        segments=vidcls.SegmentOptions(min_duration=0.4),
+    )
+    assert {s.name for s in stats} == {"ice", "eye_makeup"} == set(seen)
+    for s in stats:
+        assert s.fed > 5 and s.captured > s.fed and s.error is None and s.reconnects == 0
+        assert f"{s.name}: {s.fed} results" in s.line()
+        kinds = sink.kinds(s.name)
+        assert kinds and kinds.count("start") == kinds.count("end")  # every one closed
+    assert sink.closed
+
+
+class Window(Output):
+    """A display that looks at every source's picture, then closes itself."""
+
+    period = 0.05
+
+    def __init__(self, shows: int) -> None:
+        self.shows, self.pictures = shows, []
+
+    def show(self, sources) -> bool:
+        self.pictures += [s.picture((64, 36)) for s in sources.values()]
+        self.shows -= 1
+        return self.shows > 0
+
+
+@pytest.mark.parametrize("decoders", [0, 1])
+def test_a_window_sees_full_pictures_with_or_without_decoding_processes(classifier, decoders):
+    clip = str(video("carving_ice_android.mp4"))
+    specs = [SourceSpec("a", clip), SourceSpec("b", clip)]
+    watch = Watch(classifier, specs, decoders=decoders, loop=True)
+    window = Window(shows=40)
+    stats = watch.run(duration=60, display=window)  # ends when the window closes
+    assert window.shows == 0 and all(s.fed > 0 for s in stats)
+    shown = [p for p in window.pictures if p is not None]
+    assert shown and all(p.shape == (36, 64, 3) for p in shown)
+    assert max(p.std() for p in shown) > 5  # real pictures
+
+
+def test_a_reset_asked_for_by_name_is_not_a_reconnect(classifier):
+    watch = Watch(classifier, [SourceSpec("a", str(video("carving_ice_rpi.mp4")))])
+    results = watch.results()
+    for n, _ in enumerate(results):
+        if n == 5:
+            watch.reset("a")
+        if n == 8:
+            break
+    results.close()
+    feed = watch.feeds["a"]
+    assert feed.stats.resets == 0 and feed.pipeline.classifier.frames_seen <= 3
