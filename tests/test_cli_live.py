@@ -13,7 +13,7 @@ import pytest
 from cli_run import CLI, assert_clean_error, run
 from conftest import needs_shared, video
 
-from vidcls.cameras import CameraServer, camera_clip
+from vidcls.bench.cameras import CameraServer, camera_clip
 
 pytestmark = needs_shared
 

@@ -15,7 +15,7 @@ import pytest
 from conftest import needs_shared, video
 from media import tiny_clip
 
-from vidcls.cameras import CameraServer, camera_clip
+from vidcls.bench.cameras import CameraServer, camera_clip
 from vidcls.live.capture import FrameGrabber, FrameSlot
 from vidcls.media import VideoFile, open_source
 

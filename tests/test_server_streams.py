@@ -22,8 +22,8 @@ pytest.importorskip("websockets")
 pytest.importorskip("fastapi")
 from websockets.asyncio.client import connect  # noqa: E402
 
+from vidcls.bench.ws import browser_client  # noqa: E402
 from vidcls.media import read_frames  # noqa: E402
-from vidcls.serve.capacity import browser_client  # noqa: E402
 
 pytestmark = needs_shared
 

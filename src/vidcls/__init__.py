@@ -38,7 +38,7 @@ __all__ = [
 
 _HOME = {  # name -> module that defines it
     "ClassifierOptions": ".options",
-    "SegmentOptions": ".segments",
+    "SegmentOptions": ".options",
     "VidclsError": ".errors",
     "VideoClassifier": ".classifier",
     "available_models": ".zoo",
@@ -66,9 +66,8 @@ if TYPE_CHECKING:
     from .classifier import VideoClassifier
     from .errors import VidclsError
     from .live.watch import iter_live, watch
-    from .options import ClassifierOptions
+    from .options import ClassifierOptions, SegmentOptions
     from .pipeline import classify_video, iter_video, load_classifier
-    from .segments import SegmentOptions
     from .training import evaluate, train
     from .zoo import available_models
 

@@ -1,4 +1,5 @@
-"""How a classifier is built: :class:`ClassifierOptions` and the choices its fields take.
+"""How a classifier and its action segments are set up: :class:`ClassifierOptions`,
+:class:`SegmentOptions`, and the choices their fields take.
 
 Light on purpose (no numpy, OpenCV, PyAV or LiteRT): the command line builds its flags from
 here before anything heavy is imported.
@@ -69,3 +70,24 @@ def check_window(window: float | None) -> None:
     """VidclsError unless ``window`` is None or a finite positive number of seconds."""
     if window is not None and not (window > 0 and math.isfinite(window)):
         raise OptionError("window", f"must be a positive number of seconds, not {window}")
+
+
+@dataclass(frozen=True)
+class SegmentOptions:
+    """Thresholds on smoothed probabilities; durations in seconds. Each field is the CLI flag
+    of the same name (``min_duration`` is ``--min-duration``)."""
+
+    enter: float = 0.3
+    exit: float = 0.15
+    min_duration: float = 1.0
+    smoothing: float = 0.5  # time constant of the exponential moving average; 0: none
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.enter <= 1:
+            raise OptionError("enter", f"must be from 0 to 1, not {self.enter}")
+        if not 0 <= self.exit <= self.enter:
+            raise OptionError("exit", f"must be from 0 to enter ({self.enter}), not {self.exit}")
+        for name in ("min_duration", "smoothing"):
+            value = getattr(self, name)
+            if not 0 <= value < math.inf:
+                raise OptionError(name, f"must be a finite number of seconds, not {value}")

@@ -22,10 +22,10 @@ import numpy as np
 from .classifier import VideoClassifier
 from .errors import VidclsError
 from .media import VideoFile
-from .options import ClassifierOptions
+from .options import ClassifierOptions, SegmentOptions
 from .prefetch import prefetched
 from .results import FrameResult, SegmentEvent, VideoInfo, VideoResult
-from .segments import Segmenter, SegmentOptions
+from .segments import Segmenter
 
 Picture = av.VideoFrame | np.ndarray
 

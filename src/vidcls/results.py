@@ -9,8 +9,10 @@ server's pydantic schema is derived from these classes (:mod:`vidcls.serve.schem
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy only where it is needed: the command line starts without it
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,8 @@ class VideoResult:
     @property
     def times(self) -> np.ndarray:
         """Each fed frame's time, seconds."""
+        import numpy as np
+
         return np.array([f.time for f in self.frames], np.float64)
 
     @property
@@ -142,4 +146,6 @@ class VideoResult:
         """``[frames, classes]`` when every frame kept its probabilities, else None."""
         if not self.frames or any(f.probabilities is None for f in self.frames):
             return None
+        import numpy as np
+
         return np.stack([f.probabilities for f in self.frames])

@@ -13,29 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import OptionError
+from .options import SegmentOptions
 from .results import Segment, SegmentEvent
-
-
-@dataclass(frozen=True)
-class SegmentOptions:
-    """Thresholds on smoothed probabilities; durations in seconds. Each field is the CLI flag
-    of the same name (``min_duration`` is ``--min-duration``)."""
-
-    enter: float = 0.3
-    exit: float = 0.15
-    min_duration: float = 1.0
-    smoothing: float = 0.5  # time constant of the exponential moving average; 0: none
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.enter <= 1:
-            raise OptionError("enter", f"must be from 0 to 1, not {self.enter}")
-        if not 0 <= self.exit <= self.enter:
-            raise OptionError("exit", f"must be from 0 to enter ({self.enter}), not {self.exit}")
-        for name in ("min_duration", "smoothing"):
-            value = getattr(self, name)
-            if not 0 <= value < math.inf:
-                raise OptionError(name, f"must be a finite number of seconds, not {value}")
 
 
 @dataclass

@@ -12,7 +12,6 @@ import os
 import sys
 import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,6 +189,8 @@ class _open_source:
         src = self.source
         try:
             if "://" in src and not src.startswith("file://"):
+                import urllib.request
+
                 req = urllib.request.Request(src, headers={"User-Agent": "vidcls"})
                 self._handle = urllib.request.urlopen(req, timeout=30)
                 length = self._handle.headers.get("Content-Length")

@@ -40,6 +40,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "CLIPS clips of 10-30 s at 1280x720 30 fps made once from the shared clips [50]",
     )
 
+    p.add_argument(
+        "--window-modes",
+        action="store_true",
+        help="instead: compare the window modes (none, two, decay) on the shared clips: how "
+        "fast predictions follow a cut, agreement with an exact window, cost per frame",
+    )
+
     g = p.add_argument_group("capacity (--streams)")
     g.add_argument(
         "--streams",
@@ -99,15 +106,17 @@ def _streams(values: list[str], flag: str = "--streams") -> tuple[list[int], boo
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench import run_batch_bench, run_bench
+    if args.window_modes:
+        from ..bench.window import parser, run_window_study
 
-    if args.ws:
-        from ..serve.capacity import run_ws_capacity
+        run_window_study(parser().parse_args(["--model", args.model, "--threads", "1"]))
+    elif args.ws:
+        from ..bench.ws import run_ws_capacity
 
         counts, search = _streams(args.ws, "--ws")
         run_ws_capacity(args.model, counts, args.seconds, search, args.video)
     elif args.streams:
-        from ..capacity import run_capacity
+        from ..bench.streams import run_capacity
 
         counts, search = _streams(args.streams)
         run_capacity(
@@ -126,7 +135,11 @@ def run(args: argparse.Namespace) -> int:
 
         run_train_bench(args.train, args.model)
     elif args.batch:
+        from ..bench.batch import run_batch_bench
+
         run_batch_bench(args.batch)
     else:
+        from ..bench.latency import run_bench
+
         run_bench(args.model, args.video, args.threads, args.frames)
     return 0

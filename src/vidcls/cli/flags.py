@@ -11,8 +11,7 @@ import os
 from pathlib import Path
 
 from ..errors import VidclsError
-from ..options import DEFAULT_MODEL, RESIZES, WINDOW_MODES, ClassifierOptions
-from ..segments import SegmentOptions
+from ..options import DEFAULT_MODEL, RESIZES, WINDOW_MODES, ClassifierOptions, SegmentOptions
 
 NATIVE = "native"  # the CLI's word for "every decoded frame" (fps 0 in Python)
 

@@ -27,9 +27,9 @@ from collections.abc import Callable
 
 from ..classifier import VideoClassifier
 from ..model import StreamModel
+from ..options import SegmentOptions
 from ..pipeline import Pipeline, feed_rate
 from ..results import FrameResult, SegmentEvent
-from ..segments import SegmentOptions
 from .capture import FrameSource
 from .stats import SourceStats
 

@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..classifier import VideoClassifier
 from ..media import open_source
+from ..options import SegmentOptions
 from ..results import FrameResult, SegmentEvent
-from ..segments import SegmentOptions
 from .capture import FrameGrabber, FrameSource
 from .outputs import Callbacks, Output, Outputs, as_output
 from .scheduler import Clock, Feed, Scheduler

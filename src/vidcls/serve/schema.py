@@ -14,6 +14,7 @@ import types
 import typing
 from typing import Any, Union
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..results import Category, FrameResult, Segment, VideoResult
@@ -45,7 +46,7 @@ def derive(
 ) -> type[BaseModel]:
     """A pydantic model of ``cls``'s ``to_dict()``: its dataclass fields less ``exclude``,
     with the types in ``override`` (the JSON differs from the attribute there)."""
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, {"np": np})
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if f.name in exclude:

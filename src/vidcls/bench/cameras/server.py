@@ -16,9 +16,9 @@ import urllib.request
 from bisect import bisect_right
 from pathlib import Path
 
-from ..cpu import process_seconds
-from ..errors import VidclsError
-from ..files import check_regular
+from ...cpu import process_seconds
+from ...errors import VidclsError
+from ...files import check_regular
 from .clip import camera_clip
 from .tsclip import TsClip
 
@@ -102,7 +102,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class CameraServer:
     """Live cameras ``server.url(i)`` (any ``i``) on 127.0.0.1, playing ``clip`` (MPEG-TS), from
-    a child process running ``python -m vidcls.cameras serve``, so that serving costs the
+    a child process running ``python -m vidcls.bench.cameras serve``, so that serving costs the
     measured process nothing. ``with CameraServer(clip) as server: ...``."""
 
     def __init__(self, clip: Path, port: int = 0) -> None:
@@ -114,7 +114,7 @@ class CameraServer:
         env = dict(os.environ)
         here = str(Path(__file__).resolve().parents[2])  # the child imports this vidcls
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
-        command = [sys.executable, "-m", "vidcls.cameras", "serve", str(self.clip)]
+        command = [sys.executable, "-m", "vidcls.bench.cameras", "serve", str(self.clip)]
         self._proc = subprocess.Popen(
             [*command, "--port", str(self.port)], stdout=subprocess.PIPE, text=True, env=env
         )
@@ -195,7 +195,9 @@ def _size(text: str) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     """``serve CLIP [--port N]``: serve a clip's cameras, printing the port first; ``clip``:
     make (once) the camera clip and print where it is."""
-    parser = argparse.ArgumentParser(prog="python -m vidcls.cameras", description=main.__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m vidcls.bench.cameras", description=main.__doc__
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve a clip as live cameras")
     serve.add_argument("clip", type=Path)

@@ -1,7 +1,8 @@
 """The decayed window (one invoke per frame) against the two-stream window (two invokes) and
 against no window, on the shared clips at the model's 5 fps.
 
-    PYTHONPATH=src python benchmarks/decay_window.py [--window 4] [--extra-decay 4:0.5]
+    vidcls bench --window-modes [--model a0]
+    python -m vidcls.bench.window [--window 4] [--extra-decay 4:0.5] [--model PATH]
 
 Prints five tables:
 - following content: clip A looped to --a-seconds, then clip B looped to --b-seconds; seconds
@@ -22,19 +23,18 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
-from vidcls import media
-from vidcls.classifier import softmax
-from vidcls.labels import resolve_labels
-from vidcls.layout import pool_pairs
-from vidcls.model import StreamModel
-from vidcls.preprocess import Preprocessor
-from vidcls.window import KEEP, DecayedStream, WindowedStreams
+from .. import media, zoo
+from ..classifier import softmax
+from ..labels import resolve_labels
+from ..layout import pool_pairs
+from ..model import StreamModel
+from ..preprocess import Preprocessor
+from ..window import KEEP, DecayedStream, WindowedStreams
+from .clips import shared_folder
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "assets"
 FPS = 5.0
 CARVING_A, CARVING_B = "carving_ice_android.mp4", "carving_ice_rpi.mp4"
 EXAMPLE, EYE = "example_video01.mp4", "eye_makeup.avi"
@@ -50,7 +50,7 @@ PAIRS = [  # (A, B): every ordered pair of different actions
 
 def clip_images(model: StreamModel, name: str) -> list[np.ndarray]:
     pre = Preprocessor(model.layout.height, model.layout.width)
-    return [pre.from_array(f).copy() for f in media.read_frames(SHARED / "videos" / name, FPS)]
+    return [pre.from_array(f).copy() for f in media.read_frames(shared_folder() / name, FPS)]
 
 
 def looped(images: list[np.ndarray], seconds: float) -> list[np.ndarray]:
@@ -289,11 +289,11 @@ def cost(modes: dict, images: list[np.ndarray], rounds: int) -> None:
         )
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--model", type=Path, default=SHARED / "models" / "movinet_a0_stream_int8.tflite"
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m vidcls.bench.window", description=__doc__.splitlines()[0]
     )
+    ap.add_argument("--model", default=zoo.DEFAULT_MODEL, help="zoo name or .tflite path [a0]")
     ap.add_argument("--window", type=float, default=4.0, help="seconds [4]")
     ap.add_argument(
         "--extra-decay",
@@ -309,10 +309,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--backend", default="auto")
-    args = ap.parse_args()
+    return ap
 
-    model = StreamModel(args.model, num_threads=args.threads, backend=args.backend)
-    labels = resolve_labels(None, args.model, model.layout.num_classes)
+
+def run_window_study(args: argparse.Namespace) -> None:
+    """Print the five tables for ``args`` (the flags of :func:`parser`)."""
+    path = zoo.resolve_model(args.model)
+    model = StreamModel(path, num_threads=args.threads, backend=args.backend)
+    labels = resolve_labels(None, path, model.layout.num_classes)
     w = round(args.window * FPS)
     modes: dict[str, Callable] = {
         "cumulative": model.new_stream(),
@@ -326,7 +330,7 @@ def main() -> None:
             model, round(float(seconds) * FPS), keep
         )
     print(
-        f"model {args.model.name} ({model.backend}, {args.threads} thread); window "
+        f"model {path.name} ({model.backend}, {args.threads} thread); window "
         f"{args.window:g} s = {w} frames at {FPS:g} fps; decay keeps {KEEP:g} of "
         f"{len(modes['decay'].pairs)} pool pairs"
     )
@@ -339,4 +343,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_window_study(parser().parse_args())

@@ -2,7 +2,7 @@
 
 :func:`camera_clip` makes (once) a camera substream from the shared real clips: 640x360,
 30 fps H.264 without B-frames, a keyframe every 2 s, in MPEG-TS. :class:`CameraServer` plays
-it from a child process (``python -m vidcls.cameras serve CLIP --port 0``) as any number of
+it from a child process (``python -m vidcls.bench.cameras serve CLIP --port 0``) as any number of
 live cameras over HTTP on 127.0.0.1, ``/cam/<i>.ts``.
 
 Each camera ``i`` is a live clock running since the server started, ``i`` golden-ratio steps

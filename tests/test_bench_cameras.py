@@ -12,7 +12,7 @@ import pytest
 from conftest import needs_shared
 
 from vidcls import VidclsError, zoo
-from vidcls.cameras import CameraServer, camera_clip
+from vidcls.bench.cameras import CameraServer, camera_clip
 
 pytestmark = needs_shared
 

@@ -2,7 +2,7 @@
 
 N simulated cameras (640x360 30 fps H.264, made from the shared real clips) are played in real
 time, either as live MPEG-TS streams from a loopback HTTP server in another process or as files
-read at their real speed, and watched by one :class:`~vidcls.watch.Watch` exactly as
+read at their real speed, and watched by one :class:`~vidcls.live.watch.Watch` exactly as
 ``vidcls live`` watches them. After a warm-up, it measures capture-to-result latency (from the
 moment a decoded frame is available to its result), results per second per stream, ticks
 dropped, and CPU. A run holds when p99 latency is under 200 ms and every stream gets at least
@@ -19,13 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..classifier import ClassifierOptions, VideoClassifier
+from ..cpu import machine_busy
+from ..errors import VidclsError
+from ..live.outputs import Callbacks
+from ..live.sources import SourceSpec
+from ..live.watch import Watch
+from ..results import FrameResult
 from .cameras import CameraServer, camera_clip
-from .classifier import ClassifierOptions, VideoClassifier
-from .cpu import machine_busy
-from .errors import VidclsError
-from .live.sources import SourceSpec
-from .live.watch import Watch
-from .results import FrameResult
 
 P99_LIMIT_MS = 200.0
 RATE_SHARE = 0.9
@@ -76,7 +77,6 @@ def measure(
 ) -> Capacity:
     """Watch ``urls`` for WARMUP + ``seconds``; figures from the last ``seconds``."""
     specs = [SourceSpec(f"cam{i}", u) for i, u in enumerate(urls)]
-    watch = Watch(classifier, specs, loop=loop, workers=workers, decoders=decoders)
     latencies: list[float] = []
     infer: list[float] = []
     counts = dict.fromkeys((s.name for s in specs), 0)
@@ -85,14 +85,17 @@ def measure(
     def mark() -> dict:
         """Counters now: this process's CPU (its decoding processes' too), the machine's."""
         cpu = time.process_time() + (watch.pool.cpu_seconds() if watch.pool else 0.0)
-        dropped = sum(s.stats.dropped for s in watch.scheduler.streams)
+        dropped = sum(f.stats.dropped for f in watch.scheduler.feeds)
         return {"wall": time.monotonic(), "cpu": cpu, "busy": machine_busy(), "dropped": dropped}
 
     def emit(name: str, result: FrameResult) -> None:
-        if result.top and "start" in marks and "end" not in marks:
+        if "start" in marks and "end" not in marks:
             latencies.append(result.latency_ms)
             infer.append(result.infer_ms)
             counts[name] += 1
+
+    outputs = Callbacks(on_result=emit)
+    watch = Watch(classifier, specs, loop=loop, workers=workers, decoders=decoders, outputs=outputs)
 
     # The measured span is timed apart from the run, which also starts and stops everything.
     timers = [
@@ -102,7 +105,7 @@ def measure(
     for t in timers:
         t.start()
     try:
-        watch.run(emit, duration=WARMUP + seconds + 0.5)
+        watch.run(duration=WARMUP + seconds + 0.5)
     finally:
         for t in timers:
             t.cancel()

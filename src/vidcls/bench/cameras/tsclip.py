@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import VidclsError
+from ...errors import VidclsError
 
 TS = 188  # bytes in an MPEG-TS packet
 TICKS = 90_000  # MPEG-TS timestamps per second

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from fractions import Fraction
 from pathlib import Path
 
-from ..errors import VidclsError
+from ...errors import VidclsError
 
 
 def camera_clip(
@@ -21,13 +20,13 @@ def camera_clip(
     """An IP camera's substream made from real clips (default: the shared ones): H.264 at
     ``width`` x ``height`` and ``fps``, no B-frames, a keyframe every 2 s, in MPEG-TS. Made once
     into the model cache (or always into ``out``), atomically."""
-    from .. import zoo
-    from ..writers import atomic_path
+    from ... import zoo
+    from ...writers import atomic_path
 
     if width < 16 or height < 16 or width % 2 or height % 2 or fps < 1 or seconds * fps < 1:
         raise VidclsError(f"no camera clip of {width}x{height} at {fps} fps for {seconds:g} s")
     if sources is None:
-        from ..training.benchmark import shared_clips
+        from ..clips import shared_clips
 
         sources = shared_clips()
     if out is None:
@@ -51,15 +50,14 @@ def _frames(sources: list[Path], width: int, height: int, fps: int, seconds: flo
     """``seconds`` of RGB frames at ``fps``: the sources in turn, each cropped to the aspect
     ratio and scaled, at its real speed (frames repeated or skipped); sources under 15 fps are
     left out when others move more smoothly."""
-    import av
     import cv2
 
-    from ..media import read_clip
+    from ...media import VideoFile, read_clip
 
     rates = {}
     for path in sources:
-        with av.open(str(path)) as container:
-            rates[path] = float(container.streams.video[0].average_rate or fps)
+        with VideoFile(path) as v:
+            rates[path] = v.info.fps or fps
     smooth = [p for p in sources if rates[p] >= 15] or sources
     wanted, made, decoded = round(seconds * fps), 0, {}
     while made < wanted:
@@ -79,18 +77,8 @@ def _frames(sources: list[Path], width: int, height: int, fps: int, seconds: flo
 
 
 def _encode(path: Path, frames, width: int, height: int, fps: int) -> None:
-    import av
+    from ..clips import encode_h264
 
     options = {"preset": "veryfast", "crf": "26", "bf": "0", "g": str(2 * fps)}
     options["sc_threshold"] = "0"  # keyframes only every 2 s, as cameras send them
-    with av.open(str(path), "w", format="mpegts") as container:
-        s = container.add_stream("libx264", rate=fps, options=options)
-        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
-        s.codec_context.time_base = Fraction(1, fps)
-        for n, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts, frame.time_base = n, Fraction(1, fps)
-            for packet in s.encode(frame):
-                container.mux(packet)
-        for packet in s.encode():
-            container.mux(packet)
+    encode_h264(path, frames, width, height, fps, options=options, container_format="mpegts")

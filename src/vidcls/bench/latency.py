@@ -19,40 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import zoo
-from .classifier import ClassifierOptions, VideoClassifier, softmax
-from .labels import kinetics600_labels
-from .media import VideoFile
-from .model import StreamModel
-from .preprocess import Preprocessor
+from .. import zoo
+from ..classifier import ClassifierOptions, VideoClassifier, softmax
+from ..labels import kinetics600_labels
+from ..media import VideoFile
+from ..model import StreamModel
+from ..preprocess import Preprocessor
+from .clips import synthetic_video
 
 STAGES = ("decode", "preprocess", "invoke", "state", "postprocess")
 WARMUP = 10
-
-
-def synthetic_video(
-    path: Path, width: int = 1280, height: int = 720, seconds: float = 10.0
-) -> Path:
-    """Encode an H.264 clip of moving shapes with PyAV (the bench's default input)."""
-    import av
-
-    fps = 30
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "23"})
-        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
-        yy, xx = np.mgrid[0:height, 0:width]
-        for i in range(int(seconds * fps)):
-            img = np.empty((height, width, 3), np.uint8)
-            img[..., 0] = (xx + 4 * i) % 256
-            img[..., 1] = (yy + 2 * i) % 256
-            img[..., 2] = 128
-            cx = int((0.5 + 0.4 * np.sin(i / 15)) * width)
-            img[max(0, height // 3) : height // 2, max(0, cx - 60) : cx + 60] = 255
-            for packet in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(packet)
-        for packet in s.encode():
-            out.mux(packet)
-    return path
 
 
 def _frames(path: str, fps: float, count: int) -> Iterator[tuple[float, object]]:
@@ -275,36 +251,3 @@ def run_bench(model: str, video: str | None, threads: list[int], frames: int) ->
     print(f"\nseveral streams in one invoke (batch dimension 2): {batch_probe(model_path)}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak RSS {rss:.0f} MB")
-
-
-def run_batch_bench(copies: int = 50, workers: int | None = None) -> None:
-    """Videos/s and video-seconds per wall second for ``vidcls batch``: one process against
-    the local pool, on ``copies`` links to the shared-style clips plus a 1080p clip."""
-    from .batch import BatchOptions, run_batch
-
-    cores = os.cpu_count() or 1
-    with tempfile.TemporaryDirectory(prefix="vidcls-batch-bench-") as tmp:
-        root = Path(tmp) / "videos"
-        root.mkdir()
-        here = Path(__file__).resolve().parents[2]
-        shared = Path(os.environ.get("VIDCLS_SHARED", here.parent / "shared")) / "assets/videos"
-        clips = sorted(p for p in shared.glob("*") if p.suffix in (".mp4", ".avi"))
-        if not clips:
-            raise SystemExit(f"no clips in {shared} (set VIDCLS_SHARED)")
-        for i in range(copies):
-            clip = clips[i % len(clips)]
-            (root / f"{i:03d}_{clip.name}").symlink_to(clip)
-        print("encoding a 1920x1080 10 s H.264 clip with PyAV ...", file=sys.stderr)
-        synthetic_video(root / "synthetic_1080p.mp4", 1920, 1080, 10.0)
-        print(f"{copies} links to {len(clips)} shared clips + one 1080p 10 s clip; {cores} cores")
-        print(f"{'mode':<28}{'videos/s':>10}{'video s / s':>14}{'wall s':>9}")
-        for name, opts in (
-            (f"single process ({cores} threads)", BatchOptions(workers=1, threads=cores)),
-            (f"local pool ({workers or cores} workers)", BatchOptions(workers=workers)),
-        ):
-            out = Path(tmp) / f"{name.split()[0]}.parquet"
-            s = run_batch(str(root), out, opts)
-            print(
-                f"{name:<28}{s.processed / s.seconds:>10.2f}"
-                f"{s.video_seconds / s.seconds:>14.1f}{s.seconds:>9.1f}"
-            )

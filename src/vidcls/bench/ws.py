@@ -101,33 +101,22 @@ async def browser_client(
 def jpeg_frames(video: str | os.PathLike | None = None, count: int = 50) -> list[bytes]:
     """``count`` JPEG frames (640x360, quality 85, as a browser's canvas gives) at 5 fps from
     ``video`` (default: the shared clip of carving ice, else a synthetic clip)."""
-    import av
+    from ..media import VideoFile
+    from .clips import shared_folder, synthetic_video
 
-    path = Path(video) if video else _shared_clip()
-    if path is None:
-        from ..bench import synthetic_video
-
+    path = Path(video) if video else shared_folder() / CLIP
+    if not video and not path.is_file():
         path = synthetic_video(Path(os.environ.get("TMPDIR", "/tmp")) / "vidcls-ws-bench.mp4")
     out: list[bytes] = []
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        step = max(1, round(float(stream.average_rate or 30) / 5))
-        for i, frame in enumerate(container.decode(stream)):
-            if i % step == 0:
-                bgr = cv2.resize(frame.to_ndarray(format="bgr24"), SIZE)
-                out.append(cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes())
+    with VideoFile(path) as v:
+        for _, frame in v.frames(5.0):
+            bgr = cv2.resize(frame.to_ndarray(format="bgr24"), SIZE)
+            out.append(cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes())
             if len(out) == count:
                 break
     if not out:
         raise VidclsError("no frames decoded", path)
     return out
-
-
-def _shared_clip() -> Path | None:
-    here = Path(__file__).resolve().parents[3]
-    shared = Path(os.environ.get("VIDCLS_SHARED", here.parent / "shared"))
-    clip = shared / "assets" / "videos" / CLIP
-    return clip if clip.is_file() else None
 
 
 @dataclass

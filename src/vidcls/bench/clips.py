@@ -1,0 +1,86 @@
+"""Clips the benchmarks run on: the shared real clips, and H.264 clips made here with PyAV.
+
+Every clip a benchmark makes goes through :func:`encode_h264` (PyAV writing; reading is
+:mod:`vidcls.media`'s job, as everywhere).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+SOURCE_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+
+
+def shared_folder() -> Path:
+    """The shared assets' videos: ``$VIDCLS_SHARED/assets/videos``, by default ``../shared``
+    beside the checkout."""
+    here = Path(__file__).resolve().parents[3]
+    return Path(os.environ.get("VIDCLS_SHARED", here.parent / "shared")) / "assets" / "videos"
+
+
+def shared_clips() -> list[Path]:
+    """The shared clips; SystemExit naming the folder when there are none."""
+    folder = shared_folder()
+    clips = sorted(p for p in folder.glob("*") if p.suffix in SOURCE_SUFFIXES)
+    if not clips:
+        raise SystemExit(f"no clips in {folder} (set VIDCLS_SHARED)")
+    return clips
+
+
+def encode_h264(
+    path: Path,
+    frames: Iterable[np.ndarray],
+    width: int,
+    height: int,
+    fps: int = 30,
+    *,
+    options: dict[str, str] | None = None,
+    container_format: str | None = None,
+    rotation: int = 0,
+) -> Path:
+    """Write RGB uint8 ``frames`` (``height`` x ``width``) as H.264 at ``fps`` with x264
+    ``options`` (default: preset veryfast, crf 23), optionally in ``container_format`` and
+    with a display matrix turning the picture by ``rotation`` degrees (as phones store
+    portrait video)."""
+    import av
+
+    with av.open(str(path), "w", format=container_format) as container:
+        s = container.add_stream("libx264", rate=fps, options=options or {"preset": "veryfast"})
+        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
+        s.codec_context.time_base = Fraction(1, fps)
+        if rotation:
+            s.set_display_rotation(rotation)
+        for n, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame.pts, frame.time_base = n, Fraction(1, fps)
+            for packet in s.encode(frame):
+                container.mux(packet)
+        for packet in s.encode():
+            container.mux(packet)
+    return path
+
+
+def moving_shapes(width: int, height: int, count: int) -> Iterable[np.ndarray]:
+    """``count`` frames of colour ramps and a bright bar sweeping across (cheap, never still)."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    img = np.empty((height, width, 3), np.uint8)
+    for i in range(count):
+        img[..., 0] = (xx + 4 * i) % 256
+        img[..., 1] = (yy + 2 * i) % 256
+        img[..., 2] = 128
+        cx = int((0.5 + 0.4 * np.sin(i / 15)) * width)
+        img[max(0, height // 3) : height // 2, max(0, cx - 60) : cx + 60] = 255
+        yield img
+
+
+def synthetic_video(
+    path: Path, width: int = 1280, height: int = 720, seconds: float = 10.0
+) -> Path:
+    """An H.264 clip of moving shapes at 30 fps (the latency benchmark's default input)."""
+    frames = moving_shapes(width, height, int(seconds * 30))
+    return encode_h264(path, frames, width, height, 30, options={"preset": "veryfast", "crf": "23"})
