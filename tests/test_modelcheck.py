@@ -78,7 +78,7 @@ def test_a_model_that_kills_its_process_is_an_error_not_a_crash(tmp_path, monkey
     real_run = subprocess.run
 
     def killed(command, **kwargs):
-        if "vidcls.modelcheck" in command:
+        if "vidcls.modeltrial" in command:
             command = ["bash", "-c", "kill -SEGV $$"]
         return real_run(command, **kwargs)
 

@@ -189,10 +189,10 @@ class _open_source:
         src = self.source
         try:
             if "://" in src and not src.startswith("file://"):
-                import urllib.request
+                from urllib.request import Request, urlopen
 
-                req = urllib.request.Request(src, headers={"User-Agent": "vidcls"})
-                self._handle = urllib.request.urlopen(req, timeout=30)
+                req = Request(src, headers={"User-Agent": "vidcls"})
+                self._handle = urlopen(req, timeout=30)
                 length = self._handle.headers.get("Content-Length")
                 return self._handle, int(length) if length and length.isdigit() else None
             path = urllib.parse.unquote(urllib.parse.urlparse(src).path) if "://" in src else src

@@ -32,6 +32,37 @@ def shared_clips() -> list[Path]:
     return clips
 
 
+def real_frames(sources: list[Path], width: int, height: int, fps: int, seconds: float):
+    """``seconds`` of RGB frames at ``fps`` and ``width`` x ``height`` made of real clips:
+    the sources in turn, each cropped to the aspect ratio and scaled, at its real speed
+    (frames repeated or skipped); sources under 15 fps are left out when others move more
+    smoothly."""
+    import cv2
+
+    from ..media import VideoFile, read_clip
+
+    rates = {}
+    for path in sources:
+        with VideoFile(path) as v:
+            rates[path] = v.info.fps or fps
+    smooth = [p for p in sources if rates[p] >= 15] or sources
+    wanted, made, decoded = round(seconds * fps), 0, {}
+    while made < wanted:
+        for path in smooth:
+            if path not in decoded:  # decoded when first needed, once
+                decoded[path] = read_clip(path)[0]
+            frames, rate = decoded[path], rates[path]
+            h, w = frames[0].shape[:2]
+            cw, ch = min(w, round(h * width / height)), min(h, round(w * height / width))
+            x, y = (w - cw) // 2, (h - ch) // 2
+            for n in range(max(1, int(len(frames) / rate * fps))):
+                if made == wanted:
+                    return
+                picture = frames[min(int(n * rate / fps), len(frames) - 1)]
+                yield cv2.resize(picture[y : y + ch, x : x + cw], (width, height), cv2.INTER_AREA)
+                made += 1
+
+
 def encode_h264(
     path: Path,
     frames: Iterable[np.ndarray],

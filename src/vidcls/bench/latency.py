@@ -26,6 +26,7 @@ from ..media import VideoFile
 from ..model import StreamModel
 from ..preprocess import Preprocessor
 from .clips import synthetic_video
+from .official import OfficialLoop
 
 STAGES = ("decode", "preprocess", "invoke", "state", "postprocess")
 WARMUP = 10
@@ -71,49 +72,8 @@ def _bench_vidcls(model_path: Path, video: str, threads: int, frames: int) -> di
     return times
 
 
-class _OfficialLoop:
-    """The official examples' per-frame call (``runner(**states, image=...)``), done with the
-    Interpreter's public calls that SignatureRunner.__call__ makes, so that state handling can
-    be timed apart from invoke."""
-
-    def __init__(self, model_path: Path, threads: int) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.it = Interpreter(model_path=str(model_path), num_threads=threads)
-        key = list(self.it.get_signature_list())[0]
-        runner = self.it.get_signature_runner(key)
-        details = runner.get_input_details()
-        self.inputs = {n: d["index"] for n, d in details.items()}
-        self.outputs = {n: d["index"] for n, d in runner.get_output_details().items()}
-        self.image_name = next(n for n, d in details.items() if len(d["shape"]) == 5)
-        self.image_shape = details[self.image_name]["shape"]
-        self.states = {
-            n: np.zeros(d["shape"], d["dtype"]) for n, d in details.items() if n != self.image_name
-        }
-        self.logits_name = next(n for n in self.outputs if n not in details)
-
-    def step(self, image: np.ndarray, clock=time.perf_counter) -> tuple[float, float, np.ndarray]:
-        """Returns (state seconds, invoke seconds, logits); same steps as runner(**inputs)."""
-        it = self.it
-        inputs = {**self.states, self.image_name: image}
-        t0 = clock()
-        for name, value in inputs.items():
-            it.resize_tensor_input(self.inputs[name], value.shape)
-        it.allocate_tensors()
-        for name, value in inputs.items():
-            it.set_tensor(self.inputs[name], value)
-        t1 = clock()
-        it.invoke()
-        t2 = clock()
-        outputs = {name: it.get_tensor(index) for name, index in self.outputs.items()}
-        logits = outputs.pop(self.logits_name)
-        self.states = outputs
-        t3 = clock()
-        return (t1 - t0) + (t3 - t2), t2 - t1, logits
-
-
 def _bench_official(model_path: Path, video: str, threads: int, frames: int, fps: float):
-    loop = _OfficialLoop(model_path, threads)
+    loop = OfficialLoop(model_path, threads)
     labels = kinetics600_labels()
     h, w = loop.image_shape[2:4]
     pre = Preprocessor(int(h), int(w))
@@ -150,7 +110,7 @@ def _floor(model_path: Path, threads: int, frames: int) -> tuple[float, float]:
         s.invoke()
         if i >= WARMUP:
             a.append(time.perf_counter() - t0)
-    loop = _OfficialLoop(model_path, threads)
+    loop = OfficialLoop(model_path, threads)
     loop.step(np.full(loop.image_shape, 0.5, np.float32))
     b = []
     for i in range(frames + WARMUP):

@@ -21,6 +21,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--threads", type=int, nargs="+", default=[1, 2], help="thread counts to measure [1 2]"
     )
     p.add_argument("--frames", type=int, default=200, help="frames timed per configuration [200]")
+    _add_other_benchmarks(p)
+    _add_capacity(p)
+
+
+def _add_other_benchmarks(p: argparse.ArgumentParser) -> None:
+    """--batch, --train, --e2e (--rounds), --window-modes."""
     p.add_argument(
         "--batch",
         type=int,
@@ -41,12 +47,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
     p.add_argument(
+        "--e2e",
+        action="store_true",
+        help="instead: `vidcls classify` against the official example's loop end to end, each a "
+        "fresh process, on a 23 s 1080x1920 phone-style clip (made once): time to the first "
+        "result, total, speed-up (--threads: its first value)",
+    )
+    p.add_argument("--rounds", type=int, default=3, help="rounds of --e2e [3]")
+    p.add_argument(
         "--window-modes",
         action="store_true",
         help="instead: compare the window modes (none, two, decay) on the shared clips: how "
         "fast predictions follow a cut, agreement with an exact window, cost per frame",
     )
 
+
+def _add_capacity(p: argparse.ArgumentParser) -> None:
+    """--streams and --ws, with their settings."""
     g = p.add_argument_group("capacity (--streams)")
     g.add_argument(
         "--streams",
@@ -106,7 +123,11 @@ def _streams(values: list[str], flag: str = "--streams") -> tuple[list[int], boo
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.window_modes:
+    if args.e2e:
+        from ..bench.endtoend import run_end_to_end
+
+        run_end_to_end(args.model, args.rounds, args.threads[0])
+    elif args.window_modes:
         from ..bench.window import parser, run_window_study
 
         run_window_study(parser().parse_args(["--model", args.model, "--threads", "1"]))

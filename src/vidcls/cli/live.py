@@ -115,15 +115,20 @@ def run(args: argparse.Namespace) -> int:
             display.on_reset = watch.reset
         try:
             watch.run(args.duration, display)
-        finally:  # Ctrl-C too: the run has stopped and delivered everything; say how it went
-            stats = watch.stats()
-            failed = watch.sources[specs[0].name].error
-            if many or failed is None or stats[0].fed:
-                for s in stats:
-                    print(f"vidcls: {s.line()}", file=sys.stderr)
-    if not many and failed is not None and not stats[0].fed:
+        except KeyboardInterrupt:  # stopped, every output flushed: say how it went, exit 130
+            _report(watch)
+            raise
+    failed = watch.sources[specs[0].name].error
+    if not many and failed is not None and not watch.stats()[0].fed:
         raise failed  # the only source never gave a frame: an error, as for a bad file
+    _report(watch)
     return 0
+
+
+def _report(watch) -> None:
+    """A line per source on stderr: results, rate, drops, reconnects, latency, error."""
+    for s in watch.stats():
+        print(f"vidcls: {s.line()}", file=sys.stderr)
 
 
 def _display(args: argparse.Namespace, names: list[str], many: bool):

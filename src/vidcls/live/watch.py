@@ -115,19 +115,23 @@ class Watch:
         if self._stopped:
             return
         self._stopped = True
-        self.scheduler.stop()
-        for source in self.sources.values():
-            source.stop()
-        if self.pool is not None:
-            self.pool.close()
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            for _ in self._handle(item):
-                pass
-        self._check_status(final=True)
+        try:
+            self.scheduler.stop()
+        finally:
+            for source in self.sources.values():
+                source.stop()
+            if self.pool is not None:
+                self.pool.close()
+        try:
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                for _ in self._handle(item):
+                    pass
+        finally:  # an output that fails (a full disk) still sees the sources go offline
+            self._check_status(final=True)
 
     def reset(self, name: str) -> None:
         """Forget source ``name``'s state before its next frame (a window's r key)."""

@@ -46,7 +46,7 @@ def derive(
 ) -> type[BaseModel]:
     """A pydantic model of ``cls``'s ``to_dict()``: its dataclass fields less ``exclude``,
     with the types in ``override`` (the JSON differs from the attribute there)."""
-    hints = typing.get_type_hints(cls, {"np": np})
+    hints = typing.get_type_hints(cls, localns={"np": np})
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if f.name in exclude:
