@@ -15,7 +15,7 @@ from vidcls import media  # noqa: E402
 from vidcls.errors import VidclsError  # noqa: E402
 from vidcls.model import StreamModel  # noqa: E402
 from vidcls.preprocess import Preprocessor  # noqa: E402
-from vidcls.training import head as heads  # noqa: E402
+from vidcls.training import graph as heads  # noqa: E402
 from vidcls.training.replica import Graph, Replica, StreamReplica  # noqa: E402
 
 # Measured over the shared clips (benchmarks/replica_parity.py): LiteRT's integer kernels

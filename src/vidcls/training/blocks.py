@@ -21,7 +21,7 @@ from ..errors import VidclsError
 from ..model import StreamModel
 from ..preprocess import Preprocessor
 from ..writers import write_bytes
-from . import head as heads
+from . import graph as heads
 from .replica import Graph
 
 _BLOCK = re.compile(r"block\d+_layer\d+")

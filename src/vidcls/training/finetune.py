@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import media
-from . import head as heads
+from . import graph as heads
 from .augment import apply_view, random_views
 from .blocks import BoundaryExtractor, Cut, cut
 from .dataset import Dataset

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import VidclsError
-from . import head as heads
+from . import graph as heads
 
 try:  # an optional extra: `pip install vidcls[tune]`
     import jax
