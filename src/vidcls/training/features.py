@@ -10,7 +10,6 @@ tensors (:func:`~vidcls.training.graph.with_outputs`), as an ordinary
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -26,8 +25,6 @@ from ..preprocess import Preprocessor
 from ..writers import atomic_path, write_bytes
 from .augment import View, apply_view
 from .graph import find_head, load, quantization, with_outputs
-
-log = logging.getLogger("vidcls")
 
 HIDDEN, POOLED = "vidcls_hidden", "vidcls_pooled"  # the extra outputs' names
 # How clips are decoded and sampled for features (part of the cache key; v4: an augmented view
