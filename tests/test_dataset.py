@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from cli_run import assert_clean_error, run
 from conftest import A0
-from test_train import BASKETBALL, small_dataset, tiny_copy
+from test_trainer import BASKETBALL, HANG, small_dataset, tiny_copy
 
 from vidcls.errors import VidclsError
 from vidcls.labels import embedded_labels
@@ -302,7 +302,7 @@ def hostile_dataset(root: Path) -> tuple[Path, list[Path]]:
 def test_bad_data_is_named_never_a_traceback_or_a_hang(tmp_path):
     data, bad = hostile_dataset(tmp_path / "data")
     out = tmp_path / "m.tflite"
-    r = run("train", data, "--out", out, "--views", "2", timeout=60)
+    r = run("train", data, "--out", out, "--views", "2", timeout=HANG)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     warnings = [line for line in r.stderr.splitlines() if line.startswith("vidcls: skipping ")]
@@ -315,7 +315,7 @@ def test_bad_data_is_named_never_a_traceback_or_a_hang(tmp_path):
     assert embedded_labels(out) == ["defense", "dribbling", "passing"]
     assert report["val_accuracy_exported"] is not None
     # evaluate names the same entries, and evaluates the good clips.
-    r = run("evaluate", data, "--model", out, "--format", "json", timeout=60)
+    r = run("evaluate", data, "--model", out, "--format", "json", timeout=HANG)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     doc = json.loads(r.stdout)
@@ -329,13 +329,13 @@ def test_no_readable_clip_or_one_class_is_a_one_line_error(tmp_path):
     data, _ = hostile_dataset(tmp_path / "data")
     for clip in data.glob("*/*_*[0-9].mp4"):  # the good clips
         clip.write_bytes(b"\x00" * 1000)
-    r = run("train", data, "--out", tmp_path / "m.tflite", "--views", "2", timeout=60)
+    r = run("train", data, "--out", tmp_path / "m.tflite", "--views", "2", timeout=HANG)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("vidcls: error: ")]
     assert errors == [f"vidcls: error: {data}: no readable training clips"], r.stderr
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    assert_clean_error(run("train", fifo, "--out", tmp_path / "m.tflite", timeout=30), fifo)
+    assert_clean_error(run("train", fifo, "--out", tmp_path / "m.tflite", timeout=HANG), fifo)
     one = small_dataset(tmp_path / "one", classes=("defense",))
     out = tmp_path / "m.tflite"
     assert_clean_error(run("train", one, "--out", out, "--views", "2"), one, "2")

@@ -10,22 +10,19 @@ import pytest
 from conftest import A0, needs_shared, video
 
 from vidcls.errors import VidclsError
-from vidcls.media import read_clip, read_frames
+from vidcls.media import read_frames
 from vidcls.model import StreamModel
 from vidcls.preprocess import Preprocessor
-from vidcls.training import head as heads
+from vidcls.training import graph
 from vidcls.training.augment import View
-from vidcls.training.dataset import Clip
 from vidcls.training.features import (
     HIDDEN,
     POOLED,
     FeatureCache,
     FeatureExtractor,
-    FeatureRun,
     dequantize,
     view_samples,
 )
-from vidcls.training.progress import Phase
 
 pytestmark = needs_shared
 EXTRA = (HIDDEN, POOLED)
@@ -41,10 +38,10 @@ def frames() -> list[np.ndarray]:
 def featured(tmp_path_factory):
     """A0 with the head's features as extra signature outputs, on disk; and its head."""
     data = A0.read_bytes()
-    head = heads.find_head(heads.load(data), str(A0))
+    head = graph.find_head(graph.load(data), str(A0))
     path = tmp_path_factory.mktemp("featured") / "a0_features.tflite"
     path.write_bytes(
-        heads.with_outputs(data, head.signature_key, {HIDDEN: head.hidden, POOLED: head.pooled})
+        graph.with_outputs(data, head.signature_key, {HIDDEN: head.hidden, POOLED: head.pooled})
     )
     return path, head
 
@@ -75,12 +72,12 @@ def test_features_equal_the_official_runtimes(featured, frames):
     assert hidden.shape == (2048,) and pooled.shape == (480,)
     assert hidden.dtype == pooled.dtype == np.float32
     reference = official_loop(path, head, frames)
-    model = heads.load(A0.read_bytes())
+    model = graph.load(A0.read_bytes())
     np.testing.assert_array_equal(
-        hidden, dequantize(reference[HIDDEN], heads.quantization(model, head.hidden))
+        hidden, dequantize(reference[HIDDEN], graph.quantization(model, head.hidden))
     )
     np.testing.assert_array_equal(
-        pooled, dequantize(reference[POOLED], heads.quantization(model, head.pooled))
+        pooled, dequantize(reference[POOLED], graph.quantization(model, head.pooled))
     )
     assert np.ptp(hidden) > 0 and (hidden >= 0).all()  # ReLU6 output, not all zero
     # A second call starts from a zero state again: the same clip, the same features.
@@ -148,35 +145,6 @@ def test_the_feature_cache(tmp_path):
     assert cache.get(key) is None
 
 
-class Steps:
-    """A bar that counts the steps it is advanced by."""
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def update(self, n: int = 1) -> None:
-        self.n += n
-
-
-def test_a_feature_run_counts_views_computed_cached_and_skipped(tmp_path):
-    good = Clip(video("carving_ice_rpi.mp4"), "carving", 0)
-    broken = tmp_path / "broken.mp4"
-    broken.write_text("not a video\n" * 100)
-    clips = [good, Clip(broken, "carving", 0)]
-    extractor = FeatureExtractor(A0, 2)
-    cache = FeatureCache(tmp_path / "features")
-    first = FeatureRun(extractor, cache, 5.0, seed=0, skipped=[], phase=Phase(Steps()))
-    features = first.features(clips, "train", views=2)
-    assert features.hidden.shape == (2, 2048) and features.groups.tolist() == [[0, 0], [0, 1]]
-    assert features.plain.tolist() == [True, False]
-    assert (first.computed, first.cached) == (2, 0)
-    assert first.phase.bar.n == 4  # every view of every clip, read or not: the bar ends full
-    assert len(first.skipped) == 1 and str(broken) in first.skipped[0]
-    again = FeatureRun(extractor, cache, 5.0, seed=0, skipped=[])
-    np.testing.assert_array_equal(again.features(clips, "train", 2).hidden, features.hidden)
-    assert (again.computed, again.cached) == (0, 2)
-
-
 def test_windows_are_runs_of_the_window_length_each_from_a_zero_state(frames):
     extractor = FeatureExtractor(A0, 1)
     assert extractor.short_side == 344  # twice the 172 px input
@@ -196,46 +164,3 @@ def test_windows_are_runs_of_the_window_length_each_from_a_zero_state(frames):
     only = extractor.samples(frames, 5, whole=False)[0]  # the windows alone
     np.testing.assert_array_equal(only, hidden[1:])
     assert len(extractor.samples(frames, 0, whole=False)[0]) == 1  # no window: the clip
-
-
-def test_a_windowed_run_keeps_every_window_in_its_clip_group(tmp_path):
-    """Two clips (4.4 s and 6.7 s at 5 fps), 2 s windows: each clip's rows are its whole clip
-    (sample 0, the only plain row), then its windows and views, all in the clip's group."""
-    clips = [
-        Clip(video("carving_ice_rpi.mp4"), "a", 0),
-        Clip(video("carving_ice_android.mp4"), "b", 1),
-    ]
-    extractor = FeatureExtractor(A0, 1)
-    run = FeatureRun(extractor, FeatureCache(tmp_path), 5.0, seed=0, skipped=[], window=2.0)
-    got = run.features(clips, "train", views=2)
-    rows = [(22, 2), (34, 3)]  # (frames at 5 fps, whole 10-frame windows) of each clip
-    groups = got.groups.tolist()
-    for number, (_, windows) in enumerate(rows):
-        mine = [s for c, s in groups if c == number]
-        assert mine == list(range(len(mine)))
-        assert len(mine) >= 1 + windows + 1  # the plain view's clip and windows, another view
-        assert got.labels[got.groups[:, 0] == number].tolist() == [number] * len(mine)
-    assert got.plain.sum() == 2 and (run.computed, run.cached) == (4, 0)
-    decoded = read_clip(clips[1].path, 5.0, extractor.short_side, skip_nonref=True)[0]
-    plain = extractor.samples(decoded, 10)[0]  # as the run decodes: working size, no B-frames
-    assert len(plain) == 1 + rows[1][1]
-    np.testing.assert_allclose(got.hidden[got.groups[:, 0] == 1][: len(plain)], plain, atol=1e-5)
-
-
-@pytest.mark.parametrize("kind", ["thread", "process"])
-def test_two_workers_give_the_features_of_one(tmp_path, kind):
-    from vidcls.training.workers import ClipPool
-
-    clips = [Clip(video("carving_ice_rpi.mp4"), "a", 0), Clip(video("eye_makeup.avi"), "b", 1)]
-    extractor = FeatureExtractor(A0, 1)
-    one = FeatureRun(extractor, FeatureCache(tmp_path / "one"), 2.0, 0, [], window=2.0)
-    a = one.features(clips, "train", 1)
-    # 9 and 13 frames at 2 fps, 4-frame windows: the clip and 2 windows, the clip and 3.
-    assert a.groups.tolist() == [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2], [1, 3]]
-    cache = FeatureCache(tmp_path / "two")
-    jobs = [(c.path, [View()]) for c in clips]
-    with ClipPool(extractor, cache, 2.0, workers=2, kind=kind) as pool:
-        got = dict(pool.run(jobs, window=2.0))
-    b = np.concatenate([got[0].views[0][0], got[1].views[0][0]])
-    np.testing.assert_array_equal(a.hidden, b)
-    assert len(list(cache.folder.glob("*.npz"))) == 2  # cached by the workers

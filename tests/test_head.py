@@ -1,411 +1,121 @@
-"""The classifier head of a TFLite stream model: finding it and replacing the classifier.
-
-On the real shared models: the official int8 A0 (signature ``serving_default``, ReLU6 fused
-into the head's first conv) and the 7-class community fine-tune (signature ``call``, swish as
-LOGISTIC + MUL). Real decoder, real LiteRT, no mocks.
-"""
+"""The head (both 1x1 convs) in numpy: its gradients, its training and the choice of its step
+count."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
-from cli_run import run, stream_free_model
-from conftest import A0, CUSTOM, needs_shared, video
 
-from vidcls.errors import VidclsError
-from vidcls.labels import embedded_labels
-from vidcls.media import read_frames
-from vidcls.model import StreamModel
-from vidcls.preprocess import Preprocessor
-from vidcls.training import head as heads
-from vidcls.training.features import FeatureExtractor
-
-pytestmark = needs_shared
-
-CLIP = "carving_ice_android.mp4"  # 200 frames, 360x360
-MODELS = {
-    "a0": dict(path=A0, key="serving_default", classes=600),
-    "custom": dict(path=CUSTOM, key="call", classes=7),
-}
+from vidcls.training.fit import cv_splits
+from vidcls.training.head import (
+    CHECK_EVERY,
+    Head,
+    Schedule,
+    activate,
+    choose_steps,
+    starting_head,
+    train_head,
+)
 
 
-@pytest.fixture(scope="module")
-def clip_frames() -> list[np.ndarray]:
-    """Every decoded frame of the clip, RGB uint8 at its own size (both models take 172x172)."""
-    return read_frames(video(CLIP))
+def blobs(classes=3, per_class=12, views=2, dim=16, seed=0):
+    """Pooled-like features (non-negative) in ``classes`` clusters, ``views`` rows a clip."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 3, (classes, dim))
+    x, y, groups, clip = [], [], [], 0
+    for c in range(classes):
+        for _ in range(per_class):
+            for v in range(views):
+                x.append(np.maximum(centres[c] + rng.normal(0, 0.8, dim), 0))
+                y.append(c)
+                groups.append((clip, v))
+            clip += 1
+    return np.array(x), np.array(y), np.array(groups)
 
 
-def stream_logits(model_path: Path, frames: list[np.ndarray]) -> np.ndarray:
-    """The logits after each frame, fed from a zero state: ``[frames, classes]``."""
-    model = StreamModel(model_path, num_threads=2)
-    pre = Preprocessor(model.layout.height, model.layout.width)
-    stream = model.new_stream()
-    return np.array([stream.step(pre.from_array(f)).copy() for f in frames])
+def first_layer(dim=16, hidden=32, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, 0.3, (hidden, dim)), rng.normal(0, 0.1, hidden)
 
 
-def text(name: bytes | str) -> str:
-    """A flatbuffer string as text."""
-    return name.decode() if isinstance(name, bytes) else name
+@pytest.mark.parametrize("act", ["relu6", "swish", "hard_swish", "relu", "none"])
+def test_the_analytic_gradient_matches_finite_differences(act):
+    """One Adam step from the start moves each weight against the sign of its gradient; the
+    gradient itself is checked by central differences of the loss through the same code."""
+    x, y, _ = blobs(dim=6, per_class=4)
+    w1, b1 = first_layer(dim=6, hidden=5)
+    rng = np.random.default_rng(2)
+    head = Head(w1, b1, rng.normal(0, 0.5, (3, 5)), rng.normal(0, 0.1, 3), act)
+
+    def loss(h: Head) -> float:
+        z = h.logits(x)
+        z = z - z.max(1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+        return float(-logp[np.arange(len(y)), y].mean())  # balanced classes: equal weights
+
+    # With lr tiny and no pull, Adam's first step is -lr * sign(grad): compare signs with
+    # finite differences on a few entries of each layer.
+    lr = 1e-7
+    moved = train_head(x, y, head, Schedule(lr=lr, steps=1, l2_sp=0.0, l2=0.0))
+    for name, idx in (("w1", (1, 2)), ("b1", (3,)), ("w2", (0, 4)), ("b2", (2,))):
+        base = getattr(head, name).astype(np.float64)
+        eps = 1e-4
+        plus, minus = base.copy(), base.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        fp = loss(_with(head, name, plus))
+        fm = loss(_with(head, name, minus))
+        numeric = (fp - fm) / (2 * eps)
+        step = getattr(moved, name)[idx] - base[idx]
+        if abs(numeric) > 1e-5:
+            assert np.sign(step) == -np.sign(numeric), (name, step, numeric)
 
 
-def loaded(path: Path):
-    model = heads.load(path.read_bytes())
-    return model, heads.find_head(model, str(path))
+def _with(head: Head, name: str, value: np.ndarray) -> Head:
+    fields = dict(w1=head.w1, b1=head.b1, w2=head.w2, b2=head.b2)
+    fields[name] = value
+    return Head(**fields, activation=head.activation)
 
 
-def op_of(model, tensor: int):
-    """The operator producing ``tensor`` in subgraph 0, and its name."""
-    for op in model.subgraphs[0].operators:
-        if tensor in list(op.outputs):
-            return op, heads.op_name(model, op)
-    return None, None
+def test_activations():
+    z = np.array([-4.0, -1.0, 0.0, 2.0, 7.0])
+    np.testing.assert_allclose(activate(z, "relu6"), [0, 0, 0, 2, 6])
+    np.testing.assert_allclose(activate(z, "swish"), z / (1 + np.exp(-z)))
+    np.testing.assert_allclose(activate(z, "hard_swish"), [0, -1 / 3, 0, 2 * 5 / 6, 7])
 
 
-# -- finding the head --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", MODELS)
-def test_find_head_on_the_shared_models(name):
-    spec = MODELS[name]
-    model, head = loaded(spec["path"])
-    sg = model.subgraphs[0]
-    n = spec["classes"]
-    assert head.signature_key == spec["key"]
-    sig = next(s for s in model.signatureDefs if text(s.signatureKey) == spec["key"])
-    logits_map = [m for m in sig.outputs if text(m.name) == "logits"]
-    assert [m.tensorIndex for m in logits_map] == [head.logits]
-
-    w, b = heads.classifier_weights(model, head)
-    assert w.shape == (n, 2048) and b.shape == (n,)
-    assert w.dtype == b.dtype == np.float64 and np.isfinite(w).all() and np.isfinite(b).all()
-    # int8 per-channel symmetric weights: one scale per class, zero points 0, and each row's
-    # largest stored value is the int8 extreme (that is what the scale was chosen from).
-    wq = heads.quantization(model, head.weight)
-    assert wq is not None and wq[0].shape == (n,) and not wq[1].any()
-    raw = heads.tensor_array(model, head.weight).reshape(n, -1)
-    assert raw.dtype == np.int8
-    assert (np.abs(raw.astype(int)).max(axis=1) == 127).all()
-
-    # The tail: the float logits, the int8 [1, N] they are dequantized from, and the conv's
-    # own int8 [1, 1, 1, N] output, each ending in the class count.
-    assert head.tail[0] == head.logits and len(head.tail) == 3
-    assert [list(sg.tensors[t].shape) for t in head.tail] == [[1, n], [1, n], [1, 1, 1, n]]
-    assert [heads.op_name(model, op_of(model, t)[0]) for t in head.tail] == [
-        "DEQUANTIZE",
-        "RESHAPE",
-        "CONV_2D",
-    ]
-    assert op_of(model, head.tail[-1])[0] is sg.operators[head.classifier_op]
-    scale, zero = heads.output_quantization(model, head)
-    assert scale > 0 and -128 <= zero <= 127
-    # The features: hidden [1, 1, 1, 2048] into the classifier, pooled [1, 1, 1, 480] into
-    # the head conv before it.
-    assert list(sg.tensors[head.hidden].shape) == [1, 1, 1, 2048]
-    assert list(sg.tensors[head.pooled].shape) == [1, 1, 1, 480]
-    assert list(sg.operators[head.classifier_op].inputs[:3]) == [
-        head.hidden,
-        head.weight,
-        head.bias,
-    ]
-
-
-def test_a0_head_activation_is_relu6_fused_into_the_conv():
-    schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
-    model, head = loaded(A0)
-    op, name = op_of(model, head.hidden)
-    assert name == "CONV_2D"
-    assert op.builtinOptions.fusedActivationFunction == schema.ActivationFunctionType.RELU6
-    assert op.inputs[0] == head.pooled
-
-
-def test_custom_head_activation_is_swish_as_logistic_times_input():
-    model, head = loaded(CUSTOM)
-    mul, name = op_of(model, head.hidden)
-    assert name == "MUL"
-    producers = [op_of(model, t) for t in mul.inputs]
-    names = sorted(n for _, n in producers)
-    assert names == ["CONV_2D", "LOGISTIC"]
-    conv = next(op for op, n in producers if n == "CONV_2D")
-    logistic = next(op for op, n in producers if n == "LOGISTIC")
-    assert list(logistic.inputs) == list(conv.outputs)  # x * sigmoid(x)
-    assert conv.inputs[0] == head.pooled
-
-
-def test_a_model_without_a_movinet_head_is_a_vidcls_error(tmp_path):
-    path = stream_free_model(tmp_path / "relu.tflite")
-    with pytest.raises(VidclsError, match="cannot find a MoViNet classification head") as e:
-        heads.find_head(heads.load(path.read_bytes()), str(path))
-    assert str(path) in str(e.value)
-    with pytest.raises(VidclsError, match="classification head"):
-        heads.replace_classifier(path.read_bytes(), np.zeros((2, 4)), np.zeros(2), path=str(path))
-    with pytest.raises(VidclsError, match="not a MoViNet-style stream model"):
-        FeatureExtractor(path)  # vetted as a stream model before its head is looked for
-
-
-def test_weights_with_the_wrong_feature_count_are_refused():
-    data = A0.read_bytes()
-    with pytest.raises(ValueError, match="2048"):
-        heads.replace_classifier(data, np.zeros((3, 480)), np.zeros(3))
-
-
-# -- the issue's acceptance check: the original head written back changes nothing ---------
-
-
-@pytest.mark.parametrize("name", MODELS)
-def test_writing_the_original_head_back_reproduces_the_logits(name, clip_frames, tmp_path):
-    path = MODELS[name]["path"]
-    data = path.read_bytes()
-    model, head = loaded(path)
-    w, b = heads.classifier_weights(model, head)
-    out = tmp_path / "roundtrip.tflite"
-    out.write_bytes(
-        heads.replace_classifier(
-            data, w, b, output_quant=heads.output_quantization(model, head), path=str(path)
-        )
+def test_training_fits_the_data_and_starts_from_the_classifier():
+    x, y, _ = blobs()
+    w1, b1 = first_layer()
+    start = starting_head((w1, b1, "relu6"), x, y, 3, l2=1e-3, epochs=200, seed=0)
+    checks = []
+    trained = train_head(
+        x, y, start, Schedule(lr=1e-2, steps=40), lambda s, h: checks.append((s, h.accuracy(x, y)))
     )
-    # The rewritten weights are the same int8 values with the same scales.
-    model2, head2 = loaded(out)
-    np.testing.assert_array_equal(
-        heads.tensor_array(model2, head2.weight), heads.tensor_array(model, head.weight)
+    assert [s for s, _ in checks] == list(range(0, 41, CHECK_EVERY))
+    assert checks[0][1] == start.accuracy(x, y)  # step 0 is the classifier alone
+    assert not np.allclose(trained.w1, w1)  # the first layer moved
+    assert trained.accuracy(x, y) >= start.accuracy(x, y)
+    assert trained.accuracy(x, y) > 0.9
+
+
+def test_choose_steps_returns_a_checked_step_count_and_a_curve():
+    x, y, groups = blobs(per_class=9)
+    splits = cv_splits(y, groups, 3)
+    w1, b1 = first_layer()
+    calls = []
+    steps, curve = choose_steps(
+        x,
+        y,
+        splits,
+        (w1, b1, "relu6"),
+        3,
+        1e-3,
+        Schedule(lr=1e-2, steps=20),
+        lambda: calls.append(1),
+        epochs=100,
     )
-    np.testing.assert_array_equal(
-        heads.tensor_array(model2, head2.bias), heads.tensor_array(model, head.bias)
-    )
-    np.testing.assert_allclose(
-        heads.quantization(model2, head2.weight)[0], heads.quantization(model, head.weight)[0]
-    )
-
-    original = stream_logits(path, clip_frames)
-    rewritten = stream_logits(out, clip_frames)
-    assert original.shape == rewritten.shape == (len(clip_frames), MODELS[name]["classes"])
-    assert len(clip_frames) == 200
-    diff = float(np.abs(original - rewritten).max())
-    print(f"{name}: largest logit difference over {len(clip_frames)} frames: {diff:.3g}")
-    assert diff <= 1e-4
-
-
-# -- a new head -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", MODELS)
-def test_a_new_three_class_head_computes_w_hidden_plus_b(name, clip_frames, tmp_path):
-    path = MODELS[name]["path"]
-    data = path.read_bytes()
-    frames = clip_frames[:30]
-    checkpoints = (8, 30)  # compare after these many frames
-    extractor = FeatureExtractor(path, threads=2)
-    hidden = {k: extractor(frames[:k])[0].astype(np.float64) for k in checkpoints}
-    assert all(h.shape == (2048,) for h in hidden.values())
-
-    rng = np.random.default_rng(7)
-    weight, bias = rng.normal(0, 0.1, (3, 2048)), rng.normal(0, 1.0, 3)
-    expected = {k: weight @ h + bias for k, h in hidden.items()}
-    lo = min(e.min() for e in expected.values()) - 1.0  # room on the output grid: no clamping
-    hi = max(e.max() for e in expected.values()) + 1.0
-    labels = ["alpha", "beta", "gamma"]
-    out = tmp_path / "three.tflite"
-    out.write_bytes(
-        heads.replace_classifier(
-            data, weight, bias, output_range=(lo, hi), labels=labels, path=str(path)
-        )
-    )
-
-    # It loads as a stream model with the original's inputs, states and signature.
-    original, written = StreamModel(path), StreamModel(out, num_threads=2)
-    assert written.layout.num_classes == 3
-    assert written.layout.signature_key == original.layout.signature_key
-    assert written.layout.image == original.layout.image
-    assert written.layout.states == original.layout.states
-    assert written.layout.logits.name == original.layout.logits.name
-    assert written.layout.logits.shape == (1, 3)
-    assert embedded_labels(out) == labels
-
-    # What was written: the weights quantized per class, symmetric, within half a step.
-    model2, head2 = loaded(out)
-    w_stored, b_stored = heads.classifier_weights(model2, head2)
-    w_scale = heads.quantization(model2, head2.weight)[0]
-    b_scale = heads.quantization(model2, head2.bias)[0]
-    in_scale = heads.quantization(model2, head2.hidden)[0][0]
-    out_scale, _ = heads.output_quantization(model2, head2)
-    np.testing.assert_allclose(w_scale, np.abs(weight).max(axis=1) / 127, rtol=1e-6)
-    np.testing.assert_allclose(b_scale, in_scale * w_scale, rtol=1e-6)
-    assert (np.abs(w_stored - weight) <= w_scale[:, None] / 2 * (1 + 1e-6)).all()
-    assert (np.abs(b_stored - bias) <= b_scale / 2 * (1 + 1e-6)).all()
-    assert out_scale == pytest.approx((hi - min(lo, 0.0)) / 255, rel=1e-6)
-
-    each = stream_logits(out, frames)
-    got = {k: each[k - 1].astype(np.float64) for k in checkpoints}
-
-    for k in checkpoints:
-        h = hidden[k]
-        # The int8 classifier computes the stored weights times the (int8) hidden features
-        # exactly in int32, then rounds once onto the output grid: at most half an output step
-        # from W_stored @ h + b_stored. The requantization multiplier is a 31-bit fixed-point
-        # number, so its own error is far below 1% of a step.
-        exact_stored = w_stored @ h + b_stored
-        tight = out_scale / 2 * 1.01
-        # Against the float weights asked for, add the weight quantization: each weight is
-        # within half its step, so the sum moves by at most w_scale/2 * |h|_1 (and the bias
-        # by half its step).
-        bound = tight + w_scale / 2 * np.abs(h).sum() + b_scale / 2
-        d_stored = np.abs(got[k] - exact_stored)
-        d_float = np.abs(got[k] - expected[k])
-        print(
-            f"{name} after {k} frames: logits {np.round(got[k], 4)}, expected "
-            f"{np.round(expected[k], 4)}; |diff| {d_float.max():.4f} (bound "
-            f"{bound.max():.4f}), vs stored weights {d_stored.max():.4f} (bound {tight:.4f})"
-        )
-        assert (d_stored <= tight).all(), (d_stored, tight)
-        assert (d_float <= bound).all(), (d_float, bound)
-        # The bound means something: far smaller than the spread of the logits.
-        assert bound.max() < 0.25 * np.ptp(expected[k])
-
-
-def test_classify_uses_the_labels_written_into_the_model(tmp_path):
-    model, head = loaded(A0)
-    rng = np.random.default_rng(3)
-    labels = ["first class", "second class", "third class"]
-    out = tmp_path / "written.tflite"
-    out.write_bytes(
-        heads.replace_classifier(
-            A0.read_bytes(), rng.normal(0, 0.1, (3, 2048)), rng.normal(0, 1, 3), labels=labels
-        )
-    )
-    assert not (tmp_path / "written.labels.txt").exists() and not (tmp_path / "labels.txt").exists()
-    r = run("classify", video("carving_ice_rpi.mp4"), "--model", out, "--format", "json")
-    assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
-    top = doc["summary"]["top"]
-    assert sorted(c["label"] for c in top) == sorted(labels)
-    assert all(labels[c["index"]] == c["label"] for c in top)
-    assert doc["frames"] and all(
-        {c["label"] for c in f["top"]} <= set(labels) for f in doc["frames"]
-    )
-
-
-def test_a_written_model_runs_in_the_official_examples_runtime(clip_frames, tmp_path):
-    """The Android and Raspberry Pi examples use the Interpreter's signature runner: the written
-    model must run there, giving what vidcls' CompiledModel engine gives."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    model, head = loaded(A0)
-    weight, bias = heads.classifier_weights(model, head)
-    out = tmp_path / "four.tflite"
-    out.write_bytes(
-        heads.replace_classifier(A0.read_bytes(), weight[:4], bias[:4], output_range=(-20, 20))
-    )
-    frames = clip_frames[:12]
-    ours = stream_logits(out, frames)
-    it = Interpreter(model_path=str(out))
-    runner = it.get_signature_runner("serving_default")
-    details = runner.get_input_details()
-    states = {n: np.zeros(d["shape"], d["dtype"]) for n, d in details.items() if n != "image"}
-    pre = Preprocessor(172, 172)
-    for f, expected in zip(frames, ours, strict=True):
-        out_ = runner(image=pre.from_array(f)[None, None], **states)
-        logits = out_.pop("logits")
-        states = out_
-        assert logits.shape == (1, 4)
-        np.testing.assert_array_equal(logits[0], expected)
-
-
-# -- a new whole head --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", MODELS)
-def test_a_new_whole_head_computes_both_convs_in_int8(name, clip_frames, tmp_path):
-    """Both head convs replaced (the first one moved off its pretrained weights) and the hidden
-    tensors' int8 ranges recalibrated: LiteRT's logits stay within the int8 error bound of the
-    head in float, derived layer by layer."""
-    from vidcls.training.export import calibration_ranges
-    from vidcls.training.wholehead import WholeHead
-
-    path = MODELS[name]["path"]
-    data = path.read_bytes()
-    frames = clip_frames[:30]
-    checkpoints = (8, 30)
-    extractor = FeatureExtractor(path, threads=2)
-    pooled = {k: extractor(frames[:k])[1].astype(np.float64) for k in checkpoints}
-    model, head = loaded(path)
-    conv = heads.find_first_conv(model, head, str(path))
-    assert conv.activation == ("relu6" if name == "a0" else "swish")
-    w1, b1 = heads.first_conv_weights(model, conv)
-    rng = np.random.default_rng(11)
-    w1 = w1 * rng.uniform(0.7, 1.3, w1.shape) + rng.normal(0, 0.002, w1.shape)
-    b1 = b1 + rng.normal(0, 0.05, b1.shape)
-    fitted = WholeHead(w1, b1, rng.normal(0, 0.05, (3, 2048)), rng.normal(0, 1, 3), conv.activation)
-    rows = np.stack([pooled[k] for k in checkpoints])
-    expected = fitted.logits(rows)
-    lo, hi = expected.min() - 1.0, expected.max() + 1.0
-    ranges = calibration_ranges(conv, fitted, rows)
-    out = tmp_path / "whole.tflite"
-    out.write_bytes(
-        heads.replace_head(
-            data, (w1, b1), ranges, fitted.w2, fitted.b2, output_range=(lo, hi), path=str(path)
-        )
-    )
-    original, written = StreamModel(path), StreamModel(out, num_threads=2)
-    assert written.layout.states == original.layout.states
-    assert written.layout.signature_key == original.layout.signature_key
-    assert written.layout.logits.shape == (1, 3)
-
-    model2, head2 = loaded(out)
-    conv2 = heads.find_first_conv(model2, head2)
-    w1s = heads.quantization(model2, conv2.op_inputs[1])[0]
-    np.testing.assert_allclose(w1s, np.abs(w1).max(axis=1) / 127, rtol=1e-6)
-    h_scale = heads.quantization(model2, head2.hidden)[0][0]
-    assert h_scale == pytest.approx(
-        (ranges[head2.hidden][1] - min(0, ranges[head2.hidden][0])) / 255
-    )
-    w2_stored, _ = heads.classifier_weights(model2, head2)
-    out_scale, _ = heads.output_quantization(model2, head2)
-
-    each = stream_logits(out, frames)
-    got = {k: each[k - 1].astype(np.float64) for k in checkpoints}
-    pre = Preprocessor(written.layout.height, written.layout.width)
-    # It runs in the official examples' loop (the Interpreter's signature runner) alike.
-    from ai_edge_litert.interpreter import Interpreter
-
-    runner = Interpreter(model_path=str(out)).get_signature_runner(MODELS[name]["key"])
-    image = written.layout.image.name
-    states = {n: np.zeros(d["shape"], d["dtype"]) for n, d in runner.get_input_details().items()}
-    states.pop(image)
-    for f in frames[: checkpoints[0]]:
-        outputs = runner(**{image: pre.from_array(f)[None, None]}, **states)
-        logits = outputs.pop(written.layout.logits.name)
-        states = outputs
-    np.testing.assert_array_equal(logits[0], got[checkpoints[0]])
-
-    h_zero = heads.quantization(model2, head2.hidden)[1][0]
-    for row, k in enumerate(checkpoints):
-        d = np.abs(got[k] - expected[row])
-        spread = np.ptp(expected[row])
-        print(f"{name} after {k} frames: |diff| {d.max():.4f} of a spread {spread:.3f}")
-        # Stated tolerance against the float head: 3 % of the logits' spread plus 2 steps of
-        # the output grid (measured: 0.5 % for A0's ReLU6, see the print).
-        assert d.max() <= 0.03 * spread + 2 * out_scale
-        if conv.activation != "relu6":
-            continue
-        # A0 (ReLU6 fused): the same int8 arithmetic in numpy, from the stored integers, lands
-        # within one output step, plus one hidden step on a few units where LiteRT's
-        # fixed-point requantization rounds a tie the other way.
-        p_int = np.round(pooled[k] / heads.quantization(model2, head2.pooled)[0][0])
-        w1_int = heads.tensor_array(model2, conv2.op_inputs[1]).reshape(2048, -1).astype(np.int64)
-        b1_int = heads.tensor_array(model2, conv2.op_inputs[2]).astype(np.int64)
-        acc = w1_int @ p_int.astype(np.int64) + b1_int  # p_int is off its zero point already
-        h_int = np.clip(
-            np.round(acc * (w1s * heads.quantization(model2, head2.pooled)[0][0]) / h_scale)
-            + h_zero,
-            -128,
-            127,
-        )
-        h_sim = (h_int - h_zero) * h_scale
-        sim = w2_stored @ h_sim + heads.classifier_weights(model2, head2)[1]
-        slack = out_scale * 1.01 + 3 * h_scale * np.abs(w2_stored).max()
-        print(
-            f"  vs int8 arithmetic in numpy: {np.abs(got[k] - sim).max():.5f} (allowed {slack:.5f})"
-        )
-        assert np.abs(got[k] - sim).max() <= slack
+    assert steps % CHECK_EVERY == 0 and 0 <= steps <= 20
+    assert len(curve) == 20 // CHECK_EVERY + 1 and ((curve >= 0) & (curve <= 1)).all()
+    assert curve[steps // CHECK_EVERY] == curve.max()
+    assert len(calls) == len(splits) * len(curve)

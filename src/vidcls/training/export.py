@@ -11,9 +11,9 @@ import numpy as np
 
 from ..errors import VidclsError
 from ..writers import write_bytes
-from . import head as heads
-from .fit import SoftmaxHead
-from .wholehead import WholeHead, activate
+from . import graph
+from .fit import SoftmaxClassifier
+from .head import Head, activate
 
 
 def check_target(out: str | os.PathLike) -> Path:
@@ -35,14 +35,14 @@ def labels_path(out: Path) -> Path:
 
 def export_model(
     base: Path,
-    fitted: SoftmaxHead | WholeHead,
+    fitted: SoftmaxClassifier | Head,
     classes: list[str],
     fps: float | None,
     train_features: np.ndarray,
     out: Path,
     window: float = 0.0,
 ) -> Path:
-    """Write ``base`` with ``fitted`` as its classifier (or whole head) to ``out`` and the
+    """Write ``base`` with ``fitted`` as its classifier (or both head convs) to ``out`` and the
     label file beside it; returns the label file. The int8 ranges of the hidden tensors are
     those on ``train_features`` (the rows ``fitted`` reads), the logits' range theirs plus 10 %
     margin; ``fps`` (None: every frame) goes into the file as the rate to feed, ``window``
@@ -51,10 +51,10 @@ def export_model(
     logits = fitted.logits(train_features)
     margin = 0.1 * (logits.max() - logits.min())
     output_range = (float(logits.min() - margin), float(logits.max() + margin))
-    if isinstance(fitted, WholeHead):
-        model = heads.load(data)
-        conv = heads.find_first_conv(model, heads.find_head(model, str(base)), str(base))
-        exported = heads.replace_head(
+    if isinstance(fitted, Head):
+        model = graph.load(data)
+        conv = graph.find_first_conv(model, graph.find_head(model, str(base)), str(base))
+        exported = graph.replace_head(
             data,
             (fitted.w1, fitted.b1),
             calibration_ranges(conv, fitted, train_features),
@@ -65,7 +65,7 @@ def export_model(
             path=str(base),
         )
     else:
-        exported = heads.replace_classifier(
+        exported = graph.replace_classifier(
             data,
             fitted.weight,
             fitted.bias,
@@ -74,12 +74,12 @@ def export_model(
             path=str(base),
         )
     config = json.dumps({"fps": fps, "classes": classes, "window": window or None})
-    write_bytes(out, heads.with_files(exported, {"vidcls.json": config}))
+    write_bytes(out, graph.with_files(exported, {"vidcls.json": config}))
     return write_bytes(labels_path(out), ("\n".join(classes) + "\n").encode())
 
 
 def calibration_ranges(
-    conv: heads.FirstConv, fitted: WholeHead, pooled: np.ndarray
+    conv: graph.FirstConv, fitted: Head, pooled: np.ndarray
 ) -> dict[int, tuple[float, float]]:
     """The (min, max) of each tensor between the first conv and the classifier on ``pooled``
     (the sigmoid's fixed grid is left as it is)."""

@@ -2,21 +2,18 @@
 frame of each clip and of each window of it, computed on the stream engine and cached on disk.
 
 The extractor runs a copy of the model whose signature also outputs the head's two feature
-tensors (:func:`~vidcls.training.head.with_outputs`), as an ordinary
+tensors (:func:`~vidcls.training.graph.with_outputs`), as an ordinary
 :class:`~vidcls.model.StreamModel` stream fed through the same
 :class:`~vidcls.preprocess.Preprocessor` as classification.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,15 +23,8 @@ from ..model import StreamModel
 from ..modelcheck import vet
 from ..preprocess import Preprocessor
 from ..writers import atomic_path, write_bytes
-from . import head as heads
-from .augment import View, apply_view, random_views
-from .dataset import Clip
-from .progress import Phase
-
-if TYPE_CHECKING:
-    from .workers import ClipPool
-
-log = logging.getLogger("vidcls")
+from .augment import View, apply_view
+from .graph import find_head, load, quantization, with_outputs
 
 HIDDEN, POOLED = "vidcls_hidden", "vidcls_pooled"  # the extra outputs' names
 # How clips are decoded and sampled for features (part of the cache key; v4: an augmented view
@@ -59,13 +49,13 @@ class FeatureExtractor:
         if not checked:
             vet(self.path, threads=threads)  # a bad base model fails here, before it is parsed
         data = self.path.read_bytes()
-        graph = heads.load(data)
-        self.head = heads.find_head(graph, str(self.path))
-        self.hidden_quant = heads.quantization(graph, self.head.hidden)
-        self.pooled_quant = heads.quantization(graph, self.head.pooled)
+        parsed = load(data)
+        self.head = find_head(parsed, str(self.path))
+        self.hidden_quant = quantization(parsed, self.head.hidden)
+        self.pooled_quant = quantization(parsed, self.head.pooled)
         self.digest = hashlib.sha256(data).hexdigest()[:16]
         extra = {HIDDEN: self.head.hidden, POOLED: self.head.pooled}
-        featured = heads.with_outputs(data, self.head.signature_key, extra)
+        featured = with_outputs(data, self.head.signature_key, extra)
         # LiteRT maps the file it loads: it may go once loaded (POSIX keeps the mapping).
         with tempfile.TemporaryDirectory(prefix="vidcls-", ignore_cleanup_errors=True) as tmp:
             copy = write_bytes(Path(tmp) / self.path.name, featured)
@@ -249,79 +239,3 @@ class Features:
     def plain(self) -> np.ndarray:
         """Rows of the whole clips themselves (sample 0), not augmentations or windows."""
         return self.groups[:, 1] == 0
-
-
-@dataclass
-class FeatureRun:
-    """Features of clips fed at ``fps`` (None: every frame), from the cache when there.
-
-    ``window``: seconds of each temporal crop taken besides the whole clip (0: none).
-    ``working``: decode at the extractor's working size (else as classification does).
-    ``workers``: clips processed at once (see :class:`~vidcls.training.workers.ClipPool`).
-    Unreadable clips are named in ``skipped``; ``phase`` advances once per clip view;
-    ``computed`` and ``cached`` count the views run through the model and read from the cache.
-    """
-
-    extractor: FeatureExtractor
-    cache: FeatureCache
-    fps: float | None
-    seed: int
-    skipped: list[str]
-    phase: Phase = field(default_factory=Phase)
-    computed: int = 0
-    cached: int = 0
-    window: float = 0.0
-    workers: int = 1
-    working: bool = True
-    _pool: ClipPool | None = field(default=None, init=False, repr=False)
-
-    def _new_pool(self) -> ClipPool:
-        from .workers import ClipPool
-
-        return ClipPool(self.extractor, self.cache, self.fps, self.workers)
-
-    def __enter__(self) -> FeatureRun:
-        """Keep one pool of workers for every :meth:`features` call until the exit."""
-        self._pool = self._new_pool()
-        return self
-
-    def __exit__(self, exc_type, *exc) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close(interrupted=exc_type is not None)
-
-    def features(self, clips: list[Clip], part: str, views: int) -> Features | None:
-        """``views`` views of each clip (the first the clip itself; the others seeded by the
-        seed, the clip number and ``part``), each with its windows; None if no clip could be
-        read."""
-        jobs = [
-            (clip.path, random_views(np.random.default_rng([self.seed, n, len(part)]), views))
-            for n, clip in enumerate(clips)
-        ]
-        results: dict[int, ClipSamples] = {}
-        with contextlib.ExitStack() as stack:
-            pool = self._pool or stack.enter_context(self._new_pool())
-            for number, got in pool.run(jobs, self.window, self.working):
-                results[number] = got
-                if got.error:
-                    self.skipped.append(got.error)
-                    log.warning("skipping %s", got.error)
-                self.computed += got.computed
-                self.cached += got.cached
-                self.phase.advance(views)
-        rows: list[tuple[np.ndarray, np.ndarray, int, tuple[int, int]]] = []
-        for number, clip in enumerate(clips):
-            sample = 0
-            for hidden, pooled in results[number].views:
-                for h, p in zip(hidden, pooled, strict=True):
-                    rows.append((h, p, clip.index, (number, sample)))
-                    sample += 1
-        if not rows:
-            return None
-        hidden, pooled, labels, groups = zip(*rows, strict=True)
-        return Features(
-            np.array(hidden, np.float32),
-            np.array(pooled, np.float32),
-            np.array(labels),
-            np.array(groups),
-        )

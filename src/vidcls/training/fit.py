@@ -15,9 +15,9 @@ L2_GRID = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1)
 
 
 class Scoring:
-    """Probabilities and accuracy of a head that has ``logits(x)``."""
+    """Probabilities and accuracy of what has ``logits(x)`` (the classifier, the head)."""
 
-    def logits(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - each head has its own
+    def logits(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - each has its own
         raise NotImplementedError
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
@@ -32,8 +32,9 @@ class Scoring:
 
 
 @dataclass
-class SoftmaxHead(Scoring):
-    """``logits = features @ weight.T + bias``."""
+class SoftmaxClassifier(Scoring):
+    """The classifier (the head's last conv) as softmax regression:
+    ``logits = features @ weight.T + bias``."""
 
     weight: np.ndarray  # [classes, features]
     bias: np.ndarray  # [classes]
@@ -46,7 +47,7 @@ class SoftmaxHead(Scoring):
 
 def fit_softmax(
     x: np.ndarray, y: np.ndarray, classes: int, l2: float, epochs: int = 400, seed: int = 0
-) -> SoftmaxHead:
+) -> SoftmaxClassifier:
     """Class-balanced softmax regression with L2 on standardized features, solved to
     convergence with L-BFGS; the standardization is folded back into the weights."""
     from scipy.optimize import minimize
@@ -76,7 +77,7 @@ def fit_softmax(
         res = minimize(loss, theta0, jac=True, method="L-BFGS-B", options={"maxiter": epochs})
     w, b = res.x[: classes * d].reshape(classes, d), res.x[classes * d :]
     weight = w / std
-    return SoftmaxHead(weight, b - weight @ mean)
+    return SoftmaxClassifier(weight, b - weight @ mean)
 
 
 def one_blas_thread() -> contextlib.AbstractContextManager:

@@ -9,26 +9,26 @@ from pathlib import Path
 
 import numpy as np
 
-from . import head as heads
 from .features import Features
-from .fit import L2_GRID, SoftmaxHead, choose_l2, confusion_matrix, cv_splits, fit_softmax
+from .fit import L2_GRID, SoftmaxClassifier, choose_l2, confusion_matrix, cv_splits, fit_softmax
+from .graph import find_first_conv, find_head, first_conv_weights, load
+from .head import CHECK_EVERY, Head, Schedule, choose_steps, starting_head, train_head
 from .options import TrainOptions
 from .progress import Progress, count
-from .wholehead import CHECK_EVERY, Schedule, WholeHead, choose_steps, starting_head
-from .wholehead import train_whole_head as train_head
 
 SCHEDULE = Schedule(lr=3e-3, steps=50, l2_sp=1e-4, l2=1e-2)
 
 
 @dataclass
 class Fitted:
-    """A trained head and how it was chosen."""
+    """A trained head (a new classifier on the base's first conv, or both convs) and how it
+    was chosen."""
 
-    head: SoftmaxHead | WholeHead
+    head: SoftmaxClassifier | Head  # the new classifier alone, or both convs
     method: str  # what was asked for
     l2: float
     cv_accuracy: float | None  # of the chosen configuration, on the training clips
-    steps: int = 0  # whole-head Adam steps (0: the classifier alone was best)
+    steps: int = 0  # head Adam steps (0: the classifier alone was best)
 
     def logits(self, features: Features) -> np.ndarray:
         """Logits of every row of ``features``."""
@@ -41,14 +41,14 @@ class Fitted:
 
 def first_conv(base: Path) -> tuple[np.ndarray, np.ndarray, str]:
     """The base model's first head conv: float weight, bias and activation."""
-    model = heads.load(base.read_bytes())
-    conv = heads.find_first_conv(model, heads.find_head(model, str(base)), str(base))
-    return (*heads.first_conv_weights(model, conv), conv.activation)
+    model = load(base.read_bytes())
+    conv = find_first_conv(model, find_head(model, str(base)), str(base))
+    return (*first_conv_weights(model, conv), conv.activation)
 
 
 def fit(tr: Features, k: int, options: TrainOptions, base: Path, phases: Progress) -> Fitted:
-    """The classifier (L2 by cross-validation unless given), then for ``method="head"`` the
-    whole head started from it, its steps chosen by cross-validation."""
+    """The classifier (L2 by cross-validation unless given), then for ``method="head"`` both
+    head convs started from it, their steps chosen by cross-validation."""
     l2, epochs, seed = options.l2, options.epochs, options.seed
     splits = cv_splits(tr.labels, tr.groups, k)
     chosen = l2 is None and bool(splits)
@@ -73,11 +73,11 @@ def fit(tr: Features, k: int, options: TrainOptions, base: Path, phases: Progres
         phase.advance()
         phase.note = f"L2 {l2:g}" + ("" if cv is None else f", cross-validated {cv:.1%}")
     if options.method == "head":
-        fitted = fit_whole_head(tr, k, fitted, splits, base, options, phases)
+        fitted = fit_head(tr, k, fitted, splits, base, options, phases)
     return fitted
 
 
-def fit_whole_head(
+def fit_head(
     tr: Features,
     k: int,
     fitted: Fitted,

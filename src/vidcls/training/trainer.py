@@ -27,9 +27,10 @@ from ..pipeline import load_classifier
 from .dataset import Dataset, load_dataset
 from .evaluation import Evaluation, classify_clip
 from .export import check_target, export_model
-from .features import FeatureCache, FeatureExtractor, FeatureRun, Features
+from .features import FeatureCache, FeatureExtractor, Features
 from .methods import Fitted, fit, validation
 from .options import AUTO, TrainOptions
+from .pool import FeatureRun
 from .progress import Progress, count
 
 RATE_SAMPLE = 64  # clips whose durations decide --fps auto
@@ -52,7 +53,7 @@ class TrainResult:
     seconds: float
     method: str = "classifier"
     cv_accuracy: float | None = None  # of the chosen head, cross-validated on training clips
-    head_steps: int = 0  # whole-head training steps kept (0: the classifier alone)
+    head_steps: int = 0  # head training steps kept (0: the classifier alone)
     skipped: list[str] = field(default_factory=list)
     confusion: list[list[int]] | None = None
     extraction_seconds: float = 0.0
@@ -98,7 +99,7 @@ def train(
     cache = FeatureCache(options.cache or zoo.cache_dir() / "features")
     phases = Progress(progress)
     run = FeatureRun(extractor, cache, rate, options.seed, list(dataset.skipped))
-    run.window, run.workers = options.window, options.threads
+    run.window, run.at_once = options.window, options.threads
     t0 = time.monotonic()
     tr, va = extract(run, dataset, options.views, phases)
     extraction = time.monotonic() - t0
@@ -152,13 +153,13 @@ def extract(
 ) -> tuple[Features | None, Features | None]:
     """Features of the training clips in ``views`` views each (with their windows, decoded
     once each at the working size) and of the validation clips once (whole, decoded as
-    classification does): one phase, advancing per clip view, ``run.workers`` clips at a
+    classification does): one phase, advancing per clip view, ``run.at_once`` clips at a
     time."""
     n_train, n_val = len(dataset.train), len(dataset.val)
     detail = f"{count(n_train, 'clip')} x {count(views, 'view')}"
     detail += f" + {count(n_val, 'validation clip')}" if n_val else ""
     windows = f"{run.window:g} s windows of longer training clips, " if run.window else ""
-    detail += f" ({windows}{count(run.workers, 'worker')})"
+    detail += f" ({windows}{count(run.at_once, 'clip')} at once)"
     total = n_train * views + n_val
     with phases.phase("features", detail, "features ready", total, "view") as phase, run:
         run.phase = phase

@@ -1,8 +1,9 @@
-"""``vidcls train`` end to end on the real basketball dataset, as a subprocess, timed.
+"""``vidcls train`` end to end on the real basketball dataset, as a subprocess.
 
-The full training runs once per module (about a minute on two cores); the other cases train
-on small copies (two or three classes, a few clips each, few views) to stay fast. Bad data
-through the commands is in test_dataset.
+The full training runs once per module (about a minute on two idle cores); the other cases
+train on small copies (two or three classes, a few clips each, few views) to stay fast. Nothing
+here depends on the machine's speed: timeouts only stop a run that hangs. Bad data through the
+commands is in test_dataset.
 """
 
 from __future__ import annotations
@@ -28,16 +29,14 @@ from cli_run import CLI, assert_clean_error, run
 from conftest import MODELS, SHARED, needs_shared
 
 import vidcls
-from vidcls.errors import VidclsError
 from vidcls.labels import embedded_config, embedded_labels
 from vidcls.media import read_frames
-from vidcls.training import TrainOptions, TrainResult
-from vidcls.training import head as heads
+from vidcls.training import TrainOptions, TrainResult, graph
 
 BASKETBALL = SHARED / "datasets" / "basketball"
 CLASSES = ["defense", "dribbling", "nothing", "passing", "shooting"]
 PNG = b"\x89PNG\r\n\x1a\n"
-MAX_SECONDS = 300
+HANG = 1800  # seconds: only a run that hangs takes this long (the full one: about 60 s)
 # The exported logits are int8: one output step is (logit range)/255, a few hundredths of a
 # logit for these heads, and the int8 weights add about as much again. A softmax moves each
 # probability by at most a quarter of the spread of the logit errors, so the two heads agree to
@@ -56,7 +55,6 @@ pytestmark = [
 class Trained:
     out: Path
     report: dict
-    seconds: float
     run: subprocess.CompletedProcess
     env: dict[str, str]
     folder: Path
@@ -75,13 +73,11 @@ def trained(tmp_path_factory) -> Trained:
     folder = tmp_path_factory.mktemp("trained")
     env = {"VIDCLS_CACHE": str(folder / "cache"), "VIDCLS_MIRROR": str(MODELS)}
     out = folder / "basketball.tflite"
-    t0 = time.monotonic()
-    r = run("train", BASKETBALL, "--out", out, env=env, timeout=2 * MAX_SECONDS)
-    seconds = time.monotonic() - t0
-    print(f"\nfull training: {seconds:.1f} s wall\n{r.stdout}{r.stderr}")
+    r = run("train", BASKETBALL, "--out", out, env=env, timeout=HANG)
+    print(f"\nfull training:\n{r.stdout}{r.stderr}")
     assert r.returncode == 0, r.stderr
     report = json.loads(out.with_name(out.stem + ".report.json").read_text())
-    return Trained(out, report, seconds, r, env, folder)
+    return Trained(out, report, r, env, folder)
 
 
 def small_dataset(root: Path, classes=("defense", "dribbling"), n: int = 6, copy=False) -> Path:
@@ -102,9 +98,8 @@ def tiny_copy(root: Path) -> Path:
 # -- the full training --------------------------------------------------------------------
 
 
-def test_training_writes_model_labels_reports_and_plot_in_time(trained):
-    print(f"training took {trained.seconds:.1f} s (report: {trained.report['seconds']:.1f} s)")
-    assert trained.seconds < MAX_SECONDS
+def test_training_writes_model_labels_reports_and_plot(trained):
+    print(f"training took {trained.report['seconds']:.1f} s")
     assert trained.out.is_file()
     labels = trained.sibling(".labels.txt")
     assert labels.read_text().splitlines() == CLASSES
@@ -123,9 +118,9 @@ def test_training_writes_model_labels_reports_and_plot_in_time(trained):
     config = embedded_config(trained.out)
     assert config["classes"] == CLASSES and config["fps"] is None
     assert config["window"] == 4.0  # the default window, classify's and live's for it
-    model = heads.load(trained.out.read_bytes())
-    head = heads.find_head(model)
-    assert heads.classifier_weights(model, head)[0].shape == (5, 2048)
+    model = graph.load(trained.out.read_bytes())
+    head = graph.find_head(model)
+    assert graph.classifier_weights(model, head)[0].shape == (5, 2048)
     assert head.signature_key == "serving_default"
 
 
@@ -201,12 +196,21 @@ def test_a_second_run_reads_the_features_from_the_cache(trained):
     assert len(before) == views * sum(c["train"] for c in counts) + trained.val_clips
     again = trained.folder / "again.tflite"
     # The same L2 as the first run: no cross-validation, only the cache is being measured.
-    r = run("train", BASKETBALL, "--out", again, "--l2", trained.report["l2"], env=trained.env)
+    r = run(
+        "train",
+        BASKETBALL,
+        "--out",
+        again,
+        "--l2",
+        trained.report["l2"],
+        env=trained.env,
+        timeout=HANG,
+    )
     assert r.returncode == 0, r.stderr
     second = json.loads(again.with_name("again.report.json").read_text())
     first_s, second_s = trained.report["extraction_seconds"], second["extraction_seconds"]
     print(f"feature extraction: first run {first_s:.1f} s, second run {second_s:.2f} s")
-    assert second_s <= first_s / 3
+    assert f"(0 computed, {len(before)} from the cache)" in r.stderr  # every view read back
     assert sorted(p.name for p in features.glob("*.npz")) == before  # nothing recomputed
     # The same features and L2 give the same head.
     assert abs(second["val_accuracy"] - trained.report["val_accuracy"]) * 60 <= 1 + 1e-9
@@ -227,12 +231,9 @@ PHASES = {
 def test_without_a_terminal_each_phase_logs_its_start_and_its_duration(tmp_path):
     data = tiny_copy(tmp_path / "data")
     out = tmp_path / "m.tflite"
-    t0 = time.monotonic()
-    r = run("train", data, "--out", out, "--views", "2", timeout=60)
-    seconds = time.monotonic() - t0
-    print(f"tiny training: {seconds:.1f} s\n{r.stderr}")
+    r = run("train", data, "--out", out, "--views", "2", timeout=HANG)
+    print(f"tiny training:\n{r.stderr}")
     assert r.returncode == 0, r.stderr
-    assert seconds < 60  # about 10 s on an idle 2-core machine
     lines = r.stderr.splitlines()
     assert "\r" not in r.stderr and "%|" not in r.stderr  # no bars in a log
     for name, done in PHASES.items():
@@ -242,6 +243,7 @@ def test_without_a_terminal_each_phase_logs_its_start_and_its_duration(tmp_path)
     starts = [line for line in lines if line.endswith(" ...")]
     assert [line.split(":")[1].strip() for line in starts] == list(PHASES)  # in that order
     assert "6 clips x 2 views + 3 validation clips" in r.stderr
+    assert "training clips, 2 clips at once) ..." in r.stderr  # --threads 2, the default
     assert "5 L2 values x 2 folds" in r.stderr  # two training clips a class: two folds
     assert "(15 computed, 0 from the cache)" in r.stderr
     assert r.stdout.startswith(f"wrote {out} (3 classes)")  # stdout as it was
@@ -259,7 +261,7 @@ def test_on_a_terminal_each_phase_has_a_bar_and_no_log_lines(tmp_path):
     assert "Traceback" not in stderr
 
 
-def run_on_a_terminal(command: list, timeout: float = 120) -> str:
+def run_on_a_terminal(command: list, timeout: float = HANG) -> str:
     """Run ``command`` with stderr on a 120-column pseudo-terminal; its stderr (exit 0 checked)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
@@ -289,11 +291,11 @@ def test_ctrl_c_during_extraction_exits_130_and_keeps_the_cached_features(tmp_pa
     out = tmp_path / "m.tflite"
     args = [*CLI, "train", data, "--out", out, "--views", "4", "--cache", cache, "--l2", "0.01"]
     p = subprocess.Popen(list(map(str, args)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + HANG
     while not list(cache.glob("*.npz")) and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     p.send_signal(signal.SIGINT)
-    stdout, stderr = (b.decode() for b in p.communicate(timeout=30))
+    stdout, stderr = (b.decode() for b in p.communicate(timeout=HANG))
     assert p.returncode == 130, stderr
     assert "Traceback" not in stderr and stdout == ""
     lines = stderr.splitlines()
@@ -304,7 +306,7 @@ def test_ctrl_c_during_extraction_exits_130_and_keeps_the_cached_features(tmp_pa
     assert before and all(name.endswith(".npz") and name[0] != "." for name in before)
     total = 6 * 4 + 3  # six training clips in 4 views, three validation clips
     assert len(before) < total  # interrupted during extraction
-    r = run(*args[len(CLI) :], timeout=60)
+    r = run(*args[len(CLI) :], timeout=HANG)
     assert r.returncode == 0, r.stderr
     assert f"({total - len(before)} computed, {len(before)} from the cache)" in r.stderr
     after = {f.name: f.stat().st_mtime_ns for f in cache.iterdir()}
@@ -336,37 +338,7 @@ def test_a_missing_data_folder_is_a_clean_error(tmp_path):
     assert_clean_error(run("train", missing, "--out", tmp_path / "m.tflite"), missing)
 
 
-# -- options and the Python API -------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "bad",
-    [
-        {"views": 0},
-        {"views": 2.5},
-        {"threads": 0},
-        {"epochs": 0},
-        {"seed": -1},
-        {"val_fraction": 1.0},
-        {"val_fraction": float("nan")},
-        {"fps": -1},
-        {"fps": "native"},  # the CLI's word; in Python every frame is 0
-        {"fps": None},
-        {"l2": -0.1},
-        {"l2": float("inf")},
-    ],
-    ids=str,
-)
-def test_bad_options_are_refused_when_made(bad):
-    name = next(iter(bad))
-    with pytest.raises(VidclsError, match=name):
-        TrainOptions(**bad)
-
-
-def test_good_options():
-    o = TrainOptions(fps=0, l2=0.01, views=1, val_fraction=0.0, cache=Path("/tmp/c"))
-    assert o.to_dict()["cache"] == "/tmp/c" and o.to_dict()["fps"] == 0
-    assert TrainOptions().fps == "auto" and TrainOptions(fps=7.5).fps == 7.5
+# -- flags and the Python API -------------------------------------------------------------
 
 
 def test_a_bad_flag_is_a_clean_error(tmp_path):
@@ -385,13 +357,12 @@ def test_train_and_evaluate_in_python(tmp_path, method):
     out = tmp_path / "m.tflite"
     result = vidcls.train(data, out, views=2, fps=0, cache=tmp_path / "features", method=method)
     assert isinstance(result, TrainResult) and result.method == method
-    model = heads.load(out.read_bytes())
-    head = heads.find_head(model)
-    base = heads.load(MODELS.joinpath("movinet_a0_stream_int8.tflite").read_bytes())
-    first = heads.first_conv_weights(model, heads.find_first_conv(model, head))[0]
-    base_first = heads.first_conv_weights(base, heads.find_first_conv(base, heads.find_head(base)))[
-        0
-    ]
+    model = graph.load(out.read_bytes())
+    base = graph.load(MODELS.joinpath("movinet_a0_stream_int8.tflite").read_bytes())
+    first, base_first = (
+        graph.first_conv_weights(m, graph.find_first_conv(m, graph.find_head(m)))[0]
+        for m in (model, base)
+    )
     assert np.array_equal(first, base_first) == (result.head_steps == 0)
     if method == "classifier":
         assert result.head_steps == 0

@@ -12,11 +12,13 @@ pytest.importorskip("jax", reason="jax not installed (the tune extra)")
 from vidcls import media  # noqa: E402
 from vidcls.model import StreamModel  # noqa: E402
 from vidcls.preprocess import Preprocessor  # noqa: E402
-from vidcls.training.blocks import BoundaryExtractor, cut  # noqa: E402
-from vidcls.training.finetune import Sequences, Settings, Tuner, export, train  # noqa: E402
-from vidcls.training.replica import Graph, StreamReplica  # noqa: E402
+from vidcls.training.dataset import Clip  # noqa: E402
+from vidcls.training.tune.blocks import BoundaryExtractor, cut  # noqa: E402
+from vidcls.training.tune.finetune import check_written, write_tuned  # noqa: E402
+from vidcls.training.tune.replica import Graph, StreamReplica  # noqa: E402
+from vidcls.training.tune.tuner import Sequences, Settings, Tuner, run_epochs  # noqa: E402
 
-TOLERANCE = 2.5  # as tests/test_replica.py: int8 kernels vs the fake-quantized replica
+TOLERANCE = 2.5  # as tests/test_tune_replica.py: int8 kernels vs the fake-quantized replica
 
 
 @needs_shared
@@ -36,11 +38,11 @@ def test_one_block_two_steps_change_weights_and_write_back(tmp_path):
     )
     tuner = Tuner(c)
     p0 = tuner.init_params()
-    p1 = train(tuner, p0, s, np.ones(4, bool), Settings(batch=2, lr=1e-2), 0, 1)
+    p1 = run_epochs(tuner, p0, s, np.ones(4, bool), Settings(batch=2, lr=1e-2), 0, 1)
     changed = [t for t in p0 if not np.array_equal(np.asarray(p0[t]), np.asarray(p1[t]))]
     assert len(changed) == len(p0)  # every conv of the block and head moved
     out = tmp_path / "tuned.tflite"
-    out.write_bytes(export(tuner, p1, s))
+    out.write_bytes(write_tuned(tuner, p1, s))
 
     base, tuned = StreamModel(A0, 1), StreamModel(out, 1)
     assert tuned.layout == base.layout  # same signature, image, states, logits
@@ -53,3 +55,6 @@ def test_one_block_two_steps_change_weights_and_write_back(tmp_path):
     rep = StreamReplica(Graph(out.read_bytes(), str(out))).run(images)
     assert np.abs(lite - rep).max() < TOLERANCE  # the written file is what was trained
     assert np.abs(lite - before).max() > TOLERANCE  # and it is not the base model
+    # What fine_tune checks after writing, on a whole clip: within the same tolerance.
+    clip = Clip(video("carving_ice_rpi.mp4"), "carving ice", 0)
+    assert 0 < check_written(out.read_bytes(), [clip], 5.0, str(out)) < TOLERANCE

@@ -13,26 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from ..errors import VidclsError
-from . import head as heads
-
-try:  # an optional extra: `pip install vidcls[tune]`
-    import jax
-    import jax.numpy as jnp
-except ImportError:  # pragma: no cover - depends on the install
-    jax = jnp = None
+from ...errors import VidclsError
+from ..graph import find_head, load, op_name, quantization
 
 INT8, INT32, FLOAT32 = 9, 2, 0  # schema.TensorType values used here
 _NUMPY = {0: np.float32, 2: np.int32, 4: np.int64, 9: np.int8, 1: np.float16}
 _COPY_OPS = {"RESHAPE", "SQUEEZE", "STRIDED_SLICE", "BROADCAST_TO", "DEQUANTIZE"}
-
-
-def require_jax() -> None:
-    """VidclsError when JAX (the ``tune`` extra) is not installed."""
-    if jax is None:
-        raise VidclsError("fine-tuning needs JAX: pip install 'vidcls[tune]'")
 
 
 @dataclass(frozen=True)
@@ -51,14 +41,14 @@ class Graph:
 
     def __init__(self, data: bytes, path: str = "model") -> None:
         self.path = path
-        self.model = heads.load(data)
-        self.head = heads.find_head(self.model, path)
+        self.model = load(data)
+        self.head = find_head(self.model, path)
         sg = self.model.subgraphs[0]
         self.tensors = sg.tensors
         self.ops = [
             Op(
                 i,
-                heads.op_name(self.model, op),
+                op_name(self.model, op),
                 tuple(int(t) for t in op.inputs),
                 tuple(int(t) for t in op.outputs),
                 op.builtinOptions,
@@ -91,7 +81,7 @@ class Graph:
 
     def qparams(self, t: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Scale and zero point of tensor ``t`` (None if it is not quantized)."""
-        return heads.quantization(self.model, t)
+        return quantization(self.model, t)
 
     def constant(self, t: int) -> np.ndarray:
         """A constant's values: int8/int32 quantized weights as float32, other ints as ints."""
@@ -147,7 +137,6 @@ class Replica:
         quantize: bool = True,
         qparams: dict[int, tuple[float, int]] | None = None,
     ) -> None:
-        require_jax()
         self.graph = graph
         self.ops = [graph.ops[i] for i in (range(len(graph.ops)) if ops is None else ops)]
         self.quantize = quantize

@@ -109,7 +109,7 @@ def quantize_per_channel(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarr
 
 def _set(model, index: int, values: np.ndarray, scale: np.ndarray, axis: int) -> None:
     """Tensor ``index`` gets a buffer of its own holding ``values``, quantized per channel
-    along ``axis`` (the idea of head._set_const, with the depthwise channel axis)."""
+    along ``axis`` (the idea of graph._set_const, with the depthwise channel axis)."""
     sg = model.subgraphs[0]
     t, old = sg.tensors[index], sg.tensors[index].buffer
     buf = schema.BufferT()

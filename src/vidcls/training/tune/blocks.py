@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import VidclsError
-from ..model import StreamModel
-from ..preprocess import Preprocessor
-from ..writers import write_bytes
-from . import head as heads
+from ...errors import VidclsError
+from ...model import StreamModel
+from ...preprocess import Preprocessor
+from ...writers import write_bytes
+from ..graph import with_outputs
 from .replica import Graph
 
 _BLOCK = re.compile(r"block\d+_layer\d+")
@@ -110,7 +110,7 @@ class BoundaryExtractor:
         self.cut = c
         self.names = {f"vidcls_cut{t}": t for t in c.boundary}
         extra = {**self.names, "vidcls_hidden": g.head.hidden}
-        featured = heads.with_outputs(data, g.head.signature_key, extra)
+        featured = with_outputs(data, g.head.signature_key, extra)
         with tempfile.TemporaryDirectory(prefix="vidcls-", ignore_cleanup_errors=True) as tmp:
             path = write_bytes(Path(tmp) / "cut.tflite", featured)
             self.model = StreamModel(path, threads, extra_outputs=tuple(extra))

@@ -15,10 +15,10 @@ from vidcls import media  # noqa: E402
 from vidcls.errors import VidclsError  # noqa: E402
 from vidcls.model import StreamModel  # noqa: E402
 from vidcls.preprocess import Preprocessor  # noqa: E402
-from vidcls.training import head as heads  # noqa: E402
-from vidcls.training.replica import Graph, Replica, StreamReplica  # noqa: E402
+from vidcls.training import graph  # noqa: E402
+from vidcls.training.tune.replica import Graph, Replica, StreamReplica  # noqa: E402
 
-# Measured over the shared clips (benchmarks/replica_parity.py): LiteRT's integer kernels
+# Measured over the shared clips (python -m vidcls.training.tune parity): LiteRT's integer kernels
 # and the fake-quantized float replica differ by a grid step here and there, which the
 # recurrent states carry from frame to frame.
 TOLERANCE = 2.5  # max |logit difference| over 10 frames
@@ -56,7 +56,7 @@ def test_replica_states_are_the_signatures_by_name():
 
 @needs_shared
 def test_unknown_op_is_refused_naming_it_and_the_file(tmp_path):
-    model = heads.load(A0.read_bytes())
+    model = graph.load(A0.read_bytes())
     for code in model.operatorCodes:  # pretend the graph's SUM is an op the replica lacks
         if code.builtinCode == schema.BuiltinOperator.SUM:
             code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.REDUCE_MAX
