@@ -131,7 +131,7 @@ def windowed_model(tmp_path_factory):
     """A0 with a vidcls.json recording a 3 s window, as training writes it."""
     from conftest import A0
 
-    from vidcls.training import head as heads
+    from vidcls.training import graph as heads
 
     config = json.dumps({"fps": 5.0, "classes": None, "window": 3.0})
     path = tmp_path_factory.mktemp("windowed") / "windowed.tflite"
@@ -144,7 +144,7 @@ def test_the_recorded_window_is_read_back(windowed_model, tmp_path):
 
     from vidcls.classifier import model_window
     from vidcls.errors import VidclsError
-    from vidcls.training import head as heads
+    from vidcls.training import graph as heads
 
     assert model_window(windowed_model) == 3.0
     assert model_window("a0") is None and model_window(A0) is None  # none recorded

@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
             search=search,
         )
     elif args.train:
-        from ..training.benchmark import run_train_bench
+        from ..bench.train import run_train_bench
 
         run_train_bench(args.train, args.model)
     elif args.batch:

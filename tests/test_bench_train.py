@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import needs_shared, video
 
+from vidcls.bench.train import build_dataset, plan_clips
 from vidcls.media import VideoFile, read_frames
-from vidcls.training.benchmark import build_dataset, plan_clips
 from vidcls.training.dataset import load_dataset
 
 pytestmark = needs_shared
@@ -27,7 +27,7 @@ def test_plans_are_seeded_varied_and_within_bounds():
 
 def test_the_clips_have_the_stated_size_rate_and_length(tmp_path):
     sources = [video("carving_ice_rpi.mp4"), video("eye_makeup.avi")]
-    folder = build_dataset(tmp_path / "bench", sources, n=2, seconds=(0.5, 0.8), workers=1)
+    folder = build_dataset(tmp_path / "bench", sources, n=2, seconds=(0.5, 0.8), processes=1)
     plans = plan_clips(2, 2, (0.5, 0.8))
     data = load_dataset(folder, val_fraction=0)
     assert data.classes == ["carving_ice_rpi", "eye_makeup"] and len(data.train) == 2

@@ -23,8 +23,7 @@ import numpy as np
 
 from .. import zoo
 from ..media import read_clip
-
-SOURCE_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+from .clips import encode_h264, shared_clips
 
 
 @dataclass(frozen=True)
@@ -63,8 +62,6 @@ def write_clip(
 ) -> Path:
     """Encode ``plan`` of the source ``frames`` (RGB, at ``source_fps``) to ``path``: H.264,
     ``size``, 30 fps."""
-    import av
-
     fps, (w, h) = 30, size
     sh, sw = frames[0].shape[:2]
     x0, y0, x1, y1 = plan.crop
@@ -74,21 +71,16 @@ def write_clip(
     rx, ry = min(round(x0 * sw), sw - rw), min(round(y0 * sh), sh - rh)
     bounce = list(range(len(frames))) + list(range(len(frames) - 2, 0, -1)) or [0]
     out_img = np.empty((h, w, 3), np.uint8)
-    with av.open(str(path), "w") as container:
-        # superfast: B-frames and CABAC as in phone and camera video, quicker to make.
-        options = {"preset": "superfast", "crf": "23"}
-        s = container.add_stream("libx264", rate=fps, options=options)
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+
+    def pictures():
         for i in range(round(plan.seconds * fps)):
             k = bounce[int(i / fps * source_fps * plan.speed) % len(bounce)]
             region = frames[k][ry : ry + rh, rx : rx + rw]
             cv2.resize(region, (w, h), out_img, interpolation=cv2.INTER_LINEAR)
-            picture = out_img[:, ::-1] if plan.flip else out_img
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")
-            for packet in s.encode(frame):
-                container.mux(packet)
-        for packet in s.encode():
-            container.mux(packet)
+            yield out_img[:, ::-1] if plan.flip else out_img
+
+    # superfast: B-frames and CABAC as in phone and camera video, quicker to make.
+    encode_h264(path, pictures(), w, h, fps, options={"preset": "superfast", "crf": "23"})
     return path
 
 
@@ -110,10 +102,10 @@ def build_dataset(
     seconds: tuple[float, float] = (10.0, 30.0),
     size: tuple[int, int] = (1280, 720),
     seed: int = 0,
-    workers: int | None = None,
+    processes: int | None = None,
 ) -> Path:
     """Make ``folder`` (one subfolder per source clip, its stem the class) with ``n`` clips,
-    unless it is already there, ``workers`` clips at a time (default: one per core); built in
+    unless it is already there, in ``processes`` processes (default: one per core); built in
     a temporary folder and renamed, so an interrupted build leaves nothing half made."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -127,14 +119,14 @@ def build_dataset(
         (sources[p.source], tmp / sources[p.source].stem / f"clip_{i:03d}.mp4", p, size)
         for i, p in enumerate(plans)
     ]
-    workers = workers or os.cpu_count() or 1
+    processes = processes or os.cpu_count() or 1
     try:
-        if workers == 1:
+        if processes == 1:
             for job in jobs:
                 _make_clip(*job)
         else:
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(workers, context) as pool:
+            with ProcessPoolExecutor(processes, context) as pool:
                 done = [pool.submit(_make_clip, *job) for job in jobs]
                 for i, future in enumerate(done):
                     future.result()
@@ -158,24 +150,13 @@ class _PhaseTimes(logging.Handler):
             self.times[record.phase] = self.times.get(record.phase, 0.0) + record.seconds
 
 
-def shared_clips() -> list[Path]:
-    """The shared clips (``$VIDCLS_SHARED/assets/videos``, default ``../shared`` beside the
-    checkout)."""
-    here = Path(__file__).resolve().parents[3]
-    shared = Path(os.environ.get("VIDCLS_SHARED", here.parent / "shared")) / "assets/videos"
-    clips = sorted(p for p in shared.glob("*") if p.suffix in SOURCE_SUFFIXES)
-    if not clips:
-        raise SystemExit(f"no clips in {shared} (set VIDCLS_SHARED)")
-    return clips
-
-
 def run_train_bench(n: int = 50, model: str = zoo.DEFAULT_MODEL, threads: int = 2) -> dict:
     """Build (once) the ``n``-clip 720p folder, train on it with an empty feature cache, and
     print the time of each phase and the total; returns them."""
-    from .options import TrainOptions
-    from .progress import log as progress_log
-    from .progress import show_phase_lines
-    from .trainer import train
+    from ..training.options import TrainOptions
+    from ..training.progress import log as progress_log
+    from ..training.progress import show_phase_lines
+    from ..training.trainer import train
 
     folder = zoo.cache_dir() / "bench" / f"train-720p-{n}-v1"
     if not folder.is_dir():
