@@ -9,7 +9,6 @@ with ``bug`` raises RuntimeError, and so does ``GET /test/bug``.
 from __future__ import annotations
 
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -50,18 +49,13 @@ class ServerProcess:
         self.faults, self.max_file_bytes = faults, max_file_bytes
         self.proc: subprocess.Popen | None = None
 
-    def _limit(self) -> None:
-        if self.max_file_bytes is not None:
-            limit = (self.max_file_bytes, self.max_file_bytes)
-            resource.setrlimit(resource.RLIMIT_FSIZE, limit)
-
     def __enter__(self) -> ServerProcess:
         entry = [__file__] if self.faults else ["-m", "vidcls.serve"]
         cmd = [sys.executable, *entry, "--port", str(self.port), *self.args]
+        if self.max_file_bytes is not None:  # the child caps its own file size, then serves
+            cmd = ["prlimit", f"--fsize={self.max_file_bytes}", *cmd]
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env, preexec_fn=self._limit
-            )
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

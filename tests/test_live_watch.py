@@ -54,7 +54,8 @@ def test_iter_live_plays_a_file_and_closes_its_segment(classifier):
         )
     )
     times = np.array([r.time for r in results])
-    assert len(results) >= 8 and np.all(np.diff(times) >= 0.2 - 1e-3)  # the model's rate
+    assert len(results) >= 8 and np.all(np.diff(times) > 0)
+    assert times[-1] - times[0] >= 0.2 * (len(times) - 1) - 0.05  # never above the model's rate
     assert results[-1].top[0].label == "carving ice"
     assert all(r.latency_ms is not None and r.infer_ms is not None for r in results)
     # Every event once through on_event: the start at a frame, the end when the file ended.

@@ -111,7 +111,6 @@ def _probe(path: Path, backend: str, threads: int, extra_outputs: tuple[str, ...
             text=True,
             timeout=PROBE_TIMEOUT,
             env=env,
-            preexec_fn=_limit_memory,
         )
     except subprocess.TimeoutExpired:
         raise VidclsError(
@@ -124,13 +123,6 @@ def _probe(path: Path, backend: str, threads: int, extra_outputs: tuple[str, ...
     if r.returncode == 2 and last.startswith("error "):
         raise VidclsError(last[6:], path)
     raise VidclsError(f"corrupt model: LiteRT {_death(r.returncode)} loading or running it", path)
-
-
-def _limit_memory() -> None:
-    """In the child, before it starts: cap its address space."""
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (PROBE_MEMORY, PROBE_MEMORY))
 
 
 def _death(returncode: int) -> str:

@@ -6,11 +6,18 @@ this process (see :mod:`vidcls.modelcheck`, which runs it).
 
 from __future__ import annotations
 
+import resource
 import sys
 
-from .errors import VidclsError
-from .model import StreamModel
 from .modelcheck import PROBE_MEMORY
+
+# First of all, cap this process's address space, so that a forged tensor size fails fast.
+# (Set here rather than by the parent between fork and exec: a parent running threads must
+# not run Python code in a forked child.)
+resource.setrlimit(resource.RLIMIT_AS, (PROBE_MEMORY, PROBE_MEMORY))
+
+from .errors import VidclsError  # noqa: E402 - after the limit
+from .model import StreamModel  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
