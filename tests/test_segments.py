@@ -144,6 +144,17 @@ def test_events_start_after_min_duration_and_end_on_close():
     assert [(s.label, s.start, s.end) for s in seg.segments] == [("a", 0.0, 2.0)]
 
 
+def test_a_segment_long_enough_only_as_it_closes_starts_and_ends_when_decided():
+    """Above enter for exactly min_duration, then gone: both events are decided at the closing
+    frame, so both carry its time (never a time before the frames that came after)."""
+    seg = Segmenter(LABELS, SegmentOptions(enter=0.5, exit=0.15, min_duration=1.0, smoothing=0))
+    events = []
+    for t, p in zip(times(9), rows([0.9] * 5 + [0.05] * 4), strict=True):
+        events += seg.update(float(t), p)
+    assert [(e.kind, round(e.time, 6)) for e in events] == [("start", 1.0), ("end", 1.0)]
+    assert (events[0].segment.start, events[0].segment.end) == (0.0, 1.0)
+
+
 def test_finish_closes_at_last_time_plus_one_frame():
     seg = Segmenter(LABELS, SegmentOptions(enter=0.5, exit=0.15, min_duration=1.0, smoothing=0))
     assert seg.finish() == []  # nothing fed yet

@@ -82,8 +82,12 @@ def test_live_lines_carry_timing_and_events():
     }
     e = SegmentEvent("start", 1.0, Segment("carving ice", 72, 0.0, 1.0, 0.9))
     assert json.loads(get_writer("jsonl").event(e, "cam"))["event"] == "start"
+    rows = list(csv.reader(io.StringIO(get_writer("csv").frame(f, "cam"))))
+    assert rows == [["cam", "frame", "3.8000", "1", "carving ice", "72", "0.968000", ""]]
+    rows = list(csv.reader(io.StringIO(get_writer("csv").event(e, "cam"))))
+    assert rows == [["cam", "start", "1.0000", "", "carving ice", "72", "0.900000", "1.0000"]]
     with pytest.raises(ValueError):
-        get_writer("csv").frame(f, "cam")
+        get_writer("json").frame(f, "cam")  # one document: not a live format
 
 
 def test_srt_from_the_registry():

@@ -120,6 +120,24 @@ class Pipeline:
         self.info = file.info
         return self.read(file, fps, prefetch=prefetch, skip_nonref=skip_nonref, progress=progress)
 
+    def video_result(
+        self, path: str | os.PathLike, frames: list[FrameResult], fps: float | None = None
+    ) -> VideoResult:
+        """The :class:`VideoResult` of the file just read: its ``frames``, the summary (the
+        prediction after the last one) and the segments."""
+        clf = self.classifier
+        return VideoResult(
+            os.fspath(path),
+            clf.model_name,
+            feed_rate(clf, fps),
+            frames,
+            summary=clf.top(),
+            window=clf.options.window,
+            segments=self.segments,
+            info=self.info,
+            labels=clf.labels,
+        )
+
     def read(
         self,
         file: VideoFile,
@@ -225,17 +243,7 @@ def classify_video(
     frames = list(
         pipeline.video(path, fps, prefetch=prefetch, skip_nonref=skip_nonref, progress=progress)
     )
-    return VideoResult(
-        os.fspath(path),
-        clf.model_name,
-        feed_rate(clf, fps),
-        frames,
-        summary=clf.top(),
-        window=clf.options.window,
-        segments=pipeline.segments,
-        info=pipeline.info,
-        labels=clf.labels,
-    )
+    return pipeline.video_result(path, frames, fps)
 
 
 def _progress(info: VideoInfo, enabled: bool):

@@ -19,7 +19,10 @@ from .results import Segment, SegmentEvent
 
 @dataclass
 class Segmenter:
-    """Online segmentation: feed ``update(time, probabilities)`` frame by frame."""
+    """Online segmentation: feed ``update(time, probabilities)`` frame by frame. Each event's
+    ``time`` is when it was decided (a start once ``min_duration`` has passed, an end when
+    the score fell below ``exit``), so events come in time order; the segment carries its own
+    start and end."""
 
     labels: list[str]
     options: SegmentOptions = field(default_factory=SegmentOptions)
@@ -107,7 +110,9 @@ class Segmenter:
         if not self._long_enough(a):
             return []
         self.segments.append(a)
-        events = [] if self._announced else [SegmentEvent("start", a.start, a)]
+        # A segment found long enough only as it closes starts and ends at once: both events
+        # are decided now, and their time says so (the segment keeps its own start).
+        events = [] if self._announced else [SegmentEvent("start", time, a)]
         return [*events, SegmentEvent("end", time, a)]
 
 

@@ -197,9 +197,11 @@ class JsonlWriter(Writer):
 
 class CsvWriter(Writer):
     """Spreadsheets: ``source,kind,time,rank,label,index,score,end``; ``kind`` is ``frame``,
-    ``segment`` (``time`` its start, ``score`` its peak) or ``summary``."""
+    ``segment`` (``time`` its start, ``score`` its peak) or ``summary``; live, also ``start``
+    and ``end`` events (``time`` when decided, ``score`` the peak so far, ``end`` the
+    segment's end so far)."""
 
-    name = "csv"
+    name, live = "csv", True
     FIELDS = ("source", "kind", "time", "rank", "label", "index", "score", "end")
 
     def start(self) -> str:
@@ -216,6 +218,20 @@ class CsvWriter(Writer):
             w.writerow([*row, f"{s.end:.4f}"])
         for rank, c in enumerate(r.summary, 1):
             w.writerow([r.source, "summary", "", rank, *_cells(c), ""])
+        return buf.getvalue()
+
+    def frame(self, f: FrameResult, source: str) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        for rank, c in enumerate(f.top, 1):
+            w.writerow([source, "frame", f"{f.time:.4f}", rank, *_cells(c), ""])
+        return buf.getvalue()
+
+    def event(self, e: SegmentEvent, source: str) -> str:
+        buf = io.StringIO()
+        s = e.segment
+        row = [source, e.kind, f"{e.time:.4f}", "", s.label, s.index, f"{s.peak:.6f}"]
+        csv.writer(buf, lineterminator="\n").writerow([*row, f"{s.end:.4f}"])
         return buf.getvalue()
 
 

@@ -73,7 +73,6 @@ def _check(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from ..classifier import VideoClassifier
-    from ..pipeline import classify_video
 
     extras = _check(args)
     segments = None
@@ -84,33 +83,28 @@ def run(args: argparse.Namespace) -> int:
     writer = get_writer(args.format)
     frames = not args.summary_only
     streaming = args.format != "json" and not args.output
+    # JSON Lines and CSV start each file with its frame rows: those are printed as they come.
+    frame_lines = streaming and frames and args.format in ("jsonl", "csv")
     text, results, failures = [writer.start()], [], 0
+    if streaming:
+        _write(text.pop())
     for path in args.paths:
         try:
-            result = classify_video(
-                path,
-                classifier=classifier,
-                fps=args.fps,
-                segments=segments,
-                keep_probabilities=bool(args.plot),
-                progress=_show_progress(args.progress, path),
-                skip_nonref=args.skip_nonref,
-            )
+            result = _classify(path, classifier, segments, args, writer if frame_lines else None)
         except VidclsError as e:
             print_error(str(e))
             failures += 1
             continue
         results.append(result)
-        text.append(writer.video(result, frames))
+        text.append(writer.video(result, frames and not frame_lines))
         if streaming:
-            sys.stdout.write("".join(text))
-            sys.stdout.flush()
+            _write("".join(text))
             text = []
     text.append(writer.end())
     if results and args.output:
         write_text(args.output, "".join(text))
     elif results:
-        sys.stdout.write("".join(text))
+        _write("".join(text))
     if results and extras:
         _pictures(results[0], args)
     if failures:
@@ -119,6 +113,29 @@ def run(args: argparse.Namespace) -> int:
             print_error(f"{failures} of {len(args.paths)} files failed; {ok} classified")
         return 2
     return 0
+
+
+def _classify(path: str, classifier, segments, args: argparse.Namespace, frame_writer):
+    """One file's VideoResult; with ``frame_writer``, each frame's lines printed as it comes."""
+    from ..pipeline import Pipeline
+
+    pipeline = Pipeline(classifier, segments=segments, keep_probabilities=bool(args.plot))
+    frames = []
+    for frame in pipeline.video(
+        path,
+        args.fps,
+        skip_nonref=args.skip_nonref,
+        progress=_show_progress(args.progress, path),
+    ):
+        frames.append(frame)
+        if frame_writer is not None:
+            _write(frame_writer.frame(frame, path))
+    return pipeline.video_result(path, frames, args.fps)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def _pictures(result, args: argparse.Namespace) -> None:
