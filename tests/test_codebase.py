@@ -139,3 +139,12 @@ def test_importing_the_command_line_loads_no_model_runtime_or_decoder():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_every_command_lists_the_same_help_line_as_its_module():
+    import importlib
+
+    from vidcls.cli import COMMANDS
+
+    for name, line in COMMANDS.items():
+        assert line == importlib.import_module(f"vidcls.cli.{name}").HELP

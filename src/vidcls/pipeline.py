@@ -153,13 +153,19 @@ class Pipeline:
             self.start(rate, file.info.fps)
             bar = _progress(file.info, progress)
             frames = file.frames(rate, skip_nonref)
-            previous = None  # held back one frame: the last one gets the closing events
+            # With segments, each result is held back one frame, so that the last one can
+            # carry the end events of the segments still open at the end.
+            hold = self.segmenter is not None
+            previous = None
             try:
                 for t, image in prefetched(frames, self.classifier.preprocessor, prefetch):
                     if previous is not None:
                         yield previous
                     previous = self.feed_prepared(t, image)
                     bar.update(t - bar.n) if bar.total else bar.update(1)
+                    if not hold:
+                        yield previous
+                        previous = None
             except VidclsError as e:  # name the file in errors that do not
                 raise VidclsError(e.message, e.path or file.path) from None
             finally:

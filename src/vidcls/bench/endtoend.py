@@ -28,10 +28,20 @@ SIZE = (1080, 1920)  # width, height: portrait, as phones hold them
 SECONDS = 23.0
 
 
+def _phone_path(bframes: bool) -> Path:
+    kind = "bframes" if bframes else "camera"
+    return zoo.cache_dir() / "bench" / f"phone-1080x1920-23s-{kind}-v1.mp4"
+
+
+def cached_phone_clips() -> list[Path]:
+    """The phone-style clips made so far (none before the first ``--e2e``)."""
+    return [p for p in map(_phone_path, (False, True)) if p.is_file()]
+
+
 def phone_clip(bframes: bool) -> Path:
     """The 23 s 1080x1920 30 fps H.264 clip (made once into the cache)."""
     kind = "bframes" if bframes else "camera"
-    out = zoo.cache_dir() / "bench" / f"phone-1080x1920-23s-{kind}-v1.mp4"
+    out = _phone_path(bframes)
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)

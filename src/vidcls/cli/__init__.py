@@ -17,19 +17,34 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import OptionError, VidclsError
 
-COMMANDS = ("classify", "live", "serve", "train", "evaluate", "batch", "models", "bench")
+COMMANDS = {  # name: one line for the list of commands (the module's HELP says the same)
+    "classify": "classify video files",
+    "live": "classify a camera, network stream or file continuously",
+    "serve": "web app (live camera, files) and HTTP API",
+    "train": "train a model on new action classes",
+    "evaluate": "measure a model's accuracy on labelled clips",
+    "batch": "classify many videos on all cores or a Ray cluster",
+    "models": "list the model zoo",
+    "bench": "measure speed, capacity and accuracy trade-offs",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser for every command."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for every command. Only the command ``argv`` names (all of them when it
+    names none) has its module imported and its flags added: a command starts without
+    loading the others."""
     parser = argparse.ArgumentParser(
         prog="vidcls", description="Streaming video classification with MoViNet on the CPU."
     )
     parser.add_argument("--version", action="version", version=f"vidcls {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMANDS:
+    chosen = next((a for a in argv or () if a in COMMANDS), None)
+    for name, help_line in COMMANDS.items():
+        if chosen is not None and name != chosen:
+            sub.add_parser(name, help=help_line)  # listed; its flags are added when chosen
+            continue
         module = importlib.import_module(f".{name}", __name__)
-        p = sub.add_parser(name, help=module.HELP, description=module.__doc__)
+        p = sub.add_parser(name, help=help_line, description=module.__doc__)
         module.add_arguments(p)
         p.set_defaults(run=module.run)
     return parser
@@ -43,7 +58,8 @@ def error(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``vidcls`` command; returns its exit code."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(format="vidcls: %(message)s", level=logging.WARNING, stream=sys.stderr)
     try:
         return args.run(args)

@@ -9,7 +9,7 @@ import argparse
 
 from .. import zoo
 
-HELP = "measure per-frame latency"
+HELP = "measure speed, capacity and accuracy trade-offs"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,6 +54,13 @@ def _add_other_benchmarks(p: argparse.ArgumentParser) -> None:
         "result, total, speed-up (--threads: its first value)",
     )
     p.add_argument("--rounds", type=int, default=3, help="rounds of --e2e [3]")
+    p.add_argument(
+        "--nonref",
+        nargs="*",
+        metavar="DIR",
+        help="instead: what --skip-nonref changes (top-1 agreement, time) on the shared clips, "
+        "the clips in each DIR and the --e2e clips if made, each classified both ways",
+    )
     p.add_argument(
         "--window-modes",
         action="store_true",
@@ -123,7 +130,14 @@ def _streams(values: list[str], flag: str = "--streams") -> tuple[list[int], boo
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.e2e:
+    if args.nonref is not None:
+        from pathlib import Path
+
+        from ..bench.endtoend import cached_phone_clips
+        from ..bench.nonref import run_nonref
+
+        run_nonref(args.model, [Path(f) for f in args.nonref], cached_phone_clips())
+    elif args.e2e:
         from ..bench.endtoend import run_end_to_end
 
         run_end_to_end(args.model, args.rounds, args.threads[0])

@@ -15,6 +15,7 @@ from . import flags
 
 HELP = "classify video files"
 LONG_VIDEO_SECONDS = 10.0
+PREFETCH = 4  # frames decoded ahead in a thread while the model runs
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv")
 
 
@@ -124,6 +125,7 @@ def _classify(path: str, classifier, segments, args: argparse.Namespace, frame_w
     for frame in pipeline.video(
         path,
         args.fps,
+        prefetch=PREFETCH,
         skip_nonref=args.skip_nonref,
         progress=_show_progress(args.progress, path),
     ):

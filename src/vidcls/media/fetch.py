@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 from ..errors import VidclsError
@@ -43,9 +41,12 @@ def download(url: str, folder: str | os.PathLike) -> Path:
     name = Path(urllib.parse.urlsplit(url).path).name or "video"
     target = Path(folder) / f"download{Path(name).suffix[:12]}"
     limit = max_download()
-    request = urllib.request.Request(url, headers={"User-Agent": "vidcls"})
+    from urllib.error import HTTPError, URLError  # loaded only when a URL is fetched
+    from urllib.request import Request, urlopen
+
+    request = Request(url, headers={"User-Agent": "vidcls"})
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as r, open(target, "wb") as out:
+        with urlopen(request, timeout=TIMEOUT) as r, open(target, "wb") as out:
             size = 0
             while chunk := r.read(1 << 16):
                 size += len(chunk)
@@ -56,9 +57,9 @@ def download(url: str, folder: str | os.PathLike) -> Path:
                         url,
                     )
                 out.write(chunk)
-    except urllib.error.HTTPError as e:
+    except HTTPError as e:
         raise VidclsError(f"cannot download (HTTP {e.code} {e.reason})", url) from None
-    except (urllib.error.URLError, OSError) as e:
+    except (URLError, OSError) as e:
         why = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
         raise VidclsError(f"cannot download ({why})", url) from None
     if size == 0:
@@ -69,14 +70,17 @@ def download(url: str, folder: str | os.PathLike) -> Path:
 def is_file_url(url: str) -> bool:
     """Whether an http(s) URL serves a file (a length, not a playlist) rather than a live
     stream; asked with a request whose body is not read."""
-    request = urllib.request.Request(url, headers={"User-Agent": "vidcls"})
+    from urllib.error import URLError  # loaded only when a URL is asked about
+    from urllib.request import Request, urlopen
+
+    request = Request(url, headers={"User-Agent": "vidcls"})
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as r:
+        with urlopen(request, timeout=TIMEOUT) as r:
             kind = (r.headers.get("Content-Type") or "").lower()
             return r.headers.get("Content-Length") is not None and not any(
                 p in kind for p in PLAYLISTS
             )
-    except (urllib.error.URLError, OSError, ValueError):
+    except (URLError, OSError, ValueError):
         return False  # unreachable now: a stream to retry, reported as such
 
 
