@@ -112,7 +112,7 @@ def left_running(processes: dict[int, str], within: float) -> dict[int, str]:
 
 def start_job(*args: object, out: Path) -> subprocess.Popen:
     """``vidcls batch ARGS --out OUT`` in a session of its own, once it has committed a part."""
-    cmd = [*CLI, "batch", *map(str, args), "--out", str(out)]
+    cmd = [*CLI, "batch", *map(str, args), "-o", str(out)]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -181,7 +181,7 @@ def test_sigkill_at_a_random_point_then_resume(big, reference, tmp_path):
     assert 1 <= committed < 48 and not out.exists()
     before = PartStore(out).done()
     assert len(before) == committed
-    r = vidcls("batch", *args, "--out", out)
+    r = vidcls("batch", *args, "-o", out)
     assert r.returncode == 0, r.stderr
     assert f"{committed} already done" in r.stderr
     rows = rows_of(out)
@@ -221,9 +221,9 @@ def test_per_frame_rows_and_segments_in_jsonl(archive, tmp_path):
 
 
 def test_bad_outputs_are_clear_errors(archive, tmp_path):
-    r = vidcls("batch", archive, "--out", tmp_path / "r.csv")
+    r = vidcls("batch", archive, "-o", tmp_path / "r.csv")
     assert_clean_error(r, "must end in .parquet or .jsonl")
-    assert_clean_error(vidcls("batch", tmp_path / "none", "--out", tmp_path / "r.parquet"), "none")
+    assert_clean_error(vidcls("batch", tmp_path / "none", "-o", tmp_path / "r.parquet"), "none")
 
 
 def test_ray_gives_the_same_rows_and_leaves_nothing_running(reference, archive, tmp_path):
@@ -291,6 +291,36 @@ def test_a_worker_watching_its_parent_ends_with_it(tmp_path):
     assert left_running(processes, within=5) == {}
 
 
+RUN_BATCH_SCRIPT = """
+from vidcls.batch import BatchOptions, run_batch
+
+{indent}summary = run_batch({archive!r}, {out!r}, BatchOptions(workers=2, chunk=2))
+{indent}print(summary.processed)
+"""
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_run_batch_in_a_script_with_and_without_the_main_guard(archive, tmp_path, guarded):
+    """Unguarded, each spawned worker imports the script and calls run_batch again: one clear
+    error saying to add the guard (not a BrokenProcessPool traceback); guarded, it runs."""
+    out = tmp_path / "r.jsonl"
+    text = RUN_BATCH_SCRIPT.format(archive=str(archive), out=str(out), indent="    " * guarded)
+    if guarded:
+        text = text.replace("\n    summary", '\nif __name__ == "__main__":\n    summary', 1)
+    script = tmp_path / "job.py"
+    script.write_text(text)
+    r = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=300)
+    if guarded:
+        assert r.returncode == 0, r.stderr
+        assert int(r.stdout) == len(list_inputs(str(archive)))
+        return
+    assert r.returncode != 0
+    assert "BrokenProcessPool" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("vidcls.errors.VidclsError: "), r.stderr
+    assert 'if __name__ == "__main__":' in last and str(script) in last
+
+
 @pytest.fixture
 def http_videos():
     """The shared clips served by a real HTTP server on loopback: its base URL."""
@@ -308,7 +338,7 @@ def test_video_urls_each_once_and_a_missing_one_recorded(http_videos, reference,
     manifest = tmp_path / "urls.txt"
     manifest.write_text("\n".join([*good, bad, good[0]]))  # listed twice: classified once
     out = tmp_path / "r.jsonl"
-    r = vidcls("batch", manifest, "--out", out, "--workers", "2")
+    r = vidcls("batch", manifest, "-o", out, "--workers", "2")
     assert r.returncode == 0, r.stderr
     rows = {x["source"]: x for x in rows_of(out)}
     assert sorted(rows) == sorted([*good, bad])
@@ -329,7 +359,7 @@ def test_a_full_disk_ends_the_job_and_a_rerun_finishes(archive, reference, tmp_p
         pytest.skip("cannot mount a tmpfs here (test_a_failed_merge... covers write errors)")
     try:
         out = disk / "r.jsonl"
-        args = ("batch", archive, "--out", out, "--workers", "2", "--chunk", "1")
+        args = ("batch", archive, "-o", out, "--workers", "2", "--chunk", "1")
         line = assert_clean_error(vidcls(*args), "No space left on device", "run the same")
         committed = len(PartStore(out).done())
         assert 1 <= committed < 17 and f"{committed} of 17 videos are committed" in line
@@ -347,7 +377,7 @@ def test_a_failed_merge_keeps_every_part_and_a_rerun_merges(archive, reference, 
         resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 
     out = tmp_path / "r.jsonl"
-    args = ("batch", archive, "--out", out, "--chunk", "1", "--model", A0)  # no cache copy
+    args = ("batch", archive, "-o", out, "--chunk", "1", "--model", A0)  # no cache copy
     r = vidcls(*args, preexec_fn=small_files)  # each part fits, the merged output does not
     assert_clean_error(r, out, "cannot write (File too large)", "nothing is lost")
     assert len(PartStore(out).done()) == 17 and not out.exists()
@@ -362,7 +392,7 @@ def test_native_fps_is_null_and_jsonl_keeps_non_ascii(archive, tmp_path):
     folder.mkdir()
     (folder / "sculpture_glacée.mp4").symlink_to(clip)
     out = tmp_path / "r.jsonl"
-    r = vidcls("batch", folder, "--out", out, "--fps", "native", "--workers", "1")
+    r = vidcls("batch", folder, "-o", out, "--fps", "native", "--workers", "1")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [str(out)]
     assert "1 videos: 0 already done, 1 classified (0 failed)" in r.stderr
@@ -388,11 +418,11 @@ def test_options_are_checked_when_made(options):
 
 def test_bad_flags_and_models_are_one_line_errors(archive, tmp_path):
     out = tmp_path / "r.jsonl"
-    assert_clean_error(vidcls("batch", archive, "--out", out, "--chunk", "0"), "chunk")
-    assert_clean_error(vidcls("batch", archive, "--out", out, "--window", "-1"), "window")
-    assert_clean_error(vidcls("batch", archive, "--out", out, "--model", "a9"), "a9")
+    assert_clean_error(vidcls("batch", archive, "-o", out, "--chunk", "0"), "chunk")
+    assert_clean_error(vidcls("batch", archive, "-o", out, "--window", "-1"), "window")
+    assert_clean_error(vidcls("batch", archive, "-o", out, "--model", "a9"), "a9")
     labels = tmp_path / "labels.txt"
     labels.write_text("one\ntwo\n")
-    r = vidcls("batch", archive, "--out", out, "--labels", labels, "--workers", "2")
+    r = vidcls("batch", archive, "-o", out, "--labels", labels, "--workers", "2")
     assert_clean_error(r, labels, "label count 2")  # from the workers, as one line
     assert not out.exists()

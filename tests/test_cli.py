@@ -27,6 +27,38 @@ def garbage(path: Path, size: int = 20_000) -> Path:
 # -- the command itself ------------------------------------------------------------------
 
 
+def test_a_bad_flag_value_is_one_line_naming_the_flag():
+    line = assert_clean_error(run("classify", "--top-k", "x", video(CLIP)), "--top-k", "'x'")
+    assert "vidcls classify --help" in line
+
+
+def test_an_unknown_flag_is_one_line():
+    r = run("live", "--no-such-flag", video(CLIP))
+    assert_clean_error(r, "--no-such-flag", "vidcls live --help")
+
+
+def test_output_is_one_flag_everywhere_and_required_where_needed(tmp_path):
+    for command in ("train", "batch"):
+        assert_clean_error(run(command, tmp_path), "-o/--output", f"vidcls {command} --help")
+    for command in ("classify", "live", "evaluate", "train", "batch"):
+        text = run(command, "--help").stdout
+        assert "-o FILE, --output FILE" in text, command
+        assert "--out " not in text and "--out\n" not in text, command  # the hidden alias
+
+
+def test_fps_0_is_every_frame_as_in_python():
+    rows = [
+        json.loads(line)
+        for line in run(
+            "classify", video(CLIP), "--fps", "0", "--format", "jsonl"
+        ).stdout.splitlines()
+    ]
+    native = run("classify", video(CLIP), "--fps", "native", "--format", "jsonl").stdout
+    assert len(rows) > 100  # every one of the clip's 131 frames, not 5 a second
+    assert [json.loads(line) for line in native.splitlines()] == rows
+    assert_clean_error(run("classify", video(CLIP), "--fps", "-1"), "--fps", "'-1'")
+
+
 def test_python_m_vidcls_cli_runs_main():
     r = run("--version")
     assert r.returncode == 0, r.stderr

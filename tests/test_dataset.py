@@ -302,7 +302,7 @@ def hostile_dataset(root: Path) -> tuple[Path, list[Path]]:
 def test_bad_data_is_named_never_a_traceback_or_a_hang(tmp_path):
     data, bad = hostile_dataset(tmp_path / "data")
     out = tmp_path / "m.tflite"
-    r = run("train", data, "--out", out, "--views", "2", timeout=HANG)
+    r = run("train", data, "-o", out, "--views", "2", timeout=HANG)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     warnings = [line for line in r.stderr.splitlines() if line.startswith("vidcls: skipping ")]
@@ -329,14 +329,14 @@ def test_no_readable_clip_or_one_class_is_a_one_line_error(tmp_path):
     data, _ = hostile_dataset(tmp_path / "data")
     for clip in data.glob("*/*_*[0-9].mp4"):  # the good clips
         clip.write_bytes(b"\x00" * 1000)
-    r = run("train", data, "--out", tmp_path / "m.tflite", "--views", "2", timeout=HANG)
+    r = run("train", data, "-o", tmp_path / "m.tflite", "--views", "2", timeout=HANG)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("vidcls: error: ")]
     assert errors == [f"vidcls: error: {data}: no readable training clips"], r.stderr
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    assert_clean_error(run("train", fifo, "--out", tmp_path / "m.tflite", timeout=HANG), fifo)
+    assert_clean_error(run("train", fifo, "-o", tmp_path / "m.tflite", timeout=HANG), fifo)
     one = small_dataset(tmp_path / "one", classes=("defense",))
     out = tmp_path / "m.tflite"
-    assert_clean_error(run("train", one, "--out", out, "--views", "2"), one, "2")
+    assert_clean_error(run("train", one, "-o", out, "--views", "2"), one, "2")
     assert not out.exists()

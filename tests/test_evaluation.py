@@ -179,6 +179,21 @@ def test_top1_top5(hand_made):
     assert hand_made.top5 == pytest.approx(7 / 8)
 
 
+@pytest.mark.parametrize("labels", [3, 5])
+def test_no_top5_for_a_model_of_at_most_five_labels(hand_made, labels):
+    hand_made.labels = labels  # top-5 of a 5-label model is 100 % by construction
+    assert hand_made.top5 is None
+    assert hand_made.to_dict()["top5"] is None
+    first = hand_made.table().splitlines()[0]
+    assert "top-1 50.0%" in first and "top-5" not in first
+
+
+def test_top5_for_a_model_of_six_labels_or_more(hand_made):
+    hand_made.labels = 6
+    assert hand_made.top5 == pytest.approx(7 / 8)
+    assert "top-5 87.5%" in hand_made.table().splitlines()[0]
+
+
 def test_confusion_has_an_other_column_for_predictions_outside_the_classes(hand_made):
     cols, m = hand_made.confusion()
     assert cols == ["a", "b", "c", OTHER]

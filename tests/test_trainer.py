@@ -73,7 +73,7 @@ def trained(tmp_path_factory) -> Trained:
     folder = tmp_path_factory.mktemp("trained")
     env = {"VIDCLS_CACHE": str(folder / "cache"), "VIDCLS_MIRROR": str(MODELS)}
     out = folder / "basketball.tflite"
-    r = run("train", BASKETBALL, "--out", out, env=env, timeout=HANG)
+    r = run("train", BASKETBALL, "-o", out, env=env, timeout=HANG)
     print(f"\nfull training:\n{r.stdout}{r.stderr}")
     assert r.returncode == 0, r.stderr
     report = json.loads(out.with_name(out.stem + ".report.json").read_text())
@@ -199,7 +199,7 @@ def test_a_second_run_reads_the_features_from_the_cache(trained):
     r = run(
         "train",
         BASKETBALL,
-        "--out",
+        "-o",
         again,
         "--l2",
         trained.report["l2"],
@@ -231,7 +231,7 @@ PHASES = {
 def test_without_a_terminal_each_phase_logs_its_start_and_its_duration(tmp_path):
     data = tiny_copy(tmp_path / "data")
     out = tmp_path / "m.tflite"
-    r = run("train", data, "--out", out, "--views", "2", timeout=HANG)
+    r = run("train", data, "-o", out, "--views", "2", timeout=HANG)
     print(f"tiny training:\n{r.stderr}")
     assert r.returncode == 0, r.stderr
     lines = r.stderr.splitlines()
@@ -253,7 +253,7 @@ def test_on_a_terminal_each_phase_has_a_bar_and_no_log_lines(tmp_path):
     """stderr is a real pseudo-terminal (120 columns): a tqdm bar per phase, finished."""
     data = tiny_copy(tmp_path / "data")
     out = tmp_path / "m.tflite"
-    stderr = run_on_a_terminal([*CLI, "train", data, "--out", out, "--views", "2"])
+    stderr = run_on_a_terminal([*CLI, "train", data, "-o", out, "--views", "2"])
     assert out.is_file()
     for name, done in PHASES.items():
         assert re.search(rf"\r{name}: 100%\|[^\r]*\| (\d+)/\1 ", stderr), (name, stderr)
@@ -289,7 +289,7 @@ def test_ctrl_c_during_extraction_exits_130_and_keeps_the_cached_features(tmp_pa
     data = tiny_copy(tmp_path / "data")
     cache = tmp_path / "cache"
     out = tmp_path / "m.tflite"
-    args = [*CLI, "train", data, "--out", out, "--views", "4", "--cache", cache, "--l2", "0.01"]
+    args = [*CLI, "train", data, "-o", out, "--views", "4", "--cache", cache, "--l2", "0.01"]
     p = subprocess.Popen(list(map(str, args)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + HANG
     while not list(cache.glob("*.npz")) and p.poll() is None and time.monotonic() < deadline:
@@ -319,7 +319,7 @@ def test_ctrl_c_during_extraction_exits_130_and_keeps_the_cached_features(tmp_pa
 def test_an_output_that_is_not_tflite_is_a_clean_error(tmp_path):
     data = small_dataset(tmp_path / "data")
     out = tmp_path / "model.bin"
-    assert_clean_error(run("train", data, "--out", out, "--views", "2"), "model.bin")
+    assert_clean_error(run("train", data, "-o", out, "--views", "2"), "model.bin")
     assert not out.exists()
 
 
@@ -327,15 +327,15 @@ def test_an_output_folder_that_does_not_exist_is_a_clean_error(tmp_path):
     """Before any work: the only line on stderr is the error (no phase has started)."""
     data = small_dataset(tmp_path / "data")
     out = tmp_path / "missing" / "m.tflite"
-    assert_clean_error(run("train", data, "--out", out, "--views", "2"), out.parent)
+    assert_clean_error(run("train", data, "-o", out, "--views", "2"), out.parent)
     folder = tmp_path / "folder.tflite"
     folder.mkdir()
-    assert_clean_error(run("train", data, "--out", folder, "--views", "2"), folder, "folder")
+    assert_clean_error(run("train", data, "-o", folder, "--views", "2"), folder, "folder")
 
 
 def test_a_missing_data_folder_is_a_clean_error(tmp_path):
     missing = tmp_path / "nothing here"
-    assert_clean_error(run("train", missing, "--out", tmp_path / "m.tflite"), missing)
+    assert_clean_error(run("train", missing, "-o", tmp_path / "m.tflite"), missing)
 
 
 # -- flags and the Python API -------------------------------------------------------------
@@ -343,7 +343,7 @@ def test_a_missing_data_folder_is_a_clean_error(tmp_path):
 
 def test_a_bad_flag_is_a_clean_error(tmp_path):
     data = small_dataset(tmp_path / "data")
-    r = run("train", data, "--out", tmp_path / "m.tflite", "--views", "0")
+    r = run("train", data, "-o", tmp_path / "m.tflite", "--views", "0")
     assert "views" in assert_clean_error(r)
     assert not (tmp_path / "m.tflite").exists()
 

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import OptionError, VidclsError
@@ -29,11 +30,18 @@ COMMANDS = {  # name: one line for the list of commands (the module's HELP says 
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: the problem and where the flags are listed."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"vidcls: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser for every command. Only the command ``argv`` names (all of them when it
     names none) has its module imported and its flags added: a command starts without
     loading the others."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="vidcls", description="Streaming video classification with MoViNet on the CPU."
     )
     parser.add_argument("--version", action="version", version=f"vidcls {__version__}")
@@ -59,7 +67,18 @@ def error(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``vidcls`` command; returns its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(argv).parse_args(argv)
+    parser = build_parser(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.exit(
+            2,
+            f"vidcls: error: unrecognized arguments: {' '.join(unknown)}"
+            f" (see vidcls {args.command} --help)\n",
+        )
+    if getattr(args, "output_required", False) and args.output is None:
+        parser.exit(
+            2, f"vidcls: error: -o/--output FILE is required (see vidcls {args.command} --help)\n"
+        )
     logging.basicConfig(format="vidcls: %(message)s", level=logging.WARNING, stream=sys.stderr)
     try:
         return args.run(args)

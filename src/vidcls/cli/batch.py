@@ -22,7 +22,7 @@ ERRORS_SHOWN = 20
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", metavar="INPUT", help="folder, glob, manifest, video file or URL")
-    p.add_argument("--out", "-o", required=True, help="results .parquet or .jsonl")
+    flags.add_output(p, "results .parquet or .jsonl", required=True)
     flags.add_model(p, threads=None, shown="per worker: cores / workers")
     flags.add_filters(p)
     p.add_argument(
@@ -58,7 +58,7 @@ def options_from(args: argparse.Namespace) -> BatchOptions:
 def run(args: argparse.Namespace) -> int:
     from ..batch import run_batch
 
-    summary = run_batch(args.input, args.out, options_from(args))
+    summary = run_batch(args.input, args.output, options_from(args))
     report(summary)
     return 0
 

@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "steps get the nearest decoded frame",
     )
     p.add_argument("--format", choices=FORMATS, default="table", help="output format [table]")
-    p.add_argument("--output", "-o", help="write results to this file instead of stdout")
+    flags.add_output(p, "write results to FILE instead of stdout")
     p.add_argument("--summary-only", action="store_true", help="omit per-frame results")
     flags.add_window(p)
     p.add_argument(

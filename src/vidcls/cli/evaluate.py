@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="all clips, or the held-out part as train splits it [all]",
     )
     p.add_argument("--format", choices=("table", "json"), default="table", help="[table]")
-    p.add_argument("--output", "-o", help="write the JSON report to FILE")
+    flags.add_output(p, "write the JSON report to FILE")
     p.add_argument("--plot", metavar="OUT.png", help="draw the confusion matrix")
 
 

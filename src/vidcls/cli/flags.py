@@ -17,16 +17,27 @@ NATIVE = "native"  # the CLI's word for "every decoded frame" (fps 0 in Python)
 
 
 def fps_value(text: str) -> float:
-    """``--fps``: a positive number, or ``native`` (0: every decoded frame)."""
+    """``--fps``: a positive number, or ``native`` or 0 (every decoded frame), as in Python."""
     if text.lower() == NATIVE:
         return 0.0
     try:
         fps = float(text)
     except ValueError:
         fps = -1.0
-    if not (fps > 0 and fps < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'native', got {text!r}")
+    if not (fps >= 0 and fps < float("inf")):
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number, or 'native' or 0 for every frame, got {text!r}"
+        )
     return fps
+
+
+def add_output(p: argparse.ArgumentParser, help: str, required: bool = False) -> None:
+    """``-o/--output``, what every command writes; ``--out`` is kept as a hidden alias for
+    one release (``train`` and ``batch`` took it)."""
+    p.add_argument("-o", "--output", metavar="FILE", help=help + (" (required)" * required))
+    p.add_argument("--out", dest="output", help=argparse.SUPPRESS)
+    if required:
+        p.set_defaults(output_required=True)
 
 
 def label_list(text: str) -> list[str]:

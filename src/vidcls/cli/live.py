@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=LIVE_FORMATS,
         help="printed format [table for one source; jsonl for several]",
     )
-    p.add_argument("--output", "-o", help="also append JSON Lines results and events to FILE")
+    flags.add_output(p, "also append JSON Lines results and events to FILE")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after SECONDS")
     p.add_argument("--loop", action="store_true", help="loop file sources")
     flags.add_segments(p)

@@ -52,7 +52,7 @@ def train_fps(text: str) -> float | str:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data_dir", metavar="DATA_DIR", help="one subfolder of clips per class")
-    p.add_argument("--out", "-o", required=True, help="the .tflite to write")
+    flags.add_output(p, "the .tflite to write", required=True)
     add_dataset_flags(p, training=True)
     g = p.add_argument_group("training")
     g.add_argument(
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     show_phase_lines()
     names = TrainOptions.__dataclass_fields__
     options = TrainOptions(**{name: getattr(args, name) for name in names})
-    result = train(args.data_dir, args.out, options)
+    result = train(args.data_dir, args.output, options)
     report_name = result.model_path.with_suffix(".report.md").name
     with Progress().phase("report", f"writing {report_name}", "report written", 1, "file") as p:
         report = write_report(result)

@@ -63,13 +63,18 @@ class Evaluation:
     classes: list[str]  # the dataset's classes (folder names), all among the model's labels
     clips: list[Prediction] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    labels: int = 0  # how many labels the model has (0: not known)
 
     @property
     def top1(self) -> float:
         return float(np.mean([c.predicted == c.label for c in self.clips]))
 
     @property
-    def top5(self) -> float:
+    def top5(self) -> float | None:
+        """Top-5 accuracy; None for a model of at most five labels, where it is 1 by
+        construction."""
+        if 0 < self.labels <= TOP:
+            return None
         return float(np.mean([c.label in c.top5 for c in self.clips]))
 
     def confusion(self) -> tuple[list[str], np.ndarray]:
@@ -101,7 +106,7 @@ class Evaluation:
             "model": self.model,
             "clips": len(self.clips),
             "top1": round(self.top1, 4),
-            "top5": round(self.top5, 4),
+            "top5": None if self.top5 is None else round(self.top5, 4),
             "per_class": self.per_class(),
             "confusion": {"labels": cols, "matrix": m.tolist()},
             "skipped": self.skipped,
@@ -112,8 +117,9 @@ class Evaluation:
         """The metrics and the confusion matrix, for people."""
         cols, m = self.confusion()
         w = max(len(c) for c in [*cols, "precision"]) + 2
+        top5 = "" if self.top5 is None else f", top-5 {self.top5:.1%}"
         lines = [
-            f"{self.model}: {len(self.clips)} clips, top-1 {self.top1:.1%}, top-5 {self.top5:.1%}",
+            f"{self.model}: {len(self.clips)} clips, top-1 {self.top1:.1%}{top5}",
             "",
             f"{'class':<{w}}{'precision':>10}{'recall':>10}{'clips':>8}",
         ]
@@ -157,7 +163,7 @@ def evaluate(
     if fps is not None:
         check_fps(fps)
     clf = load_classifier(model, labels=labels, top_k=TOP, threads=threads)
-    result = Evaluation(str(model), [])
+    result = Evaluation(str(model), [], labels=len(clf.labels))
     names, clips = labelled_clips(data_dir, split, val_fraction, result.skipped)
     unknown = [c for c in names if c not in clf.labels]
     if unknown:

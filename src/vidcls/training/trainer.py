@@ -200,10 +200,10 @@ def verify(
     phases = phases or Progress(False)
     n = 0 if va is None else len(va.labels)
     detail = f"the exported model on {count(n, 'validation clip')}"
-    evaluation = Evaluation(str(model_path), dataset.classes)
     diffs = []
     local = threading.local()
     first = load_classifier(model_path, top_k=0, threads=1)  # checked once, here
+    evaluation = Evaluation(str(model_path), dataset.classes, labels=len(first.labels))
 
     def classify(number: int):
         if not hasattr(local, "clf"):  # each thread its own stream state

@@ -206,14 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     make.add_argument("--size", default="640x360", help="WIDTHxHEIGHT")
     make.add_argument("--fps", type=int, default=30)
     make.add_argument("--seconds", type=float, default=20)
-    make.add_argument("-o", "--out", type=Path)
+    make.add_argument("-o", "--output", type=Path)
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
             _serve(args.clip, args.port)
         else:
             width, height = _size(args.size)
-            print(camera_clip(args.out, width, height, args.fps, args.seconds))
+            print(camera_clip(args.output, width, height, args.fps, args.seconds))
     except VidclsError as e:
         print(f"vidcls: error: {e}", file=sys.stderr)
         return 2
