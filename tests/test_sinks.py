@@ -112,7 +112,11 @@ class Listener:
 
     def _on_message(self, client, userdata, m) -> None:
         with self.cond:
-            self.messages.append((m.topic, m.payload.decode(), bool(m.retain)))
+            try:
+                text = m.payload.decode()
+            except UnicodeDecodeError:  # a snapshot: JPEG bytes
+                text = bytes(m.payload)
+            self.messages.append((m.topic, text, bool(m.retain)))
             self.cond.notify_all()
 
     def wait_for(self, topic: str, text: str | None = None, timeout: float = 5.0) -> list:
@@ -169,6 +173,31 @@ def test_mqtt_events_and_the_retained_current_action(broker):
     assert watch.on(f"t1/{level}/status")[-1] == "offline"
     assert retained(broker.port, "t1/status") == "offline"
     assert (sink.dropped, sink.failed) == (0, 0) and sink.sent >= 8
+    watch.close()
+
+
+def test_mqtt_publishes_the_end_events_snapshot_retained_and_its_paths(broker, tmp_path):
+    import dataclasses
+
+    import cv2
+    import numpy as np
+
+    jpeg = tmp_path / "door.jpg"
+    ok, data = cv2.imencode(".jpg", np.full((48, 64, 3), 200, np.uint8))
+    jpeg.write_bytes(data.tobytes())
+    sink = MqttSink(broker.url, prefix="t5")
+    watch = Listener(broker.port, "t5/#")
+    start, end = events("running")
+    end = dataclasses.replace(end, clip=str(tmp_path / "door.mp4"), snapshot=str(jpeg))
+    sink.event("door", start)
+    sink.event("door", end)
+    watch.wait_for("t5/door/snapshot")
+    assert watch.on("t5/door/snapshot") == [jpeg.read_bytes()]
+    assert retained(broker.port, "t5/door/snapshot") == jpeg.read_bytes()
+    doc = json.loads(watch.on("t5/door/event")[-1])
+    assert (doc["clip"], doc["snapshot"]) == (str(tmp_path / "door.mp4"), str(jpeg))
+    assert "clip" not in json.loads(watch.on("t5/door/event")[0])
+    sink.close(2)
     watch.close()
 
 

@@ -54,9 +54,16 @@ class SegmentEvent:
     kind: str
     time: float
     segment: Segment
+    clip: str | None = None  # the end's event clip (written within post_roll seconds)
+    snapshot: str | None = None  # the end's snapshot, a JPEG
 
     def to_dict(self) -> dict:
-        return {"time": round(self.time, 3), "event": self.kind, "segment": self.segment.to_dict()}
+        d = {"time": round(self.time, 3), "event": self.kind, "segment": self.segment.to_dict()}
+        if self.clip is not None:
+            d["clip"] = self.clip
+        if self.snapshot is not None:
+            d["snapshot"] = self.snapshot
+        return d
 
 
 @dataclass

@@ -155,7 +155,8 @@ class TableWriter(Writer):
         return f"{format_time(f.time):>9}  {top}{tail}\n"
 
     def event(self, e: SegmentEvent, source: str) -> str:
-        return f"{format_time(e.time):>9}  -- {e.kind} {e.segment.label}\n"
+        media = "".join(f"  {k}: {v}" for k, v in (("clip", e.clip), ("snapshot", e.snapshot)) if v)
+        return f"{format_time(e.time):>9}  -- {e.kind} {e.segment.label}{media}\n"
 
 
 class JsonWriter(Writer):

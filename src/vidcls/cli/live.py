@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 
-from ..errors import VidclsError
+from ..errors import OptionError, VidclsError
 from ..writers import LIVE_FORMATS
 from . import flags
 
@@ -70,6 +71,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with several sources: print every result, not only segment events",
     )
+    g = p.add_argument_group("event clips and snapshots")
+    g.add_argument(
+        "--clips",
+        metavar="DIR",
+        help="write DIR/<source>/<start>_<label>.mp4 (the stream's own packets, not re-encoded) "
+        "and .jpg (the best moment) for each segment; the end event names them",
+    )
+    g.add_argument("--pre-roll", type=float, default=5.0, metavar="S", help="seconds before [5]")
+    g.add_argument("--post-roll", type=float, default=3.0, metavar="S", help="seconds after [3]")
+    g.add_argument(
+        "--max-clip", type=float, default=120.0, metavar="S", help="longest clip, seconds [120]"
+    )
+    g.add_argument("--keep-days", type=float, metavar="D", help="delete clips older than D days")
+    g.add_argument(
+        "--keep-gb", type=float, metavar="G", help="delete the oldest clips past G gigabytes"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     options = flags.classifier_options(args, window=window)
     segments = flags.segment_options(args)
     flags.check_output(args.output)
+    clips = _clip_options(args)
     classifier = VideoClassifier.create_from_options(options)
     fmt = args.format or ("jsonl" if many else "table")
     outputs = Outputs()
@@ -110,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             decoders=args.decoders,
             outputs=outputs,
+            clips=clips,
         )
         if display is not None:
             display.on_reset = watch.reset
@@ -123,6 +142,31 @@ def run(args: argparse.Namespace) -> int:
         raise failed  # the only source never gave a frame: an error, as for a bad file
     _report(watch)
     return 0
+
+
+def _clip_options(args: argparse.Namespace):
+    """ClipOptions from --clips and friends (None without --clips); a folder that cannot be
+    made is an error before anything starts."""
+    if not args.clips:
+        return None
+    from ..live.clips import ClipOptions
+
+    try:
+        os.makedirs(args.clips, exist_ok=True)
+    except OSError as e:
+        raise VidclsError(f"cannot make the clips folder ({e.strerror})", args.clips) from None
+    try:
+        return ClipOptions(
+            args.clips,
+            pre_roll=args.pre_roll,
+            post_roll=args.post_roll,
+            max_clip=args.max_clip,
+            keep_days=args.keep_days,
+            keep_gb=args.keep_gb,
+        )
+    except ValueError as e:
+        name = str(e).split()[0]
+        raise OptionError(name, str(e)[len(name) + 1 :]) from None
 
 
 def _report(watch) -> None:

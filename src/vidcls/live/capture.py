@@ -67,6 +67,12 @@ class FrameSource:
         """The freshest frame with an index above ``after``, or None."""
         raise NotImplementedError
 
+    def clip(self, path: str, start: float, end: float | None = None) -> bool:
+        """Ask for an event clip of the source's own packets around monotonic times ``start``
+        .. ``end`` (see :class:`vidcls.media.ClipRecorder`); False when the source keeps none
+        (a camera, frames pushed by a browser)."""
+        return False
+
     def picture(self, size: tuple[int, int] | None = None) -> np.ndarray | None:
         """The freshest frame as upright RGB uint8, ``size`` (width, height) if given; None
         before the first frame."""
@@ -123,6 +129,16 @@ class FrameGrabber(FrameSource):
         self._stopping.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        recorder = getattr(self.source, "recorder", None)
+        if recorder is not None:
+            recorder.close()  # the clips asked for, with what there is
+
+    def clip(self, path: str, start: float, end: float | None = None) -> bool:
+        recorder = getattr(self.source, "recorder", None)
+        if recorder is None:
+            return False
+        recorder.request(path, start, end)
+        return True
 
     # -- capture thread --------------------------------------------------------------------
 
@@ -131,6 +147,9 @@ class FrameGrabber(FrameSource):
             self._capture()
         finally:
             self.online, self.ended = False, True
+            recorder = getattr(self.source, "recorder", None)
+            if recorder is not None:
+                recorder.finish()
             self._notify()
 
     def _capture(self) -> None:

@@ -84,6 +84,10 @@ class RemoteSource(FrameSource):
         # A restarted process's frames are newer than any before; its state starts anew.
         return Captured(self.pixels, captured_at, index + (restarts << 40), generation + restarts)
 
+    def clip(self, path: str, start: float, end: float | None = None) -> bool:
+        """Ask the decoding process for an event clip (its recorder keeps the packets)."""
+        return self.pool.ask(self.process, ("clip", self.index, path, start, end)) is True
+
     def picture(self, size: tuple[int, int] | None = None) -> np.ndarray | None:
         """The freshest frame upright at ``size`` (or full size), converted in its process."""
         reply = self.pool.ask(self.process, ("picture", self.index, size))
@@ -130,6 +134,7 @@ class DecoderPool:
         resize: str = "bilinear",
         crop: bool = False,
         loop: bool = False,
+        record=None,
     ) -> None:
         count = max(1, min(processes, len(sources)))
         self._context = mp.get_context("spawn")  # never fork a process that runs threads
@@ -138,7 +143,7 @@ class DecoderPool:
         )
         frames = np.ndarray((len(sources), height, width, 3), np.uint8, self.memory.buf)
         self._shape = (height, width, resize, crop)
-        self._loop, self._count = loop, len(sources)
+        self._loop, self._count, self._record = loop, len(sources), record
         groups = [list(range(len(sources)))[p::count] for p in range(count)]
         self._work = [[(i, sources[i].source) for i in group] for group in groups]
         self._pipes: list = [None] * count
@@ -165,7 +170,7 @@ class DecoderPool:
         proc = self._context.Process(
             target=_serve,
             args=(there, self._work[p], self.memory.name, self._count, self._shape),
-            kwargs={"loop": self._loop},
+            kwargs={"loop": self._loop, "record": self._record},
             name=f"vidcls-decoder-{p}",
             daemon=True,
         )
@@ -226,7 +231,7 @@ class DecoderPool:
         self.memory.unlink()
 
 
-def _serve(conn, work, memory_name, count, shape, loop=False) -> None:
+def _serve(conn, work, memory_name, count, shape, loop=False, record=None) -> None:
     """A decoding process: capture threads for ``work`` [(index, source)], answering asks."""
     from ..media import open_source
     from ..preprocess import Preprocessor
@@ -238,7 +243,7 @@ def _serve(conn, work, memory_name, count, shape, loop=False) -> None:
     memory = shared_memory.SharedMemory(name=memory_name)
     frames = np.ndarray((count, height, width, 3), np.uint8, memory.buf)
     try:
-        grabbers = {i: FrameGrabber(open_source(s, True, loop, 1)) for i, s in work}
+        grabbers = {i: FrameGrabber(open_source(s, True, loop, 1, record)) for i, s in work}
     except VidclsError as e:
         conn.recv()
         conn.send(e)
@@ -257,6 +262,10 @@ def _serve(conn, work, memory_name, count, shape, loop=False) -> None:
                 continue
             if message[0] == "picture":
                 conn.send(_picture(grabbers[message[1]], message[2]))
+                continue
+            if message[0] == "clip":
+                _, i, path, start, end = message
+                conn.send(grabbers[i].clip(path, start, end))
                 continue
             _, i, after = message
             g = grabbers[i]

@@ -21,6 +21,7 @@ from ..media import open_source
 from ..options import SegmentOptions
 from ..results import FrameResult, SegmentEvent
 from .capture import FrameGrabber, FrameSource
+from .clips import ClipOptions, EventClips
 from .outputs import Callbacks, Output, Outputs, as_output
 from .scheduler import Clock, Feed, Scheduler
 from .sources import SourceSpec, gather
@@ -34,7 +35,7 @@ class Watch:
     source; ``loop``: loop file sources; ``workers``: threads feeding the model (see
     :class:`Scheduler`); ``decoders``: processes decoding the sources (0: capture threads in
     this process; None: :func:`default_decoders`); ``outputs``: where results, events and
-    status go.
+    status go; ``clips``: event clips and snapshots (:class:`~vidcls.live.clips.ClipOptions`).
     """
 
     def __init__(
@@ -49,17 +50,20 @@ class Watch:
         decoders: int | None = 0,
         outputs: Output | None = None,
         clock: Clock | None = None,
+        clips: ClipOptions | None = None,
     ) -> None:
         self.specs = sources
         self.outputs = outputs or Outputs()
         self.pool = None
+        record = None if clips is None else clips.record
         if decoders is None:
             decoders = default_decoders(len(sources))
         if decoders > 0:
-            self.pool = _decoder_pool(classifier, sources, decoders, loop)
+            self.pool = _decoder_pool(classifier, sources, decoders, loop, record)
             self.sources: dict[str, FrameSource] = dict(self.pool.sources)
         else:
-            self.sources = _grabbers(sources, loop)
+            self.sources = _grabbers(sources, loop, record)
+        self.clips = None if clips is None else EventClips(clips, self.sources, self._started)
         extra = {} if clock is None else {"clock": clock}
         self.scheduler = Scheduler(classifier, fps=fps, segments=segments, workers=workers, **extra)
         self.feeds: dict[str, Feed] = {}
@@ -116,22 +120,32 @@ class Watch:
             return
         self._stopped = True
         try:
-            self.scheduler.stop()
+            try:
+                self.scheduler.stop()
+            finally:  # the last events, while the sources can still finish their clips
+                self._drain()
         finally:
-            for source in self.sources.values():
-                source.stop()
-            if self.pool is not None:
-                self.pool.close()
-        try:
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                for _ in self._handle(item):
-                    pass
-        finally:  # an output that fails (a full disk) still sees the sources go offline
-            self._check_status(final=True)
+            try:
+                for source in self.sources.values():
+                    source.stop()
+                if self.pool is not None:
+                    self.pool.close()
+            finally:  # an output that fails (a full disk) still sees the sources go offline
+                self._check_status(final=True)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            for _ in self._handle(item):
+                pass
+
+    def _started(self, name: str) -> float | None:
+        """The monotonic time source ``name``'s result times count from."""
+        feed = self.feeds.get(name)
+        return None if feed is None else feed.start
 
     def reset(self, name: str) -> None:
         """Forget source ``name``'s state before its next frame (a window's r key)."""
@@ -155,7 +169,11 @@ class Watch:
 
     def _handle(self, item) -> Iterator[FrameResult]:
         name, result, closing = item
+        clips = self.clips
         if result is not None:
+            if clips is not None:
+                clips.result(name, result)
+                result.events = [clips.event(name, e) for e in result.events]
             self.outputs.result(name, result)
             for event in result.events:
                 self.outputs.event(name, event)
@@ -163,7 +181,7 @@ class Watch:
             return
         self._open -= 1
         for event in closing:
-            self.outputs.event(name, event)
+            self.outputs.event(name, event if clips is None else clips.event(name, event))
 
     def _check_status(self, final: bool = False) -> None:
         for name, source in self.sources.items():
@@ -193,20 +211,20 @@ def default_decoders(sources: int) -> int:
     return min(os.cpu_count() or 1, sources // 4)
 
 
-def _grabbers(sources: list[SourceSpec], loop: bool) -> dict[str, FrameSource]:
+def _grabbers(sources: list[SourceSpec], loop: bool, record=None) -> dict[str, FrameSource]:
     """A capture thread per source (decoding on one thread: no frame of decoder delay), made
     at once, so a bad path or URL fails before anything starts (an http URL is asked whether
     it is a file, which is slow when its host is down)."""
 
     def grabber(spec: SourceSpec) -> FrameGrabber:
-        return FrameGrabber(open_source(spec.source, True, loop, 1))
+        return FrameGrabber(open_source(spec.source, True, loop, 1, record))
 
     with ThreadPoolExecutor(min(16, len(sources) or 1)) as pool:
         made = list(pool.map(grabber, sources))
     return {s.name: g for s, g in zip(sources, made, strict=True)}
 
 
-def _decoder_pool(classifier: VideoClassifier, sources, processes: int, loop: bool):
+def _decoder_pool(classifier: VideoClassifier, sources, processes: int, loop: bool, record=None):
     """The sources in ``processes`` decoding processes, handing frames over at model size."""
     from .decoders import DecoderPool
 
@@ -219,6 +237,7 @@ def _decoder_pool(classifier: VideoClassifier, sources, processes: int, loop: bo
         resize=options.resize,
         crop=options.crop,
         loop=loop,
+        record=record,
     )
 
 

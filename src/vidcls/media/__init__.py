@@ -11,6 +11,7 @@ reason, from :func:`reason`.
 from .fetch import download, is_url
 from .live import NETWORK_SCHEMES, AvSource, CameraSource, open_source
 from .pictures import MAX_FRAME_SIDE, decode_jpeg, jpeg_size, reason, rotation_of, to_rgb, upright
+from .record import ClipRecorder, RecordOptions, write_clip
 from .video import (
     FrameSampler,
     Timestamps,
@@ -27,7 +28,9 @@ __all__ = [
     "NETWORK_SCHEMES",
     "AvSource",
     "CameraSource",
+    "ClipRecorder",
     "FrameSampler",
+    "RecordOptions",
     "Timestamps",
     "VideoFile",
     "decode_jpeg",
@@ -44,4 +47,5 @@ __all__ = [
     "to_rgb",
     "upright",
     "working_size",
+    "write_clip",
 ]

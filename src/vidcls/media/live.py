@@ -12,6 +12,7 @@ from ..errors import VidclsError
 from ..files import check_regular
 from .fetch import download, is_file_url, temporary_folder
 from .pictures import reason
+from .record import ClipRecorder, RecordOptions
 
 NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt")
 
@@ -28,6 +29,7 @@ class AvSource:
         self.keep = None  # what must live as long as the source (a downloaded file)
         self.network = url.split("://", 1)[0].lower() in NETWORK_SCHEMES
         self._container = None
+        self.recorder: ClipRecorder | None = None  # keeps packets for event clips
 
     def open(self) -> None:
         """Open (or reopen) the input; OSError when it cannot be reached."""
@@ -49,8 +51,30 @@ class AvSource:
         else:
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = self.threads
-        self._frames = self._container.decode(stream)
         self._wall0 = self._t0 = None
+        if self.recorder is None:
+            self._frames = self._container.decode(stream)
+        else:
+            self.recorder.begin(stream)
+            self._frames = self._recorded(stream)
+
+    def _recorded(self, stream):
+        """The frames of ``stream``, each packet handed to the recorder on the way."""
+        for packet in self._container.demux(stream):
+            if packet.size:
+                self.recorder.add(packet, self._packet_time(packet))
+            yield from packet.decode()
+
+    def _packet_time(self, packet: av.Packet) -> float:
+        """The monotonic time a packet stands for: when it came, or for a file played at its
+        real speed, when its frame is due."""
+        now = time.monotonic()
+        if not self.realtime or packet.pts is None:
+            return now
+        t = float(packet.pts * packet.time_base)
+        if self._t0 is None:
+            self._wall0, self._t0 = now, t
+        return self._wall0 + (t - self._t0)
 
     def read(self) -> av.VideoFrame | None:
         """The next frame, or None at the end of the input."""
@@ -108,14 +132,27 @@ class CameraSource:
 
 
 def open_source(
-    spec: str, realtime: bool = True, loop: bool = False, threads: int = 0
+    spec: str,
+    realtime: bool = True,
+    loop: bool = False,
+    threads: int = 0,
+    record: RecordOptions | None = None,
 ) -> AvSource | CameraSource:
     """The live source for a camera index, device path, URL or file path.
 
     An http(s) URL of a file (the server gives its length) is fetched first and played at its
     real speed like a local file, ending at its end; other URLs are live streams, reopened when
     they drop. ``threads``: decoder threads (0: FFmpeg's choice; 1 when many run at once).
+    ``record``: keep packets for event clips (streams and files; not cameras, whose frames
+    come decoded).
     """
+    source = _open_source(spec, realtime, loop, threads)
+    if record is not None and isinstance(source, AvSource):
+        source.recorder = ClipRecorder(record)
+    return source
+
+
+def _open_source(spec: str, realtime: bool, loop: bool, threads: int) -> AvSource | CameraSource:
     if spec.isdigit():
         return CameraSource(int(spec))
     if spec.startswith("/dev/video"):

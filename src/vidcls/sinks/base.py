@@ -41,15 +41,20 @@ class EventSink(Output):
 
 def payload(source: str, event: SegmentEvent, wall_time: float | None = None) -> dict:
     """The JSON document of one event: ``source``, ``event`` (start/end), ``time`` (seconds
-    since the source started), ``wall_time`` (ISO-8601 UTC) and ``segment``."""
+    since the source started), ``wall_time`` (ISO-8601 UTC), ``segment``, and for an end
+    with event clips, ``clip`` and ``snapshot`` (paths)."""
     doc = event.to_dict()
-    return {
+    out = {
         "source": source,
         "event": doc["event"],
         "time": doc["time"],
         "wall_time": iso_utc(wall_time),
         "segment": doc["segment"],
     }
+    for key in ("clip", "snapshot"):  # an end event's files, with --clips
+        if key in doc:
+            out[key] = doc[key]
+    return out
 
 
 def iso_utc(t: float | None = None) -> str:

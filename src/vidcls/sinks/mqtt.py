@@ -5,6 +5,8 @@ Topics under the prefix (``vidcls`` unless the URL's path or ``prefix`` says oth
 - ``<prefix>/<source>/event``: every segment start and end as JSON (QoS 1, not retained);
 - ``<prefix>/<source>/action``: the current action, retained: the label, or ``none``;
 - ``<prefix>/<source>/status``: ``online`` / ``offline``, retained;
+- ``<prefix>/<source>/snapshot``: the JPEG of the last event that has one (``--clips``),
+  retained, as raw bytes (as Frigate publishes its snapshots);
 - ``<prefix>/status``: ``online`` while vidcls is connected, retained; ``offline`` when it
   closes, and as its last will when it dies.
 
@@ -27,6 +29,7 @@ from ..results import SegmentEvent
 from ..writers import dumps
 from .base import EventSink, Throttle, log, payload, shown_url
 
+MAX_SNAPSHOT = 8 * 1024 * 1024  # bytes of JPEG published at most
 NO_PAHO = "MQTT needs paho-mqtt: pip install 'vidcls[mqtt]'"
 URL_FORM = "MQTT URL must be mqtt://[user:pass@]host[:port][/prefix] or mqtts://..."
 
@@ -165,6 +168,15 @@ class MqttSink(EventSink):
         self._publish(self._topic(level, "event"), dumps(payload(source, event)), self.qos, False)
         action = event.segment.label if event.kind == "start" else "none"
         self._publish(self._topic(level, "action"), action, 1, True)
+        if event.snapshot is not None:
+            try:
+                with open(event.snapshot, "rb") as f:
+                    jpeg = f.read(MAX_SNAPSHOT + 1)
+            except OSError as e:
+                log.warning("MQTT: cannot read snapshot %s (%s)", event.snapshot, e.strerror)
+                return
+            if len(jpeg) <= MAX_SNAPSHOT:
+                self._publish(self._topic(level, "snapshot"), jpeg, 1, True)
 
     def status(self, source: str, online: bool) -> None:
         if self._closed:
@@ -232,8 +244,9 @@ class MqttSink(EventSink):
         }
         self._publish(f"{self.discovery_prefix}/sensor/{slug}/config", dumps(config), 1, True)
 
-    def _publish(self, topic: str, text: str, qos: int, retain: bool) -> None:
-        info = self._client.publish(topic, text.encode("utf-8"), qos=qos, retain=retain)
+    def _publish(self, topic: str, text: str | bytes, qos: int, retain: bool) -> None:
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        info = self._client.publish(topic, data, qos=qos, retain=retain)
         if info.rc == self._queue_full or (qos == 0 and info.rc):
             with self._acks:
                 self.dropped += 1
