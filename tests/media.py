@@ -85,3 +85,35 @@ if __name__ == "__main__":  # python tests/media.py OUT.mp4 CLIP [CLIP ...]
     out, *clips = sys.argv[1:]
     for start, clip in zip(join_clips([Path(c) for c in clips], Path(out)), clips, strict=True):
         print(f"{start:7.2f} s  {clip}")
+
+
+def side_by_side(left: Path, right: Path, out: Path, size: int = 192, fps: int = 15) -> Path:
+    """``left`` and ``right`` scaled to ``size``² and shown side by side (H.264, ``fps``), as
+    long as the shorter one."""
+
+    def frames(path: Path) -> list[np.ndarray]:
+        with av.open(str(path)) as src:
+            decoded = [
+                (f.time, f.to_ndarray(format="rgb24", width=size, height=size))
+                for f in src.decode(video=0)
+            ]
+        times = np.array([t for t, _ in decoded]) - decoded[0][0]
+        picks = [
+            int(np.searchsorted(times, k / fps, side="right")) - 1
+            for k in range(int(times[-1] * fps) + 1)
+        ]
+        return [decoded[max(i, 0)][1] for i in picks]
+
+    a, b = frames(left), frames(right)
+    with av.open(str(out), "w") as dst:
+        s = dst.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "20"})
+        s.width, s.height, s.pix_fmt = 2 * size, size, "yuv420p"
+        s.codec_context.time_base = Fraction(1, fps)
+        for k in range(min(len(a), len(b))):
+            frame = av.VideoFrame.from_ndarray(np.concatenate([a[k], b[k]], axis=1), "rgb24")
+            frame.pts = k
+            for packet in s.encode(frame):
+                dst.mux(packet)
+        for packet in s.encode():
+            dst.mux(packet)
+    return out

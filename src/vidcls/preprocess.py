@@ -42,10 +42,10 @@ class Preprocessor:
         if not self.crop and rgb.shape == self._input.shape and rgb.dtype == np.uint8:
             np.divide(rgb, np.float32(255), out=self._input, dtype=np.float32)  # no copy first
             return self._input
-        self._fit(rgb)
+        self.fit(rgb)
         return self._to_float()
 
-    def _fit(self, rgb: np.ndarray) -> np.ndarray:
+    def fit(self, rgb: np.ndarray) -> np.ndarray:
         """``rgb`` cropped and scaled to the model's size, into the uint8 buffer."""
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 HxWx3 array, got {rgb.dtype} {rgb.shape}")
@@ -67,7 +67,7 @@ class Preprocessor:
         scaling to [0, 1]; what a decoding process hands over)."""
         rotation = rotation_of(frame)
         if self.resize == "bilinear" or rotation:
-            return self._fit(upright(self._reformat(frame, format="rgb24"), rotation))
+            return self.fit(upright(self._reformat(frame, format="rgb24"), rotation))
         w, h = frame.width, frame.height
         if self.crop:  # scale the short side to the model size, then cut the centre
             s = max(self.width / w, self.height / h)
@@ -75,7 +75,7 @@ class Preprocessor:
         else:
             w, h = self.width, self.height
         rgb = self._reformat(frame, format="rgb24", width=w, height=h, interpolation="AREA")
-        return self._fit(rgb)
+        return self.fit(rgb)
 
     def _reformat(self, frame, **kwargs) -> np.ndarray:
         if self._reformatter is None:

@@ -190,10 +190,10 @@ class JsonlWriter(Writer):
         return "".join(dumps(row) + "\n" for row in rows)
 
     def frame(self, f: FrameResult, source: str) -> str:
-        return dumps({"source": source, **f.to_dict()}) + "\n"
+        return dumps({**named(source), **f.to_dict()}) + "\n"
 
     def event(self, e: SegmentEvent, source: str) -> str:
-        return dumps({"source": source, **e.to_dict()}) + "\n"
+        return dumps({**named(source), **e.to_dict()}) + "\n"
 
 
 class CsvWriter(Writer):
@@ -234,6 +234,14 @@ class CsvWriter(Writer):
         row = [source, e.kind, f"{e.time:.4f}", "", s.label, s.index, f"{s.peak:.6f}"]
         csv.writer(buf, lineterminator="\n").writerow([*row, f"{s.end:.4f}"])
         return buf.getvalue()
+
+
+def named(source: str) -> dict:
+    """``{"source": ...}``, and ``"zone"`` for a view of a source that has zones (its name a
+    :class:`~vidcls.live.sources.FeedName`; the zone None for the whole frame)."""
+    if hasattr(source, "zone"):
+        return {"source": source.source, "zone": source.zone}
+    return {"source": source}
 
 
 def _cells(c: Category) -> list:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 
@@ -71,6 +72,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with several sources: print every result, not only segment events",
     )
+    z = p.add_argument_group("zones")
+    z.add_argument(
+        "--zone",
+        action="append",
+        type=_zone,
+        metavar="NAME=X1,Y1,X2,Y2",
+        help="classify this rectangle of each source (fractions of the frame, 0,0 top left) "
+        "as a stream of its own; repeat for more zones",
+    )
+    z.add_argument("--whole", action="store_true", help="with --zone: classify the whole frame too")
     g = p.add_argument_group("event clips and snapshots")
     g.add_argument(
         "--clips",
@@ -96,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
     from ..live.watch import Watch
 
     specs = gather(args.source, args.sources)
-    many = len(specs) > 1 or bool(args.sources)
+    if args.zone:
+        specs = [dataclasses.replace(s, zones=tuple(args.zone), whole=args.whole) for s in specs]
+    many = len(specs) > 1 or bool(args.sources) or bool(args.zone)
     window = None if args.cumulative else flags.window_of(args, DEFAULT_WINDOW)
     args.window_mode = flags.window_mode_of(args, DEFAULT_WINDOW_MODE)
     options = flags.classifier_options(args, window=window)
@@ -137,11 +150,21 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:  # stopped, every output flushed: say how it went, exit 130
             _report(watch)
             raise
-    failed = watch.sources[specs[0].name].error
+    failed = next(iter(watch.sources.values())).error
     if not many and failed is not None and not watch.stats()[0].fed:
         raise failed  # the only source never gave a frame: an error, as for a bad file
     _report(watch)
     return 0
+
+
+def _zone(text: str):
+    """``--zone``: NAME=x1,y1,x2,y2."""
+    from ..live.sources import parse_zone
+
+    try:
+        return parse_zone(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _clip_options(args: argparse.Namespace):

@@ -138,25 +138,29 @@ class DecoderPool:
     ) -> None:
         count = max(1, min(processes, len(sources)))
         self._context = mp.get_context("spawn")  # never fork a process that runs threads
-        self.memory = shared_memory.SharedMemory(
-            create=True, size=len(sources) * height * width * 3
-        )
-        frames = np.ndarray((len(sources), height, width, 3), np.uint8, self.memory.buf)
+        views = [(i, name, zone) for i, spec in enumerate(sources) for name, zone in spec.views()]
+        self.memory = shared_memory.SharedMemory(create=True, size=len(views) * height * width * 3)
+        frames = np.ndarray((len(views), height, width, 3), np.uint8, self.memory.buf)
         self._shape = (height, width, resize, crop)
-        self._loop, self._count, self._record = loop, len(sources), record
+        self._loop, self._count, self._record = loop, len(views), record
         groups = [list(range(len(sources)))[p::count] for p in range(count)]
-        self._work = [[(i, sources[i].source) for i in group] for group in groups]
+        self._work = [
+            (
+                [(i, sources[i].source) for i in group],
+                [(slot, i, z) for slot, (i, _, z) in enumerate(views) if i in group],
+            )
+            for group in groups
+        ]
+        process_of = {i: p for p, group in enumerate(groups) for i in group}
         self._pipes: list = [None] * count
         self._procs: list = [None] * count
         self._locks = [threading.Lock() for _ in range(count)]
         self.restarts = [0] * count
         self._closing = False
         self._retry_at = [0.0] * count
-        self.sources: dict[str, RemoteSource] = {}
-        for p, group in enumerate(groups):
-            for i in group:
-                name = sources[i].name
-                self.sources[name] = RemoteSource(self, p, i, frames[i], name)
+        self.sources: dict[str, RemoteSource] = {}  # a source per view (whole frame, zone)
+        for slot, (i, name, _) in enumerate(views):
+            self.sources[name] = RemoteSource(self, process_of[i], slot, frames[slot], name)
         for p in range(count):
             self._spawn(p)
         for p in range(count):  # every process has opened its sources (or said why not)
@@ -232,24 +236,29 @@ class DecoderPool:
 
 
 def _serve(conn, work, memory_name, count, shape, loop=False, record=None) -> None:
-    """A decoding process: capture threads for ``work`` [(index, source)], answering asks."""
+    """A decoding process: capture threads for ``work`` ([(index, source)], [(slot, index,
+    zone)]), answering asks about each view's slot."""
     from ..media import open_source
     from ..preprocess import Preprocessor
-    from .capture import FrameGrabber
+    from .capture import FrameGrabber, picture_of
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _exit_with(os.getppid())
     height, width, resize, crop = shape
     memory = shared_memory.SharedMemory(name=memory_name)
     frames = np.ndarray((count, height, width, 3), np.uint8, memory.buf)
+    sources, views = work
     try:
-        grabbers = {i: FrameGrabber(open_source(s, True, loop, 1, record)) for i, s in work}
+        grabbers = {i: FrameGrabber(open_source(s, True, loop, 1, record)) for i, s in sources}
     except VidclsError as e:
         conn.recv()
         conn.send(e)
         return
-    # Each source's frame is scaled straight into its place in shared memory.
-    pre = {i: Preprocessor(height, width, resize, crop, frames[i]) for i, _ in work}
+    # Each view's frame (or zone of it) is scaled straight into its place in shared memory.
+    pre = {slot: Preprocessor(height, width, resize, crop, frames[slot]) for slot, _, _ in views}
+    source_of = {slot: i for slot, i, _ in views}
+    zone_of = {slot: z for slot, _, z in views}
+    full: dict[int, tuple[int, np.ndarray]] = {}  # a source's frame as RGB, for its zones
     for g in grabbers.values():
         g.start()
     try:
@@ -261,19 +270,26 @@ def _serve(conn, work, memory_name, count, shape, loop=False, record=None) -> No
                 conn.send(True)
                 continue
             if message[0] == "picture":
-                conn.send(_picture(grabbers[message[1]], message[2]))
+                conn.send(_picture(grabbers[source_of[message[1]]], message[2]))
                 continue
             if message[0] == "clip":
-                _, i, path, start, end = message
-                conn.send(grabbers[i].clip(path, start, end))
+                _, slot, path, start, end = message
+                conn.send(grabbers[source_of[slot]].clip(path, start, end))
                 continue
-            _, i, after = message
+            _, slot, after = message
+            i = source_of[slot]
             g = grabbers[i]
             got = g.latest(after)
             found = None
             if got is not None:
                 try:
-                    pre[i].pixels(got.frame)
+                    zone = zone_of[slot]
+                    if zone is None:
+                        pre[slot].pixels(got.frame)
+                    else:
+                        if i not in full or full[i][0] != got.index:
+                            full[i] = (got.index, picture_of(got.frame, None))
+                        pre[slot].fit(zone.crop(full[i][1]))
                     found = (got.index, got.captured_at, got.generation)
                 except VidclsError:  # a frame that cannot be converted is skipped
                     found = None

@@ -2,7 +2,9 @@
 
 A name labels a source's results, events and MQTT topics. Without one, it is made from the
 source: a file's stem, ``camera0`` for camera 0, a URL's host and path. Names are unique
-(a repeat gets ``-2``, ``-3``...).
+(a repeat gets ``-2``, ``-3``...). A source may have named zones, rectangles of its frame
+each classified as a stream of its own; each thing fed to the model (the whole frame, a
+zone) is a *view*, named by a :class:`FeedName` (``yard`` or ``yard/pool``).
 """
 
 from __future__ import annotations
@@ -22,11 +24,76 @@ MAX_LIST_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
+class Zone:
+    """A named rectangle of a source's frame: ``box`` is ``(x1, y1, x2, y2)`` as fractions
+    of the frame's width and height (0 top left, 1 bottom right)."""
+
+    name: str
+    box: tuple[float, float, float, float]
+
+    def __post_init__(self) -> None:
+        if not NAME.fullmatch(self.name):
+            raise ValueError(f"zone name {self.name!r}: letters, digits, _ . - (at most 64)")
+        try:
+            x1, y1, x2, y2 = (float(v) for v in self.box)
+        except (TypeError, ValueError):
+            raise ValueError(f"zone {self.name}: box must be 4 numbers x1, y1, x2, y2") from None
+        if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
+            raise ValueError(
+                f"zone {self.name}: box {list(self.box)} must have 0 <= x1 < x2 <= 1 and "
+                "0 <= y1 < y2 <= 1 (fractions of the frame)"
+            )
+        object.__setattr__(self, "box", (x1, y1, x2, y2))
+
+    def crop(self, rgb):
+        """The zone of an ``[h, w, 3]`` picture (a view, no copy); at least a pixel each way."""
+        h, w = rgb.shape[:2]
+        x1, y1, x2, y2 = self.box
+        left, top = min(int(x1 * w), w - 1), min(int(y1 * h), h - 1)
+        right, bottom = max(round(x2 * w), left + 1), max(round(y2 * h), top + 1)
+        return rgb[top:bottom, left:right]
+
+
+def parse_zone(text: str) -> Zone:
+    """``NAME=x1,y1,x2,y2``."""
+    name, sep, box = text.partition("=")
+    if not sep:
+        raise ValueError(f"zone {text!r}: expected NAME=x1,y1,x2,y2")
+    return Zone(name.strip(), tuple(v.strip() for v in box.split(",")))
+
+
+class FeedName(str):
+    """The name of one view of a source, as results and events are labelled: the source's
+    name for its whole frame, ``source/zone`` for a zone; ``source`` and ``zone`` (None for
+    the whole frame) apart."""
+
+    source: str
+    zone: str | None
+
+    def __new__(cls, source: str, zone: str | None = None) -> FeedName:
+        self = super().__new__(cls, source if zone is None else f"{source}/{zone}")
+        self.source, self.zone = source, zone
+        return self
+
+
+@dataclass(frozen=True)
 class SourceSpec:
-    """A source as given (camera index, device, URL or file) and its name."""
+    """A source as given (camera index, device, URL or file) and its name; its zones, and
+    whether its whole frame is classified too (None: only when it has no zones)."""
 
     name: str
     source: str
+    zones: tuple[Zone, ...] = ()
+    whole: bool | None = None
+
+    def views(self) -> list[tuple[FeedName, Zone | None]]:
+        """What is fed to the model: the whole frame and/or each zone, with its name."""
+        zoned = bool(self.zones)
+        out: list[tuple[FeedName, Zone | None]] = []
+        if self.whole or (self.whole is None and not zoned):
+            out.append((FeedName(self.name, None) if zoned else self.name, None))
+        out += [(FeedName(self.name, z.name), z) for z in self.zones]
+        return out
 
 
 def parse_source(text: str) -> SourceSpec:
@@ -63,7 +130,7 @@ def unique(specs: list[SourceSpec]) -> list[SourceSpec]:
             n += 1
             name = f"{spec.name}-{n}"
         taken.add(name)
-        out.append(SourceSpec(name, spec.source))
+        out.append(SourceSpec(name, spec.source, spec.zones, spec.whole))
     return out
 
 

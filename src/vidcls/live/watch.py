@@ -26,6 +26,7 @@ from .outputs import Callbacks, Output, Outputs, as_output
 from .scheduler import Clock, Feed, Scheduler
 from .sources import SourceSpec, gather
 from .stats import SourceStats
+from .zones import views_of
 
 
 class Watch:
@@ -62,7 +63,10 @@ class Watch:
             self.pool = _decoder_pool(classifier, sources, decoders, loop, record)
             self.sources: dict[str, FrameSource] = dict(self.pool.sources)
         else:
-            self.sources = _grabbers(sources, loop, record)
+            grabbers = _grabbers(sources, loop, record)
+            self.sources = {}
+            for spec in sources:
+                self.sources.update(views_of(spec, grabbers[spec.name]))
         self.clips = None if clips is None else EventClips(clips, self.sources, self._started)
         extra = {} if clock is None else {"clock": clock}
         self.scheduler = Scheduler(classifier, fps=fps, segments=segments, workers=workers, **extra)
@@ -155,10 +159,9 @@ class Watch:
 
     def _start(self) -> None:
         self.scheduler.start()
-        for spec in self.specs:
-            source = self.sources[spec.name]
+        for name, source in self.sources.items():
             source.start()
-            self.feeds[spec.name] = self.scheduler.add(spec.name, source, self._result, self._end)
+            self.feeds[name] = self.scheduler.add(name, source, self._result, self._end)
             self._open += 1
 
     def _result(self, feed: Feed, result: FrameResult) -> None:  # on a worker thread
@@ -194,9 +197,9 @@ class Watch:
         """Per source: results, drops, reconnects, latency."""
         now = self.scheduler.clock()
         out = []
-        for spec in self.specs:
-            source, feed = self.sources[spec.name], self.feeds.get(spec.name)
-            stats = feed.stats if feed is not None else SourceStats(spec.name)
+        for name, source in self.sources.items():
+            feed = self.feeds.get(name)
+            stats = feed.stats if feed is not None else SourceStats(str(name))
             stats.captured, stats.reconnects = source.captured, source.reconnects
             stats.error = None if source.error is None else str(source.error)
             if feed is not None:

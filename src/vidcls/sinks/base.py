@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..live.outputs import Output, Outputs
 from ..results import SegmentEvent
+from ..writers import named
 
 log = logging.getLogger("vidcls")
 
@@ -45,7 +46,7 @@ def payload(source: str, event: SegmentEvent, wall_time: float | None = None) ->
     with event clips, ``clip`` and ``snapshot`` (paths)."""
     doc = event.to_dict()
     out = {
-        "source": source,
+        **named(source),
         "event": doc["event"],
         "time": doc["time"],
         "wall_time": iso_utc(wall_time),

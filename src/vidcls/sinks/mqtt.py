@@ -222,7 +222,11 @@ class MqttSink(EventSink):
             level = self._levels.get(source)
             new = level is None
             if new:
-                level = self._levels[source] = topic_level(source)
+                zone = getattr(source, "zone", None)  # a zone: a level of its own
+                level = topic_level(source.source if zone else source)
+                if zone:
+                    level += "/" + topic_level(zone)
+                self._levels[source] = level
         if new and self.discovery:
             self._announce(source, level)
         return level
