@@ -31,6 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="read more sources from FILE, one [NAME=]SOURCE per line",
     )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="cameras, zones, filters, sinks and clips from a YAML file (instead of SOURCE); "
+        "sink flags add to its sinks",
+    )
     flags.add_model(p)
     flags.add_filters(p, top_k=3)
     p.add_argument(
@@ -106,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
     from ..live.sources import gather
     from ..live.watch import Watch
 
-    specs = gather(args.source, args.sources)
+    config = _config(args)
+    specs = config.specs() if config else gather(args.source, args.sources)
+    if config:
+        specs = _reachable(specs, args.config)
     if args.zone:
         specs = [dataclasses.replace(s, zones=tuple(args.zone), whole=args.whole) for s in specs]
     many = len(specs) > 1 or bool(args.sources) or bool(args.zone)
@@ -117,6 +126,12 @@ def run(args: argparse.Namespace) -> int:
     flags.check_output(args.output)
     clips = _clip_options(args)
     classifier = VideoClassifier.create_from_options(options)
+    settings = config.feeds() if config else None
+    for name, view in (settings or {}).items():
+        try:
+            classifier.new_stream(**view.changes)
+        except (VidclsError, ValueError) as e:
+            raise VidclsError(f"{name}: {e}", args.config) from None
     fmt = args.format or ("jsonl" if many else "table")
     outputs = Outputs()
     watch = None
@@ -142,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
             decoders=args.decoders,
             outputs=outputs,
             clips=clips,
+            settings=settings,
         )
         if display is not None:
             display.on_reset = watch.reset
@@ -155,6 +171,56 @@ def run(args: argparse.Namespace) -> int:
         raise failed  # the only source never gave a frame: an error, as for a bad file
     _report(watch)
     return 0
+
+
+def _config(args: argparse.Namespace):
+    """The --config file, loaded and checked, its settings applied to ``args`` (None without
+    --config)."""
+    if not args.config:
+        return None
+    if args.source or args.sources:
+        raise VidclsError("sources come from the config file: drop SOURCE and --sources")
+    from ..config import load_config
+
+    config = load_config(args.config)
+    c = config.file
+    args.model, args.labels = c.model, c.labels or args.labels
+    args.threads = c.threads or args.threads
+    for key in ("top_k", "threshold", "allow", "deny", "window", "fps"):
+        if getattr(c, key) is not None:  # the file's defaults for every camera
+            setattr(args, key, getattr(c, key))
+    for key in ("enter", "exit", "min_duration"):
+        if getattr(c, key) is not None:
+            setattr(args, key, getattr(c, key))
+    if c.mqtt:
+        args.mqtt = [c.mqtt, *args.mqtt]
+    if c.mqtt_prefix:
+        args.mqtt_prefix = c.mqtt_prefix
+    if c.webhook:
+        hooks = [c.webhook] if isinstance(c.webhook, str) else c.webhook
+        args.webhook = [*hooks, *args.webhook]
+    if c.clips:
+        k = c.clips
+        args.clips, args.pre_roll, args.post_roll = k.folder, k.pre_roll, k.post_roll
+        args.max_clip, args.keep_days, args.keep_gb = k.max_clip, k.keep_days, k.keep_gb
+    return config
+
+
+def _reachable(specs: list, config: str) -> list:
+    """The cameras whose file or device exists: each missing one is an error line, and the
+    others start (network cameras are retried while running)."""
+    from ..live.sources import check_source
+
+    ok = []
+    for spec in specs:
+        try:
+            check_source(spec)
+            ok.append(spec)
+        except VidclsError as e:
+            print(f"vidcls: error: {config}: camera {spec.name}: {e}", file=sys.stderr)
+    if not ok:
+        raise VidclsError("no camera could be opened", config)
+    return ok
 
 
 def _zone(text: str):

@@ -7,8 +7,9 @@ see :mod:`vidcls.media.record`); while the segment is the source's leading class
 full-size picture where its label scored highest; at the end it writes that picture as a JPEG
 with the label, score and time drawn, and the end event carries ``clip`` and ``snapshot``.
 Files go to ``FOLDER/<source>/<start>_<label>.mp4|.jpg`` (start: local time of the segment's
-start); the oldest go first past ``keep_days`` or ``keep_gb``. A folder that cannot be written
-costs the clip or snapshot (one warning line), never the event or the source.
+start; ``<start>_<zone>_<label>`` for a zone); the oldest go first past ``keep_days`` or
+``keep_gb``. A folder that cannot be written costs the clip or snapshot (one warning line),
+never the event or the source.
 """
 
 from __future__ import annotations
@@ -134,7 +135,9 @@ class EventClips:
         segment, origin = event.segment, self.started(name)
         wall = time.time() - (time.monotonic() - (origin or time.monotonic())) + segment.start
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(wall))
-        stem = str(self.folder / _safe(name) / f"{stamp}_{_safe(segment.label)}")
+        source, zone = getattr(name, "source", name), getattr(name, "zone", None)
+        label = _safe(segment.label) if zone is None else f"{_safe(zone)}_{_safe(segment.label)}"
+        stem = str(self.folder / _safe(source) / f"{stamp}_{label}")
         if stem in self._stems or Path(stem + ".mp4").exists():  # same second, same label
             stem += f"-{len(self._stems)}"
         self._stems.add(stem)

@@ -255,13 +255,16 @@ class Scheduler:
         ``slack``: seconds a frame may come before its tick and still be fed at once, the
         rate kept on average (frames pushed by a client that paces itself, with timer and
         network jitter); 0: on the ticks. ``changes``: per-source classifier options
-        (``top_k``, ``threshold``, ``allow``, ``deny``, ``window``)."""
+        (``top_k``, ``threshold``, ``allow``, ``deny``, ``window``), and ``segments`` and
+        ``fps`` for this source instead of the scheduler's."""
+        segments = changes.pop("segments", self.segments)
+        rate = feed_rate(self.classifier, changes.pop("fps")) if "fps" in changes else self.rate
         with self._lock:
             worker = min(self.workers, key=lambda w: len(w.feeds))
-            pipeline = Pipeline(worker.classifier.new_stream(**changes), segments=self.segments)
+            pipeline = Pipeline(worker.classifier.new_stream(**changes), segments=segments)
             pipeline.timed = True
-            pipeline.start(self.rate, 30.0)
-            period = 1.0 / self.rate if self.rate else 0.0
+            pipeline.start(rate, 30.0)
+            period = 1.0 / rate if rate else 0.0
             feed = Feed(name, source, pipeline, period, on_result, on_end, worker, self.clock())
             feed.slack = slack
             if source.wakes:

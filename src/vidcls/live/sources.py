@@ -167,3 +167,12 @@ def gather(sources: list[str], lists: list[str] | None = None) -> list[SourceSpe
     if len(specs) > MAX_SOURCES:
         raise VidclsError(f"{len(specs)} sources is more than {MAX_SOURCES}")
     return unique(specs)
+
+
+def check_source(spec: SourceSpec) -> None:
+    """VidclsError when a file source does not exist or cannot be read (cameras and network
+    streams are tried when they start)."""
+    source = spec.source
+    if source.isdigit() or source.startswith("/dev/video") or "://" in source:
+        return
+    check_regular(source, "video file", missing="no such file, camera or stream")

@@ -11,6 +11,7 @@ events delivered. ``vidcls live``, :func:`iter_live` and :func:`watch` are this.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 from collections.abc import Callable, Iterable, Iterator
@@ -36,7 +37,9 @@ class Watch:
     source; ``loop``: loop file sources; ``workers``: threads feeding the model (see
     :class:`Scheduler`); ``decoders``: processes decoding the sources (0: capture threads in
     this process; None: :func:`default_decoders`); ``outputs``: where results, events and
-    status go; ``clips``: event clips and snapshots (:class:`~vidcls.live.clips.ClipOptions`).
+    status go; ``clips``: event clips and snapshots (:class:`~vidcls.live.clips.ClipOptions`);
+    ``settings``: per view name, a :class:`vidcls.config.ViewSettings` (its own filters,
+    segments, rate and cooldown).
     """
 
     def __init__(
@@ -52,8 +55,11 @@ class Watch:
         outputs: Output | None = None,
         clock: Clock | None = None,
         clips: ClipOptions | None = None,
+        settings: dict | None = None,
     ) -> None:
         self.specs = sources
+        self.settings = settings or {}  # view name: vidcls.config.ViewSettings
+        self._segments = segments
         self.outputs = outputs or Outputs()
         self.pool = None
         record = None if clips is None else clips.record
@@ -75,6 +81,8 @@ class Watch:
         self._online = dict.fromkeys(self.sources, False)
         self._open = 0
         self._stopped = False
+        self._last_end: dict[tuple[str, str], float] = {}  # (view, label): last published end
+        self._muted: set[int] = set()  # segments in their label's cooldown
 
     def run(self, duration: float | None = None, display=None) -> list[SourceStats]:
         """Classify until every source has ended, ``duration`` seconds passed, or Ctrl-C;
@@ -161,8 +169,55 @@ class Watch:
         self.scheduler.start()
         for name, source in self.sources.items():
             source.start()
-            self.feeds[name] = self.scheduler.add(name, source, self._result, self._end)
+            changes = self._changes(name)
+            self.feeds[name] = self.scheduler.add(name, source, self._result, self._end, **changes)
             self._open += 1
+
+    def _changes(self, name: str) -> dict:
+        """Scheduler.add's per-feed options from the view's settings."""
+        s = self.settings.get(name)
+        if s is None:
+            return {}
+        changes = dict(s.changes)
+        if s.segments and self._segments:
+            base = self._segments if isinstance(self._segments, SegmentOptions) else None
+            changes["segments"] = dataclasses.replace(base or SegmentOptions(), **s.segments)
+        if s.fps is not None:
+            changes["fps"] = s.fps
+        return changes
+
+    def _quiet(self, name: str, event: SegmentEvent) -> bool:
+        """Whether ``event`` is not published: its label is not allowed or is denied for the
+        view, or it falls in its label's cooldown (its segment's start came within
+        ``cooldown`` seconds of the last published end of that label)."""
+        s = self.settings.get(name)
+        if s is None:
+            return False
+        label = event.segment.label
+        allow, deny = s.changes.get("allow"), s.changes.get("deny")
+        if (allow and label not in allow) or (deny and label in deny):
+            return True
+        if not s.cooldown:
+            return False
+        segment, key = event.segment, (name, label)
+        if event.kind == "start":
+            last = self._last_end.get(key)
+            if last is not None and segment.start - last < s.cooldown:
+                self._muted.add(id(segment))
+                return True
+            return False
+        if id(segment) in self._muted:
+            self._muted.discard(id(segment))
+            return True
+        self._last_end[key] = segment.end
+        return False
+
+    def _events(self, name: str, events: list[SegmentEvent]) -> list[SegmentEvent]:
+        """The events to publish: cooldowns applied, clips and snapshots named."""
+        out = [e for e in events if not self._quiet(name, e)]
+        if self.clips is not None:
+            out = [self.clips.event(name, e) for e in out]
+        return out
 
     def _result(self, feed: Feed, result: FrameResult) -> None:  # on a worker thread
         self._queue.put((feed.name, result, None))
@@ -176,15 +231,16 @@ class Watch:
         if result is not None:
             if clips is not None:
                 clips.result(name, result)
-                result.events = [clips.event(name, e) for e in result.events]
+            if result.events:
+                result.events = self._events(name, result.events)
             self.outputs.result(name, result)
             for event in result.events:
                 self.outputs.event(name, event)
             yield result
             return
         self._open -= 1
-        for event in closing:
-            self.outputs.event(name, event if clips is None else clips.event(name, event))
+        for event in self._events(name, closing):
+            self.outputs.event(name, event)
 
     def _check_status(self, final: bool = False) -> None:
         for name, source in self.sources.items():

@@ -1,0 +1,267 @@
+"""One YAML file for every camera: sources, zones, filters, sinks and event clips.
+
+    model: a0
+    clips: {folder: /var/lib/vidcls/clips, pre_roll: 5, post_roll: 3, keep_days: 14}
+    mqtt: mqtt://user:${MQTT_PASSWORD}@broker.local
+    cameras:
+      yard:
+        source: rtsp://camera.local/stream2
+        threshold: 0.4
+        zones:
+          pool: [0.5, 0.0, 1.0, 1.0]
+          gate: {box: [0.0, 0.2, 0.3, 0.9], allow: [opening door, walking the dog]}
+
+Checked with pydantic when loaded: a mistake (a typo, a wrong type, an unknown key, a bad
+zone) is a :class:`~vidcls.errors.VidclsError` naming the file, the line and the key.
+``${NAME}`` in a value is the environment variable NAME (for secrets). Per camera or zone:
+``allow``, ``deny``, ``threshold``, ``top_k``, ``window``, ``enter``, ``exit``,
+``min_duration``, ``cooldown`` (no second event of a label within that many seconds) and
+``fps``; a zone takes its camera's unless it says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import VidclsError
+from .files import check_regular
+
+MAX_CONFIG_BYTES = 1 << 20
+ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+SOURCE_KEYS = ("allow", "deny", "threshold", "top_k", "window")  # the classifier's, per feed
+SEGMENT_KEYS = ("enter", "exit", "min_duration")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Filters(_Strict):
+    """What a camera or a zone may set for itself."""
+
+    allow: list[str] | None = None
+    deny: list[str] | None = None
+    threshold: Fraction | None = None
+    top_k: Annotated[int, Field(ge=0)] | None = None
+    window: Seconds | None = None
+    enter: Fraction | None = None
+    exit: Fraction | None = None
+    min_duration: Seconds | None = None
+    cooldown: Seconds | None = None
+    fps: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+
+
+class ZoneConfig(Filters):
+    box: tuple[float, float, float, float]
+
+    @field_validator("box")
+    @classmethod
+    def _inside(cls, box: tuple[float, float, float, float]):
+        x1, y1, x2, y2 = box
+        if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
+            raise ValueError(
+                f"{list(box)} must have 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1 "
+                "(x1, y1, x2, y2 as fractions of the frame)"
+            )
+        return box
+
+
+class CameraConfig(Filters):
+    source: str
+    zones: dict[str, ZoneConfig] = {}
+    whole: bool | None = None  # classify the whole frame too (default: only without zones)
+
+    @field_validator("zones", mode="before")
+    @classmethod
+    def _short_zones(cls, zones: Any) -> Any:
+        """``pool: [x1, y1, x2, y2]`` is ``pool: {box: [...]}``."""
+        if isinstance(zones, dict):
+            return {k: {"box": v} if isinstance(v, list) else v for k, v in zones.items()}
+        return zones
+
+
+class ClipsConfig(_Strict):
+    folder: str
+    pre_roll: Seconds = 5.0
+    post_roll: Seconds = 3.0
+    max_clip: Seconds = 120.0
+    keep_days: Annotated[float, Field(gt=0)] | None = None
+    keep_gb: Annotated[float, Field(gt=0)] | None = None
+    snapshots: bool = True
+
+
+class ConfigFile(Filters):
+    model: str = "a0"
+    labels: str | None = None
+    threads: Annotated[int, Field(ge=1)] | None = None
+    mqtt: str | None = None
+    mqtt_prefix: str | None = None
+    webhook: str | list[str] | None = None
+    clips: ClipsConfig | None = None
+    cameras: Annotated[dict[str, CameraConfig], Field(min_length=1)]
+
+
+@dataclass
+class ViewSettings:
+    """What one view (a camera's whole frame or a zone) is fed with."""
+
+    changes: dict = field(default_factory=dict)  # classifier options for Scheduler.add
+    segments: dict = field(default_factory=dict)  # SegmentOptions fields it sets
+    cooldown: float | None = None
+    fps: float | None = None
+
+
+@dataclass
+class Config:
+    """A loaded config: the file's contents and where they came from."""
+
+    path: Path
+    file: ConfigFile
+
+    def specs(self) -> list:
+        """The cameras as :class:`~vidcls.live.sources.SourceSpec` with their zones."""
+        from .live.sources import NAME, SourceSpec, Zone
+
+        specs = []
+        for name, cam in self.file.cameras.items():
+            if not NAME.fullmatch(name):
+                raise self._error(("cameras", name), "a camera name: letters, digits, _ . -")
+            zones = []
+            for zname, z in cam.zones.items():
+                try:
+                    zones.append(Zone(zname, z.box))
+                except ValueError as e:
+                    raise self._error(("cameras", name, "zones", zname), str(e)) from None
+            specs.append(SourceSpec(name, cam.source, tuple(zones), cam.whole))
+        return specs
+
+    def feeds(self) -> dict[str, ViewSettings]:
+        """Per view name (``yard``, ``yard/pool``): its own settings over the camera's over
+        the file's."""
+        from .live.sources import FeedName
+
+        out = {}
+        top = self.file
+        for name, cam in self.file.cameras.items():
+            views = [(FeedName(name, None) if cam.zones else name, None)]
+            views += [(FeedName(name, z), zone) for z, zone in cam.zones.items()]
+            for view, zone in views:
+                layers = [top, cam] + ([zone] if zone is not None else [])
+                feed = ViewSettings()
+                for layer in layers:
+                    for key in (*SOURCE_KEYS, *SEGMENT_KEYS, "cooldown", "fps"):
+                        value = getattr(layer, key)
+                        if value is None:
+                            continue
+                        if key in SOURCE_KEYS:
+                            feed.changes[key] = value
+                        elif key in SEGMENT_KEYS:
+                            feed.segments[key] = value
+                        else:
+                            setattr(feed, key, value)
+                out[view] = feed
+        return out
+
+    def _error(self, loc: tuple, problem: str) -> VidclsError:
+        return VidclsError(f"{'.'.join(map(str, loc))}: {problem}", self.path)
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Read and check a cameras config file (see the module's docstring)."""
+    import yaml
+
+    file = check_regular(path, "config file", limit=MAX_CONFIG_BYTES)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise VidclsError("config file is not UTF-8 text", file) from None
+    except OSError as e:
+        raise VidclsError(f"cannot read config file ({e.strerror or e})", file) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise VidclsError(f"{where}not valid YAML ({problem})", file) from None
+    if not isinstance(data, dict):
+        raise VidclsError("expected a mapping with 'cameras:' at the top", file)
+    lines = _lines(node)
+    data = _expand(data, (), lines, file)
+    try:
+        return Config(file, ConfigFile.model_validate(data))
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = tuple(first["loc"])
+        line = _line_of(loc, lines)
+        where = f"line {line}: " if line else ""
+        key = ".".join(str(k) for k in loc) or "(top)"
+        raise VidclsError(f"{where}{key}: {_message(first)}", file) from None
+
+
+def _message(error: dict) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "missing"
+    return error["msg"]
+
+
+def _lines(node, path: tuple = ()) -> dict[tuple, int]:
+    """Each key path's line (1-based) in the YAML node tree."""
+    import yaml
+
+    out: dict[tuple, int] = {}
+    if node is None:
+        return out
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = (*path, k.value)
+            out.update(_lines(v, key))
+            out[key] = k.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out.update(_lines(v, (*path, i)))
+    return out
+
+
+def _line_of(loc: tuple, lines: dict[tuple, int]) -> int | None:
+    """The line of the deepest part of ``loc`` in the file (pydantic adds parts of its own)."""
+    loc = tuple(str(k) if not isinstance(k, int) else k for k in loc)
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _expand(value: Any, path: tuple, lines: dict, file: Path) -> Any:
+    """``${NAME}`` replaced by the environment variable in every string."""
+    if isinstance(value, dict):
+        return {k: _expand(v, (*path, str(k)), lines, file) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, (*path, i), lines, file) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def env(m: re.Match) -> str:
+            if m.group(1) not in os.environ:
+                line = _line_of(path, lines)
+                where = f"line {line}: " if line else ""
+                raise VidclsError(
+                    f"{where}{'.'.join(map(str, path))}: environment variable "
+                    f"{m.group(1)} is not set",
+                    file,
+                )
+            return os.environ[m.group(1)]
+
+        return ENV.sub(env, value)
+    return value
