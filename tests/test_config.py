@@ -134,7 +134,8 @@ def test_live_from_a_config_a_missing_camera_is_one_line_and_the_others_run(tmp_
 
 @needs_shared
 def test_live_config_errors_are_one_line(tmp_path):
-    bad = write(tmp_path, "cameras:\n  yard:\n    source: x.mp4\n    allow: [no such action]\n")
+    clip = video("carving_ice_rpi.mp4")
+    bad = write(tmp_path, f"cameras:\n  yard:\n    source: {clip}\n    allow: [no such action]\n")
     assert_clean_error(run("live", "--config", bad), bad, "no such action")
     good = write(tmp_path, f"cameras:\n  a: {{source: {video('carving_ice_rpi.mp4')}}}\n")
     assert_clean_error(run("live", "--config", good, video("carving_ice_rpi.mp4")), "config")
