@@ -68,6 +68,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--keyfile", help="TLS private key (PEM) for --certfile")
     p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="watch the cameras of this file (as vidcls live --config) in the background: "
+        "their events go to its sinks and to the events page (/events, GET /api/events)",
+    )
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="where the events database lives [$VIDCLS_DATA or ~/.local/share/vidcls]",
+    )
+    p.add_argument(
         "--log-level",
         choices=LOG_LEVELS,
         default=d.log_level,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -81,6 +82,7 @@ class Watch:
         self._online = dict.fromkeys(self.sources, False)
         self._open = 0
         self._stopped = False
+        self._stop_asked = threading.Event()
         self._last_end: dict[tuple[str, str], float] = {}  # (view, label): last published end
         self._muted: set[int] = set()  # segments in their label's cooldown
 
@@ -100,7 +102,7 @@ class Watch:
         shown = start
         try:
             self._start()
-            while self._open:
+            while self._open and not self._stop_asked.is_set():
                 now = clock()
                 if duration is not None and now - start >= duration:
                     break
@@ -125,6 +127,11 @@ class Watch:
                     yield from self._handle(item)
         finally:  # also on Ctrl-C and break: nothing computed is lost, open segments close
             self.stop()
+
+    def request_stop(self) -> None:
+        """Ask a run going on in another thread to end (within a quarter of a second), as
+        ``duration`` would."""
+        self._stop_asked.set()
 
     def stop(self) -> None:
         """Stop feeding, close every open segment and hand what is left to the outputs."""

@@ -44,7 +44,9 @@ class ServeOptions:
     received or ``max_jobs`` file classifications, new ones are refused; an upload that sends
     nothing for ``upload_timeout`` seconds is answered 408 and dropped. ``host``, ``port``,
     ``certfile``, ``keyfile`` and ``log_level`` are where and how :func:`vidcls.serve.serve`
-    listens.
+    listens. ``config``: cameras to watch in the background (``vidcls live --config``), their
+    events kept in ``data``/events.db (default ``$VIDCLS_DATA`` or ~/.local/share/vidcls) for
+    the events page.
     """
 
     model: list[str] = field(default_factory=lambda: [zoo.DEFAULT_MODEL])
@@ -63,6 +65,8 @@ class ServeOptions:
     certfile: str | None = None
     keyfile: str | None = None
     log_level: str = "info"
+    config: str | None = None
+    data: str | None = None
     max_frame_bytes: int = 2 * MB
 
     def __post_init__(self) -> None:
@@ -88,6 +92,12 @@ class ServeOptions:
             raise VidclsError("certfile and keyfile go together")
         if self.log_level not in LOG_LEVELS:
             raise OptionError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
+
+    @property
+    def data_folder(self) -> str:
+        """Where the events database lives."""
+        default = os.environ.get("VIDCLS_DATA") or os.path.expanduser("~/.local/share/vidcls")
+        return self.data or default
 
     @property
     def max_upload_bytes(self) -> int:

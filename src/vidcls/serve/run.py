@@ -50,6 +50,8 @@ def banner(options: ServeOptions, models: str, seconds: float) -> str:
         f"vidcls: serving {scheme}://{shown}:{options.port}/ (live camera), /file (files), "
         f"/docs (API); models {models}; ready in {seconds:.1f} s"
     )
+    if options.config or options.data:
+        text += f"\nvidcls: events of the cameras at {scheme}://{shown}:{options.port}/events"
     if not _is_loopback(host) and not options.certfile:
         text += (
             "\nvidcls: note: browsers allow the camera only on https:// or localhost pages; for "

@@ -43,6 +43,20 @@ class ServerState:
         self.job_pool = ThreadPoolExecutor(
             max_workers=options.max_jobs, thread_name_prefix="vidcls-jobs"
         )
+        self.store, self.cameras = None, None  # the events database, the config's cameras
+        if options.config is not None:
+            from ..config import load_config
+            from ..live.cameras import Cameras
+            from ..live.store import EventStore
+
+            config = load_config(options.config)
+            self.store = EventStore(os.path.join(options.data_folder, "events.db"))
+            self.cameras = Cameras(config, self.store)
+            self.cameras.start()
+        elif options.data is not None:
+            from ..live.store import EventStore
+
+            self.store = EventStore(os.path.join(options.data_folder, "events.db"))
 
     def health(self) -> dict:
         """The ``/healthz`` document."""
@@ -80,6 +94,10 @@ class ServerState:
     def close(self) -> None:
         """Stop the worker threads (work under way is not waited for, but for the frame each
         live-stream worker is on)."""
+        if self.cameras is not None:
+            self.cameras.close()
+        elif self.store is not None:
+            self.store.close()
         self.pool.close()
         self.frame_pool.shutdown(wait=False, cancel_futures=True)
         self.job_pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,98 @@
+"""The cameras of a config file, watched in the background of a server (``vidcls serve
+--config``): the same engine, sinks and clips as ``vidcls live --config``, and every event
+kept in an :class:`~.store.EventStore`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from ..config import Config
+from ..errors import VidclsError
+from ..options import SegmentOptions
+from .clips import ClipOptions
+from .outputs import Outputs
+from .sources import check_source
+from .store import EventStore
+
+log = logging.getLogger("vidcls")
+WINDOW, WINDOW_MODE = 4.0, "decay"  # as vidcls live
+
+
+class Cameras:
+    """Watches ``config``'s cameras in a thread once :meth:`start` is called, until
+    :meth:`close`; events go to its sinks and to ``store``."""
+
+    def __init__(self, config: Config, store: EventStore) -> None:
+        from ..pipeline import load_classifier
+        from ..sinks import open_sinks
+        from .watch import Watch
+
+        c = config.file
+        self.config, self.store = config, store
+        specs = []
+        for spec in config.specs():
+            try:
+                check_source(spec)
+                specs.append(spec)
+            except VidclsError as e:
+                log.error("%s: camera %s: %s", config.path, spec.name, e)
+        if not specs:
+            raise VidclsError("no camera could be opened", config.path)
+        options = {k: getattr(c, k) for k in ("top_k", "threshold", "allow", "deny")}
+        classifier = load_classifier(
+            c.model,
+            labels=c.labels,
+            threads=c.threads or 1,
+            window=WINDOW if c.window is None else c.window,
+            window_mode=WINDOW_MODE,
+            **{k: v for k, v in options.items() if v is not None},
+        )
+        settings = config.feeds()
+        for name, view in settings.items():
+            try:
+                classifier.new_stream(**view.changes)
+            except (VidclsError, ValueError) as e:
+                raise VidclsError(f"{name}: {e}", config.path) from None
+        segments = {k: getattr(c, k) for k in ("enter", "exit", "min_duration")}
+        segments = SegmentOptions(**{k: v for k, v in segments.items() if v is not None})
+        hooks = [c.webhook] if isinstance(c.webhook, str) else (c.webhook or [])
+        sinks = open_sinks(hooks, [c.mqtt] if c.mqtt else [], c.mqtt_prefix or "vidcls", False)
+        self.clips = None
+        if c.clips is not None:
+            k = c.clips
+            fields = ("pre_roll", "post_roll", "max_clip", "keep_days", "keep_gb", "snapshots")
+            self.clips = ClipOptions(k.folder, **{f: getattr(k, f) for f in fields})
+        self.outputs = Outputs([*sinks, store])
+        self.watch = Watch(
+            classifier,
+            specs,
+            fps=c.fps,
+            segments=segments,
+            decoders=None,
+            outputs=self.outputs,
+            clips=self.clips,
+            settings=settings,
+        )
+        self._thread = threading.Thread(target=self._run, name="vidcls-cameras", daemon=True)
+
+    @property
+    def media(self) -> Path | None:
+        """The folder of the clips and snapshots, if any."""
+        return None if self.clips is None else Path(self.clips.folder)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.watch.run()
+        except Exception:  # logged: the server goes on serving the pages and past events
+            log.exception("the cameras stopped")
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop watching; open segments close and their events are delivered."""
+        self.watch.request_stop()
+        self._thread.join(timeout)
+        self.outputs.close()

@@ -1,0 +1,113 @@
+"""The events of the config's cameras: ``GET /api/events`` (filters and pages), the events
+page ``/events`` (thumbnails, filters, the clip playing in the page) and ``/media/...`` (the
+clips and snapshots, from the clips folder only)."""
+
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations at runtime.
+import datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import FileResponse
+
+from ..errors import VidclsError
+from .pages import WEB
+from .state import ServerState, get_state
+
+State = Annotated[ServerState, Depends(get_state)]
+router = APIRouter()
+NO_EVENTS = "no events here: start the server with --config (cameras) or --data (a folder)"
+
+
+def _when(text: str | None, name: str) -> float | None:
+    """Seconds since the epoch from a number or an ISO-8601 time (UTC unless it says)."""
+    if text is None or text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise HTTPException(422, f"{name}: not a time (ISO 8601 or seconds since 1970)") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return t.timestamp()
+
+
+def _iso(t: float) -> str:
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(
+        timespec="milliseconds"
+    )
+
+
+def _url(state: ServerState, path: str | None) -> str | None:
+    """The ``/media/...`` address of a clip or snapshot (None outside the clips folder)."""
+    media = state.cameras.media if state.cameras is not None else None
+    if path is None or media is None:
+        return None
+    try:
+        return "/media/" + Path(path).resolve().relative_to(media.resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+@router.get("/api/events", summary="Finished events of the config's cameras, newest first")
+async def events(
+    state: State,
+    source: str | None = None,
+    label: str | None = None,
+    since: Annotated[str | None, Query(description="ISO 8601 or epoch seconds")] = None,
+    until: Annotated[str | None, Query(description="ISO 8601 or epoch seconds")] = None,
+    before: Annotated[int | None, Query(description="the `next` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict:
+    if state.store is None:
+        raise HTTPException(404, NO_EVENTS)
+    try:
+        rows = state.store.query(
+            source=source or None,
+            label=label or None,
+            since=_when(since, "since"),
+            until=_when(until, "until"),
+            before=before,
+            limit=limit,
+        )
+    except VidclsError as e:
+        raise HTTPException(503, str(e)) from None
+    out = [
+        {
+            "id": r.id,
+            "source": r.source,
+            "zone": r.zone,
+            "label": r.label,
+            "start": _iso(r.start),
+            "end": _iso(r.end),
+            "duration": round(r.end - r.start, 2),
+            "peak": r.peak,
+            "clip": _url(state, r.clip),
+            "snapshot": _url(state, r.snapshot),
+        }
+        for r in rows
+    ]
+    more = len(rows) == limit
+    return {"events": out, "next": rows[-1].id if more and rows else None}
+
+
+@router.get("/events", include_in_schema=False)
+async def events_page() -> FileResponse:
+    return FileResponse(WEB / "events.html")
+
+
+@router.get("/media/{path:path}", include_in_schema=False)
+async def media(state: State, path: str) -> FileResponse:
+    folder = state.cameras.media if state.cameras is not None else None
+    if folder is None:
+        raise HTTPException(404, "no clips folder")
+    root = folder.resolve()
+    file = (root / path).resolve()
+    if not file.is_relative_to(root) or file.suffix not in (".mp4", ".jpg") or not file.is_file():
+        raise HTTPException(404, "no such clip or snapshot")
+    kind = "video/mp4" if file.suffix == ".mp4" else "image/jpeg"
+    return FileResponse(file, media_type=kind)

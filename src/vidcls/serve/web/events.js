@@ -1,0 +1,90 @@
+// The events page: GET /api/events with the filters, newest first, a page at a time; a click
+// plays the event's clip in the page.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const list = $("list");
+let next = null;
+let shown = 0;
+
+function query(before) {
+  const q = new URLSearchParams({ limit: "30" });
+  for (const id of ["source", "label"]) {
+    if ($(id).value.trim()) q.set(id, $(id).value.trim());
+  }
+  for (const id of ["since", "until"]) {
+    if ($(id).value) q.set(id, new Date($(id).value).toISOString());
+  }
+  if (before !== null) q.set("before", String(before));
+  return "api/events?" + q;
+}
+
+function item(e) {
+  const li = document.createElement("li");
+  li.className = "event";
+  li.dataset.id = e.id;
+  const img = document.createElement("img");
+  img.alt = e.label;
+  img.loading = "lazy";
+  if (e.snapshot) img.src = e.snapshot.slice(1);
+  const text = document.createElement("div");
+  const where = e.zone ? `${e.source} · ${e.zone}` : e.source;
+  const start = new Date(e.start);
+  text.innerHTML = "<strong class='label'></strong><span class='muted where'></span><span class='muted when'></span>";
+  text.querySelector(".label").textContent = `${e.label} ${e.peak.toFixed(2)}`;
+  text.querySelector(".where").textContent = where;
+  text.querySelector(".when").textContent = `${start.toLocaleString()} · ${e.duration.toFixed(1)} s`;
+  li.append(img, text);
+  if (e.clip) {
+    li.classList.add("playable");
+    li.addEventListener("click", () => play(e));
+  }
+  return li;
+}
+
+function play(e) {
+  $("player").hidden = false;
+  $("playing").textContent = `${e.label} · ${e.zone ? e.source + " · " + e.zone : e.source}`;
+  const video = $("clip");
+  video.src = e.clip.slice(1);
+  video.play().catch(() => {});
+  $("player").scrollIntoView({ behavior: "smooth" });
+}
+
+async function load(reset) {
+  if (reset) {
+    list.replaceChildren();
+    next = null;
+    shown = 0;
+  }
+  $("problem").hidden = true;
+  try {
+    const r = await fetch(query(reset ? null : next));
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.detail || r.statusText);
+    for (const e of body.events) list.append(item(e));
+    shown += body.events.length;
+    next = body.next;
+    $("more").hidden = next === null;
+    $("empty").hidden = shown > 0;
+    $("count").textContent = shown ? `(${shown}${next === null ? "" : "+"})` : "";
+    for (const e of body.events) addSource(e.source);
+  } catch (err) {
+    $("problem").textContent = String(err.message || err);
+    $("problem").hidden = false;
+  }
+}
+
+function addSource(name) {
+  const select = $("source");
+  if ([...select.options].some((o) => o.value === name)) return;
+  const o = document.createElement("option");
+  o.value = o.textContent = name;
+  select.append(o);
+}
+
+$("filters").addEventListener("change", () => load(true));
+$("label").addEventListener("input", () => load(true));
+$("more").addEventListener("click", () => load(false));
+load(true);
+setInterval(() => { if (next === null && shown <= 30) load(true); }, 15000);  // new events show up

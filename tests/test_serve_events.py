@@ -1,0 +1,119 @@
+"""``vidcls serve --config``: the cameras run inside the server, their events reach
+``GET /api/events`` (filters, pages), the clips and snapshots ``/media``, and the events page
+in real headless Chromium lists them and plays a clip."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import time
+from pathlib import Path
+
+import av
+import httpx
+import pytest
+from conftest import MODELS, ROOT, needs_shared, video
+from serve_process import ServerProcess, server_env
+
+pytestmark = [
+    needs_shared,
+    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="no chromium"),
+]
+pytest.importorskip("fastapi", reason="the server needs: pip install -e '.[serve]'")
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("events")
+    config = tmp / "cameras.yml"
+    config.write_text(
+        f"""\
+clips: {{folder: {tmp / "clips"}, pre_roll: 2, post_roll: 1}}
+cameras:
+  ice:
+    source: {video("carving_ice_android.mp4")}
+  rpi:
+    source: {video("carving_ice_rpi.mp4")}
+  gone:
+    source: {tmp / "missing.mp4"}
+"""
+    )
+    args = ["--config", str(config), "--data", str(tmp / "data"), "--log-level", "warning"]
+    with ServerProcess(args, server_env(tmp / "cache", MODELS), tmp / "server.log") as s:
+        deadline = time.monotonic() + 90
+        while len(httpx.get(s.url + "/api/events").json()["events"]) < 2:
+            assert time.monotonic() < deadline, s.output()
+            time.sleep(0.5)
+        yield s
+    assert "Traceback" not in s.output(), s.output()
+    assert "camera gone" in s.output()
+
+
+def test_the_api_lists_the_events_newest_first_with_filters_and_pages(server):
+    events = httpx.get(server.url + "/api/events").json()["events"]
+    assert {(e["source"], e["label"]) for e in events} == {
+        ("ice", "carving ice"),
+        ("rpi", "carving ice"),
+    }
+    assert [e["id"] for e in events] == sorted((e["id"] for e in events), reverse=True)
+    for e in events:
+        assert e["zone"] is None and e["peak"] > 0.9 and e["duration"] > 2
+        assert e["clip"].startswith(f"/media/{e['source']}/") and e["clip"].endswith(".mp4")
+    only = httpx.get(server.url + "/api/events", params={"source": "rpi"}).json()
+    assert [e["source"] for e in only["events"]] == ["rpi"]
+    first = httpx.get(server.url + "/api/events", params={"limit": 1}).json()
+    assert len(first["events"]) == 1 and first["next"] == first["events"][0]["id"]
+    rest = httpx.get(server.url + "/api/events", params={"before": first["next"]}).json()
+    assert [e["id"] for e in rest["events"]] == [e["id"] for e in events[1:]]
+    later = httpx.get(server.url + "/api/events", params={"since": "2099-01-01T00:00:00Z"})
+    assert later.json()["events"] == []
+    bad = httpx.get(server.url + "/api/events", params={"until": "yesterday"})
+    assert bad.status_code == 422 and "until" in bad.json()["detail"]
+
+
+def test_clips_and_snapshots_are_served_and_nothing_else(server):
+    event = httpx.get(server.url + "/api/events", params={"source": "ice"}).json()["events"][0]
+    clip = httpx.get(server.url + event["clip"])
+    assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4"
+    with av.open(io.BytesIO(clip.content)) as c:
+        v = c.streams.video[0]
+        assert (v.codec_context.name, v.width, v.height) == ("h264", 360, 360)
+        assert sum(1 for _ in c.decode(v)) > 100
+    snap = httpx.get(server.url + event["snapshot"])
+    assert snap.headers["content-type"] == "image/jpeg" and snap.content[:2] == b"\xff\xd8"
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    for path in ("/media/../cameras.yml", "/media/%2e%2e/cameras.yml", "/media/ice/nope.mp4"):
+        conn.request("GET", path)
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 404, path
+
+
+def test_the_events_page_lists_them_and_plays_a_clip(server):
+    args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=args)
+        page = browser.new_page(viewport={"width": 900, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.url + "/events")
+        page.wait_for_selector("#list li.event")
+        labels = page.locator("#list li .label").all_inner_texts()
+        assert len(labels) == 2 and all(t.startswith("carving ice 0.9") for t in labels)
+        assert page.evaluate("document.querySelector('#list li img').naturalWidth") > 0
+        page.select_option("#source", "rpi")
+        page.wait_for_function("() => document.querySelectorAll('#list li').length === 1")
+        assert "rpi" in page.inner_text("#list li .where")
+        page.click("#list li.event")
+        page.wait_for_function(
+            "() => { const v = document.querySelector('#clip'); "
+            "return v.readyState >= 2 && v.videoWidth === 172; }",
+            timeout=20_000,
+        )
+        (ROOT / "test-artifacts").mkdir(exist_ok=True)
+        page.screenshot(path=ROOT / "test-artifacts" / "web_events.png")
+        browser.close()
+    assert errors == []
