@@ -1,4 +1,5 @@
-"""CPU time as Linux reports it, for benchmarks: a process's, and the whole machine's."""
+"""CPU time and memory as Linux reports them, for benchmarks: a process's, and the whole
+machine's."""
 
 from __future__ import annotations
 
@@ -24,3 +25,15 @@ def machine_busy() -> float:
         return 0.0
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def resident_mb(pid: int) -> float:
+    """Resident memory of process ``pid``, MB (VmRSS); 0 where /proc is absent."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0

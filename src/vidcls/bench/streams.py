@@ -5,23 +5,27 @@ time, either as live MPEG-TS streams from a loopback HTTP server in another proc
 read at their real speed, and watched by one :class:`~vidcls.live.watch.Watch` exactly as
 ``vidcls live`` watches them. After a warm-up, it measures capture-to-result latency (from the
 moment a decoded frame is available to its result), results per second per stream, ticks
-dropped, and CPU. A run holds when p99 latency is under 200 ms and every stream gets at least
-90 % of the model's rate.
+dropped, CPU and memory (this process and its decoding processes). A run holds when p99
+latency is under 200 ms and every stream gets at least 90 % of the model's rate. With
+``clips``, each N is measured without and then with event clips and snapshots, in the same run.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ..classifier import ClassifierOptions, VideoClassifier
-from ..cpu import machine_busy
+from ..cpu import machine_busy, resident_mb
 from ..errors import VidclsError
+from ..live.clips import ClipOptions
 from ..live.outputs import Callbacks
 from ..live.sources import SourceSpec
 from ..live.watch import Watch
@@ -47,6 +51,8 @@ class Capacity:
     machine_cores: float  # every process's (the camera server included)
     model_rate: float
     infer_ms: float  # median time of one result's preprocessing + model + postprocessing
+    rss_mb: float = 0.0  # this process's resident memory and its decoding processes'
+    clips: int | None = None  # event clips written (None: clips off)
 
     @property
     def holds(self) -> bool:
@@ -57,13 +63,14 @@ class Capacity:
         return (
             f"{self.streams:>7} {self.p50_ms:>8.0f} {self.p99_ms:>8.0f} {self.rate_mean:>9.2f} "
             f"{self.rate_min:>9.2f} {self.dropped:>8} {self.cpu_cores:>7.2f} "
-            f"{self.machine_cores:>8.2f} {self.infer_ms:>8.1f}  {verdict}"
+            f"{self.machine_cores:>8.2f} {self.infer_ms:>8.1f} {self.rss_mb / self.streams:>7.1f}"
+            f" {'-' if self.clips is None else self.clips:>6}  {verdict}"
         )
 
 
 HEADER = (
     f"{'streams':>7} {'p50 ms':>8} {'p99 ms':>8} {'res/s avg':>9} {'res/s min':>9} "
-    f"{'dropped':>8} {'cpu':>7} {'machine':>8} {'infer ms':>8}"
+    f"{'dropped':>8} {'cpu':>7} {'machine':>8} {'infer ms':>8} {'MB/cam':>7} {'clips':>6}"
 )
 
 
@@ -74,6 +81,7 @@ def measure(
     workers: int | None = None,
     loop: bool = False,
     decoders: int | None = None,
+    clips: ClipOptions | None = None,
 ) -> Capacity:
     """Watch ``urls`` for WARMUP + ``seconds``; figures from the last ``seconds``."""
     specs = [SourceSpec(f"cam{i}", u) for i, u in enumerate(urls)]
@@ -86,7 +94,10 @@ def measure(
         """Counters now: this process's CPU (its decoding processes' too), the machine's."""
         cpu = time.process_time() + (watch.pool.cpu_seconds() if watch.pool else 0.0)
         dropped = sum(f.stats.dropped for f in watch.scheduler.feeds)
-        return {"wall": time.monotonic(), "cpu": cpu, "busy": machine_busy(), "dropped": dropped}
+        pids = [os.getpid(), *(watch.pool.pids() if watch.pool else [])]
+        rss = sum(resident_mb(pid) for pid in pids)
+        now = {"wall": time.monotonic(), "cpu": cpu, "busy": machine_busy(), "dropped": dropped}
+        return {**now, "rss": rss}
 
     def emit(name: str, result: FrameResult) -> None:
         if "start" in marks and "end" not in marks:
@@ -95,7 +106,16 @@ def measure(
             counts[name] += 1
 
     outputs = Callbacks(on_result=emit)
-    watch = Watch(classifier, specs, loop=loop, workers=workers, decoders=decoders, outputs=outputs)
+    watch = Watch(
+        classifier,
+        specs,
+        loop=loop,
+        workers=workers,
+        decoders=decoders,
+        outputs=outputs,
+        segments=True,
+        clips=clips,
+    )
 
     # The measured span is timed apart from the run, which also starts and stops everything.
     timers = [
@@ -126,6 +146,8 @@ def measure(
         (b["busy"] - a["busy"]) / wall,
         watch.scheduler.rate or 0.0,
         float(np.median(infer)) if infer else float("nan"),
+        b["rss"],
+        None if clips is None else sum(1 for _ in Path(clips.folder).glob("*/*.mp4")),
     )
 
 
@@ -151,9 +173,11 @@ def run_capacity(
     window: float | None = 4.0,
     window_mode: str = "decay",
     search: bool = False,
+    clips: bool = False,
 ) -> list[Capacity]:
     """Measure each N in ``streams`` (with ``search``: go on by 8 while it holds) and print a
-    row per run; the runs."""
+    row per run; with ``clips``, each N without and then with event clips and snapshots (a
+    temporary folder), and the ratio of their result rates; the runs."""
     classifier = VideoClassifier.create_from_options(
         ClassifierOptions(model=model, window=window, window_mode=window_mode, top_k=3)
     )
@@ -173,13 +197,29 @@ def run_capacity(
     todo = list(streams)
     while todo:
         n = todo.pop(0)
-        if transport == "http":
-            with CameraServer(clip) as server:
-                urls = [server.url(i) for i in range(n)]
-                run = measure(classifier, urls, seconds, workers, decoders=decoders)
-        else:
-            run = measure(classifier, [str(clip)] * n, seconds, workers, True, decoders)
-        print(run.row(), flush=True)
+        pair = []
+        for folder in [None, *([tempfile.TemporaryDirectory()] if clips else [])]:
+            options = None if folder is None else ClipOptions(folder.name)
+            if transport == "http":
+                with CameraServer(clip) as server:
+                    urls = [server.url(i) for i in range(n)]
+                    run = measure(classifier, urls, seconds, workers, False, decoders, options)
+            else:
+                run = measure(
+                    classifier, [str(clip)] * n, seconds, workers, True, decoders, options
+                )
+            print(run.row(), flush=True)
+            pair.append(run)
+            if folder is not None:
+                folder.cleanup()
+        if clips:
+            a, b = pair
+            print(
+                f"  with clips / without: results/s {b.rate_mean / a.rate_mean:.3f}, "
+                f"p99 {b.p99_ms / a.p99_ms:.2f}x, memory +{(b.rss_mb - a.rss_mb) / n:.1f} MB/cam",
+                flush=True,
+            )
+        run = pair[-1]
         runs.append(run)
         if search and not todo:
             todo += _next(runs)

@@ -87,6 +87,12 @@ def _add_capacity(p: argparse.ArgumentParser) -> None:
         help="cameras as live MPEG-TS streams from a loopback server in another process, or "
         "files read at real speed [http]",
     )
+    g.add_argument(
+        "--clips",
+        action="store_true",
+        help="measure each N without and then with event clips and snapshots (as `vidcls live "
+        "--clips`), and print the ratio",
+    )
     g.add_argument("--seconds", type=float, default=20.0, help="measured per run [20]")
     g.add_argument("--workers", type=int, help="threads feeding the model, as `vidcls live`")
     g.add_argument(
@@ -164,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
             window=args.window or None,
             window_mode=args.window_mode,
             search=search,
+            clips=args.clips,
         )
     elif args.train:
         from ..bench.train import run_train_bench
