@@ -79,14 +79,6 @@ def tiny_clip(out: Path, frames: int = 10, fps: int = 10, size: int = 64) -> Pat
     return out
 
 
-if __name__ == "__main__":  # python tests/media.py OUT.mp4 CLIP [CLIP ...]
-    import sys
-
-    out, *clips = sys.argv[1:]
-    for start, clip in zip(join_clips([Path(c) for c in clips], Path(out)), clips, strict=True):
-        print(f"{start:7.2f} s  {clip}")
-
-
 def side_by_side(left: Path, right: Path, out: Path, size: int = 192, fps: int = 15) -> Path:
     """``left`` and ``right`` scaled to ``size``² and shown side by side (H.264, ``fps``), as
     long as the shorter one."""
@@ -117,3 +109,16 @@ def side_by_side(left: Path, right: Path, out: Path, size: int = 192, fps: int =
         for packet in s.encode():
             dst.mux(packet)
     return out
+
+
+if __name__ == "__main__":  # python tests/media.py [--side-by-side] OUT.mp4 CLIP [CLIP ...]
+    import sys
+
+    args = sys.argv[1:]
+    if args[0] == "--side-by-side":  # OUT.mp4 LEFT RIGHT
+        print(side_by_side(Path(args[2]), Path(args[3]), Path(args[1])))
+    else:
+        out, *clips = args
+        starts = join_clips([Path(c) for c in clips], Path(out))
+        for start, clip in zip(starts, clips, strict=True):
+            print(f"{start:7.2f} s  {clip}")

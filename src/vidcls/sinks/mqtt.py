@@ -5,8 +5,9 @@ Topics under the prefix (``vidcls`` unless the URL's path or ``prefix`` says oth
 - ``<prefix>/<source>/event``: every segment start and end as JSON (QoS 1, not retained);
 - ``<prefix>/<source>/action``: the current action, retained: the label, or ``none``;
 - ``<prefix>/<source>/status``: ``online`` / ``offline``, retained;
-- ``<prefix>/<source>/snapshot``: the JPEG of the last event that has one (``--clips``),
-  retained, as raw bytes (as Frigate publishes its snapshots);
+- ``<prefix>/<source>/snapshot``: the JPEG of the camera's last event that has one
+  (``--clips``; a zone's too), retained, as raw bytes (as Frigate publishes its snapshots);
+- a zone's events, action and status are under ``<prefix>/<source>/<zone>/``;
 - ``<prefix>/status``: ``online`` while vidcls is connected, retained; ``offline`` when it
   closes, and as its last will when it dies.
 
@@ -175,8 +176,9 @@ class MqttSink(EventSink):
             except OSError as e:
                 log.warning("MQTT: cannot read snapshot %s (%s)", event.snapshot, e.strerror)
                 return
-            if len(jpeg) <= MAX_SNAPSHOT:
-                self._publish(self._topic(level, "snapshot"), jpeg, 1, True)
+            if len(jpeg) <= MAX_SNAPSHOT:  # one per camera, whole frame or zone
+                camera = level.split("/", 1)[0]
+                self._publish(self._topic(camera, "snapshot"), jpeg, 1, True)
 
     def status(self, source: str, online: bool) -> None:
         if self._closed:
