@@ -145,3 +145,23 @@ def test_prune_deletes_the_oldest_past_the_age_or_size(tmp_path):
     assert sorted(p.name for p in gone) == ["1_x.jpg", "1_x.mp4"]
     left = sorted(p.name for p in (tmp_path / "cam").iterdir())
     assert left == [".9_x.mp4.part", "2_x.jpg", "2_x.mp4", "3_x.jpg", "3_x.mp4"]
+
+
+@needs_shared
+def test_python_watch_with_zones_and_clips(tmp_path):
+    from vidcls import watch
+    from vidcls.live import SourceSpec, Zone
+
+    zones = (Zone("left", (0, 0, 0.5, 1)),)
+    events = []
+    watch(
+        [SourceSpec("cam", str(video(CLIP)), zones)],
+        on_event=lambda name, e: events.append((name, e)),
+        clips=ClipOptions(tmp_path, post_roll=1),
+    )
+    ends = [(name, e) for name, e in events if e.kind == "end"]
+    assert ends and all((name.source, name.zone) == ("cam", "left") for name, _ in ends)
+    name, end = ends[-1]
+    assert Path(end.clip).parent == tmp_path / "cam" and "_left_" in Path(end.clip).name
+    assert decoded(Path(end.clip))[1:] == ("h264", 360, 360)  # the camera's, not the zone's
+    assert cv2.imread(end.snapshot).shape == (360, 360, 3)

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import http.client
 import io
+import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import av
@@ -23,13 +26,38 @@ pytest.importorskip("fastapi", reason="the server needs: pip install -e '.[serve
 playwright = pytest.importorskip("playwright.sync_api")
 
 
+class Hook(BaseHTTPRequestHandler):
+    """A webhook receiver on loopback: keeps each POSTed JSON document."""
+
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Hook.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def hook():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/hook"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, hook):
     tmp = tmp_path_factory.mktemp("events")
     config = tmp / "cameras.yml"
     config.write_text(
         f"""\
 clips: {{folder: {tmp / "clips"}, pre_roll: 2, post_roll: 1}}
+webhook: {hook}
 cameras:
   ice:
     source: {video("carving_ice_android.mp4")}
@@ -88,6 +116,15 @@ def test_clips_and_snapshots_are_served_and_nothing_else(server):
         r = conn.getresponse()
         r.read()
         assert r.status == 404, path
+
+
+def test_the_webhook_gets_the_clips_web_address(server):
+    ends = [e for e in Hook.received if e["event"] == "end"]
+    assert {e["source"] for e in ends} == {"ice", "rpi"}
+    for e in ends:
+        assert e["clip"].startswith(server.url + "/media/") and e["clip"].endswith(".mp4")
+        assert httpx.get(e["clip"]).status_code == 200
+        assert httpx.get(e["snapshot"]).headers["content-type"] == "image/jpeg"
 
 
 def test_the_events_page_lists_them_and_plays_a_clip(server):

@@ -156,3 +156,11 @@ class VideoResult:
         import numpy as np
 
         return np.stack([f.probabilities for f in self.frames])
+
+
+def named(source: str) -> dict:
+    """``{"source": ...}``, and ``"zone"`` for a view of a source that has zones (its name a
+    :class:`~vidcls.live.sources.FeedName`; the zone None for the whole frame)."""
+    if hasattr(source, "zone"):
+        return {"source": source.source, "zone": source.zone}
+    return {"source": source}

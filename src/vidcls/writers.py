@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .errors import VidclsError
-from .results import Category, FrameResult, Segment, SegmentEvent, VideoResult
+from .results import Category, FrameResult, Segment, SegmentEvent, VideoResult, named
 
 # -- atomic files ------------------------------------------------------------------------------
 
@@ -234,14 +234,6 @@ class CsvWriter(Writer):
         row = [source, e.kind, f"{e.time:.4f}", "", s.label, s.index, f"{s.peak:.6f}"]
         csv.writer(buf, lineterminator="\n").writerow([*row, f"{s.end:.4f}"])
         return buf.getvalue()
-
-
-def named(source: str) -> dict:
-    """``{"source": ...}``, and ``"zone"`` for a view of a source that has zones (its name a
-    :class:`~vidcls.live.sources.FeedName`; the zone None for the whole frame)."""
-    if hasattr(source, "zone"):
-        return {"source": source.source, "zone": source.zone}
-    return {"source": source}
 
 
 def _cells(c: Category) -> list:

@@ -78,6 +78,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with several sources: print every result, not only segment events",
     )
+    _add_events(p)
+
+
+def _add_events(p: argparse.ArgumentParser) -> None:
+    """--zone, --whole, and the event clips' flags."""
     z = p.add_argument_group("zones")
     z.add_argument(
         "--zone",

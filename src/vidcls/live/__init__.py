@@ -9,6 +9,7 @@ freshest frame at the model's rate, earliest deadline first, dropping (and count
 :mod:`.outputs` (stdout, a file, webhooks and MQTT, a window of :mod:`.display`).
 
     from vidcls.live import Watch, Output, iter_live, watch
+    from vidcls.live import ClipOptions, SourceSpec, Zone  # event clips, zones
 """
 
 from __future__ import annotations
@@ -16,11 +17,30 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__all__ = ["Output", "Outputs", "SourceStats", "Watch", "iter_live", "watch"]
-_HOME = {"Output": ".outputs", "Outputs": ".outputs", "SourceStats": ".stats"}
+__all__ = [
+    "ClipOptions",
+    "Output",
+    "Outputs",
+    "SourceSpec",
+    "SourceStats",
+    "Watch",
+    "Zone",
+    "iter_live",
+    "watch",
+]
+_HOME = {
+    "ClipOptions": ".clips",
+    "Output": ".outputs",
+    "Outputs": ".outputs",
+    "SourceSpec": ".sources",
+    "SourceStats": ".stats",
+    "Zone": ".sources",
+}
 
 if TYPE_CHECKING:
+    from .clips import ClipOptions
     from .outputs import Output, Outputs
+    from .sources import SourceSpec, Zone
     from .stats import SourceStats
     from .watch import Watch, iter_live, watch
 

@@ -1,9 +1,11 @@
 """The cameras of a config file, watched in the background of a server (``vidcls serve
---config``): the same engine, sinks and clips as ``vidcls live --config``, and every event
-kept in an :class:`~.store.EventStore`."""
+--config``): the same engine, sinks and clips as ``vidcls live --config``, every event kept
+in an :class:`~.store.EventStore`, and the sinks told the clips' and snapshots' web
+addresses."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from pathlib import Path
@@ -12,7 +14,7 @@ from ..config import Config
 from ..errors import VidclsError
 from ..options import SegmentOptions
 from .clips import ClipOptions
-from .outputs import Outputs
+from .outputs import Output, Outputs
 from .sources import check_source
 from .store import EventStore
 
@@ -20,11 +22,45 @@ log = logging.getLogger("vidcls")
 WINDOW, WINDOW_MODE = 4.0, "decay"  # as vidcls live
 
 
+class Linked(Output):
+    """Another output that gets an end event's clip and snapshot as web addresses (``base``
+    + their path under ``folder``) instead of file paths."""
+
+    def __init__(self, output: Output, folder: Path, base: str) -> None:
+        self.output, self.folder, self.base = output, folder.resolve(), base.rstrip("/")
+        self.waits = output.waits
+
+    def _link(self, path: str | None) -> str | None:
+        if path is None:
+            return None
+        try:
+            return f"{self.base}/media/{Path(path).resolve().relative_to(self.folder).as_posix()}"
+        except ValueError:
+            return path
+
+    def result(self, source, result) -> None:
+        self.output.result(source, result)
+
+    def event(self, source, event) -> None:
+        if event.clip is not None or event.snapshot is not None:
+            event = dataclasses.replace(
+                event, clip=self._link(event.clip), snapshot=self._link(event.snapshot)
+            )
+        self.output.event(source, event)
+
+    def status(self, source, online) -> None:
+        self.output.status(source, online)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self.output.close(timeout)
+
+
 class Cameras:
     """Watches ``config``'s cameras in a thread once :meth:`start` is called, until
-    :meth:`close`; events go to its sinks and to ``store``."""
+    :meth:`close`; events go to its sinks (with the clips' and snapshots' addresses under
+    ``base_url`` when given) and to ``store`` (with their paths)."""
 
-    def __init__(self, config: Config, store: EventStore) -> None:
+    def __init__(self, config: Config, store: EventStore, base_url: str | None = None) -> None:
         from ..pipeline import load_classifier
         from ..sinks import open_sinks
         from .watch import Watch
@@ -64,6 +100,8 @@ class Cameras:
             k = c.clips
             fields = ("pre_roll", "post_roll", "max_clip", "keep_days", "keep_gb", "snapshots")
             self.clips = ClipOptions(k.folder, **{f: getattr(k, f) for f in fields})
+        if base_url is not None and self.clips is not None:
+            sinks = [Linked(sink, Path(self.clips.folder), base_url) for sink in sinks]
         self.outputs = Outputs([*sinks, store])
         self.watch = Watch(
             classifier,

@@ -157,9 +157,10 @@ def read_sources(path: str | os.PathLike) -> list[SourceSpec]:
     return specs
 
 
-def gather(sources: list[str], lists: list[str] | None = None) -> list[SourceSpec]:
-    """Every source from the arguments and the lists, uniquely named; at least one."""
-    specs = [parse_source(s) for s in sources]
+def gather(sources: list, lists: list[str] | None = None) -> list[SourceSpec]:
+    """Every source from the arguments (``[NAME=]SOURCE`` or a :class:`SourceSpec`) and the
+    lists, uniquely named; at least one."""
+    specs = [s if isinstance(s, SourceSpec) else parse_source(s) for s in sources]
     for path in lists or []:
         specs += read_sources(path)
     if not specs:

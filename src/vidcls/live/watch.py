@@ -11,7 +11,6 @@ events delivered. ``vidcls live``, :func:`iter_live` and :func:`watch` are this.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import queue
 import threading
@@ -25,6 +24,7 @@ from ..results import FrameResult, SegmentEvent
 from .capture import FrameGrabber, FrameSource
 from .clips import ClipOptions, EventClips
 from .outputs import Callbacks, Output, Outputs, as_output
+from .rules import Rules
 from .scheduler import Clock, Feed, Scheduler
 from .sources import SourceSpec, gather
 from .stats import SourceStats
@@ -59,8 +59,7 @@ class Watch:
         settings: dict | None = None,
     ) -> None:
         self.specs = sources
-        self.settings = settings or {}  # view name: vidcls.config.ViewSettings
-        self._segments = segments
+        self.rules = Rules(settings or {}, segments)
         self.outputs = outputs or Outputs()
         self.pool = None
         record = None if clips is None else clips.record
@@ -83,8 +82,6 @@ class Watch:
         self._open = 0
         self._stopped = False
         self._stop_asked = threading.Event()
-        self._last_end: dict[tuple[str, str], float] = {}  # (view, label): last published end
-        self._muted: set[int] = set()  # segments in their label's cooldown
 
     def run(self, duration: float | None = None, display=None) -> list[SourceStats]:
         """Classify until every source has ended, ``duration`` seconds passed, or Ctrl-C;
@@ -176,52 +173,13 @@ class Watch:
         self.scheduler.start()
         for name, source in self.sources.items():
             source.start()
-            changes = self._changes(name)
+            changes = self.rules.changes(name)
             self.feeds[name] = self.scheduler.add(name, source, self._result, self._end, **changes)
             self._open += 1
 
-    def _changes(self, name: str) -> dict:
-        """Scheduler.add's per-feed options from the view's settings."""
-        s = self.settings.get(name)
-        if s is None:
-            return {}
-        changes = dict(s.changes)
-        if s.segments and self._segments:
-            base = self._segments if isinstance(self._segments, SegmentOptions) else None
-            changes["segments"] = dataclasses.replace(base or SegmentOptions(), **s.segments)
-        if s.fps is not None:
-            changes["fps"] = s.fps
-        return changes
-
-    def _quiet(self, name: str, event: SegmentEvent) -> bool:
-        """Whether ``event`` is not published: its label is not allowed or is denied for the
-        view, or it falls in its label's cooldown (its segment's start came within
-        ``cooldown`` seconds of the last published end of that label)."""
-        s = self.settings.get(name)
-        if s is None:
-            return False
-        label = event.segment.label
-        allow, deny = s.changes.get("allow"), s.changes.get("deny")
-        if (allow and label not in allow) or (deny and label in deny):
-            return True
-        if not s.cooldown:
-            return False
-        segment, key = event.segment, (name, label)
-        if event.kind == "start":
-            last = self._last_end.get(key)
-            if last is not None and segment.start - last < s.cooldown:
-                self._muted.add(id(segment))
-                return True
-            return False
-        if id(segment) in self._muted:
-            self._muted.discard(id(segment))
-            return True
-        self._last_end[key] = segment.end
-        return False
-
     def _events(self, name: str, events: list[SegmentEvent]) -> list[SegmentEvent]:
         """The events to publish: cooldowns applied, clips and snapshots named."""
-        out = [e for e in events if not self._quiet(name, e)]
+        out = [e for e in events if not self.rules.quiet(name, e)]
         if self.clips is not None:
             out = [self.clips.event(name, e) for e in out]
         return out
@@ -330,6 +288,7 @@ def watch(
     loop: bool = False,
     workers: int | None = None,
     decoders: int | None = 0,
+    clips: ClipOptions | None = None,
     **options,
 ) -> list[SourceStats]:
     """Classify several live sources (``[NAME=]SOURCE`` each) at once on one model until they
@@ -341,7 +300,9 @@ def watch(
     :class:`~vidcls.live.Output`) get both and are closed at the end. ``options`` load a
     classifier as :func:`vidcls.load_classifier` does, unless ``classifier`` is given.
     ``decoders``: processes decoding the sources (None: as ``vidcls live``; they start the
-    ``spawn`` way, so a script needs ``if __name__ == "__main__":``).
+    ``spawn`` way, so a script needs ``if __name__ == "__main__":``). A source may also be a
+    :class:`~vidcls.live.sources.SourceSpec` (with zones). ``clips``: event clips and
+    snapshots (:class:`~vidcls.live.clips.ClipOptions`), named in the end events.
     """
     outputs = Outputs([Callbacks(on_result, on_event), *map(as_output, sinks)])
     try:
@@ -354,6 +315,7 @@ def watch(
             workers=workers,
             decoders=decoders,
             outputs=outputs,
+            clips=clips,
         )
         return w.run(duration)
     finally:
@@ -370,6 +332,7 @@ def iter_live(
     segments: SegmentOptions | bool | None = None,
     duration: float | None = None,
     loop: bool = False,
+    clips: ClipOptions | None = None,
     **options,
 ) -> Iterator[FrameResult]:
     """Results of one live source (camera index or device, stream URL, or a file played at
@@ -377,8 +340,8 @@ def iter_live(
     model's rate, as :func:`watch` feeds each of its sources. ``on_event`` and ``sinks`` get
     every segment start and end, the end of a segment still open when the run stops
     included; ``options`` as :func:`vidcls.load_classifier` (``window=4`` follows recent
-    content, as ``vidcls live`` does by default). Raises the source's error if it failed
-    before giving any result."""
+    content, as ``vidcls live`` does by default); ``clips`` as :func:`watch`. Raises the
+    source's error if it failed before giving any result."""
     spec = gather([source])[0]
     outputs = Outputs([Callbacks(on_event=on_event), *map(as_output, sinks)])
     try:
@@ -389,6 +352,7 @@ def iter_live(
             segments=segments,
             loop=loop,
             outputs=outputs,
+            clips=clips,
         )
         yield from w.results(duration)
         stats = w.stats()[0]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from .. import zoo
 from ..errors import OptionError, VidclsError
 from ..options import check_window
+from .address import shown_host
 
 MB = 1 << 20
 # Live browser streams one server holds, measured, not guessed: on the 2-core reference machine
@@ -92,6 +93,13 @@ class ServeOptions:
             raise VidclsError("certfile and keyfile go together")
         if self.log_level not in LOG_LEVELS:
             raise OptionError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
+
+    @property
+    def base_url(self) -> str:
+        """The server's address as others reach it (its LAN address when it listens on
+        every interface), for links in events."""
+        scheme = "https" if self.certfile else "http"
+        return f"{scheme}://{shown_host(self.host)}:{self.port}"
 
     @property
     def data_folder(self) -> str:

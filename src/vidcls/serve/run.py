@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 import sys
 import time
 
 from ..errors import VidclsError
+from .address import is_loopback, shown_host
 from .app import create_app
 from .options import ServeOptions
 
@@ -44,15 +44,14 @@ def banner(options: ServeOptions, models: str, seconds: float) -> str:
     """Where to open the pages, and (off this machine without TLS) why the camera may not work."""
     scheme = "https" if options.certfile else "http"
     host = options.host
-    shown = _lan_address() if host in ("0.0.0.0", "::") else host
-    shown = f"[{shown}]" if ":" in shown else shown
+    shown = shown_host(host)
     text = (
         f"vidcls: serving {scheme}://{shown}:{options.port}/ (live camera), /file (files), "
         f"/docs (API); models {models}; ready in {seconds:.1f} s"
     )
     if options.config or options.data:
         text += f"\nvidcls: events of the cameras at {scheme}://{shown}:{options.port}/events"
-    if not _is_loopback(host) and not options.certfile:
+    if not is_loopback(host) and not options.certfile:
         text += (
             "\nvidcls: note: browsers allow the camera only on https:// or localhost pages; for "
             "phones and other machines, add --certfile and --keyfile"
@@ -72,22 +71,3 @@ def check_listen(host: str, port: int) -> None:
             probe.bind(address)
     except OSError as e:
         raise VidclsError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _lan_address() -> str:
-    """This machine's address on its default route (no packet is sent), for the banner."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect(("10.254.254.254", 1))
-            return s.getsockname()[0]
-        except OSError:
-            return "0.0.0.0"

@@ -51,7 +51,7 @@ class ServerState:
 
             config = load_config(options.config)
             self.store = EventStore(os.path.join(options.data_folder, "events.db"))
-            self.cameras = Cameras(config, self.store)
+            self.cameras = Cameras(config, self.store, options.base_url)
             self.cameras.start()
         elif options.data is not None:
             from ..live.store import EventStore

@@ -9,8 +9,7 @@ import time
 from urllib.parse import urlsplit, urlunsplit
 
 from ..live.outputs import Output, Outputs
-from ..results import SegmentEvent
-from ..writers import named
+from ..results import SegmentEvent, named
 
 log = logging.getLogger("vidcls")
 
