@@ -97,3 +97,22 @@ def test_a_decoding_process_that_dies_is_started_again_the_other_goes_on():
         assert any(seen)  # b was served meanwhile from its own process
     finally:
         pool.close()
+
+
+@needs_shared
+def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path):
+    """Decoding processes start the spawn way and import the calling script again; without
+    the guard they cannot start, and the error says what to do."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "cams.py"
+    script.write_text(
+        "import vidcls\n"
+        f"vidcls.watch([{str(video('carving_ice_rpi.mp4'))!r}], decoders=1, duration=1)\n"
+    )
+    r = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("vidcls.errors.VidclsError: ") and str(script) in last, r.stderr
+    assert 'if __name__ == "__main__":' in last

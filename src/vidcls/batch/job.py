@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..errors import VidclsError
+from ..errors import VidclsError, leave_if_importing_in_a_child, main_script
 from .inputs import list_inputs
 from .options import BatchOptions, BatchSummary
 from .store import PartStore, check_output, frames_path
@@ -21,9 +21,7 @@ def run_batch(
     """Classify every input of ``spec`` (see :func:`list_inputs`) into ``output`` (.parquet
     or .jsonl; per-frame rows beside it with ``per_frame``); resumes where a previous run
     stopped. A write that fails (disk full) is a VidclsError; what is committed stays."""
-    if _importing_the_script_in_a_worker():
-        print(f"vidcls: error: {UNGUARDED}", file=sys.stderr, flush=True)
-        raise SystemExit(1)  # this worker only: the driver says the same and raises
+    leave_if_importing_in_a_child("run_batch")  # a worker only: the driver raises too
     t0 = time.monotonic()
     options = options or BatchOptions()
     output = Path(output)
@@ -48,21 +46,6 @@ def run_batch(
         ) from None
     summary.seconds = time.monotonic() - t0
     return summary
-
-
-UNGUARDED = (
-    "run_batch was called while a worker process imported the script again: worker processes "
-    "start by importing the script that calls run_batch, so call it under "
-    '`if __name__ == "__main__":`'
-)
-
-
-def _importing_the_script_in_a_worker() -> bool:
-    """True while a new worker process (spawn) imports the main script again, which calls
-    ``run_batch`` again when the script does not guard the call."""
-    import multiprocessing
-
-    return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
 
 
 def _classify(
@@ -129,18 +112,11 @@ def _guarded(results: Iterable[tuple[list[str], Rows]]) -> Iterator[tuple[list[s
     except Exception as e:  # noqa: BLE001 - from the pool: a worker died or failed to start
         from concurrent.futures.process import BrokenProcessPool
 
-        if isinstance(e, BrokenProcessPool) and _unguarded_script():
+        script = main_script()
+        if isinstance(e, BrokenProcessPool) and script is not None:
             raise VidclsError(
                 "the worker processes stopped while starting: if run_batch is called from a "
                 'script, call it under `if __name__ == "__main__":`',
-                sys.modules["__main__"].__file__,
+                script,
             ) from None
         raise VidclsError(f"a worker failed ({type(e).__name__}: {e})") from None
-
-
-def _unguarded_script() -> bool:
-    """Whether the main module is a script (not ``vidcls`` itself, not a console), the kind
-    whose worker processes import it again."""
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    return path is not None and getattr(main, "__spec__", None) is None

@@ -67,6 +67,15 @@ def _add_other_benchmarks(p: argparse.ArgumentParser) -> None:
         help="instead: compare the window modes (none, two, decay) on the shared clips: how "
         "fast predictions follow a cut, agreement with an exact window, cost per frame",
     )
+    p.add_argument(
+        "--memory",
+        nargs="*",
+        type=int,
+        metavar="N",
+        help="instead: resident memory watching N simulated cameras (files at real speed), "
+        "without and with event clips, each run in a fresh process, and what one more camera "
+        "costs [8 24]",
+    )
 
 
 def _add_capacity(p: argparse.ArgumentParser) -> None:
@@ -147,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
         from ..bench.endtoend import run_end_to_end
 
         run_end_to_end(args.model, args.rounds, args.threads[0])
+    elif args.memory is not None:
+        from ..bench.memory import run_memory
+
+        run_memory(args.memory or [8, 24])
     elif args.window_modes:
         from ..bench.window import parser, run_window_study
 

@@ -24,7 +24,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from ..cpu import process_seconds
-from ..errors import VidclsError
+from ..errors import VidclsError, leave_if_importing_in_a_child, main_script
 from .capture import BACKOFF, Captured, FrameSource
 from .sources import SourceSpec
 
@@ -136,6 +136,7 @@ class DecoderPool:
         loop: bool = False,
         record=None,
     ) -> None:
+        leave_if_importing_in_a_child("watching sources with decoding processes")
         count = max(1, min(processes, len(sources)))
         self._context = mp.get_context("spawn")  # never fork a process that runs threads
         views = [(i, name, zone) for i, spec in enumerate(sources) for name, zone in spec.views()]
@@ -167,6 +168,12 @@ class DecoderPool:
             reply = self.ask(p, ("ready",))
             if reply is None or isinstance(reply, VidclsError):
                 self.close()
+                if reply is None and main_script() is not None:
+                    reply = VidclsError(
+                        "a decoding process failed to start: a script that watches sources "
+                        'with decoding processes calls it under `if __name__ == "__main__":`',
+                        main_script(),
+                    )
                 raise reply or VidclsError("a decoding process failed to start")
 
     def _spawn(self, p: int) -> None:
