@@ -51,17 +51,20 @@ function play(e) {
   $("player").scrollIntoView({ behavior: "smooth" });
 }
 
+let asked = 0;  // the latest load: answers to older ones (a filter typed on) are dropped
+
 async function load(reset) {
-  if (reset) {
-    list.replaceChildren();
-    next = null;
-    shown = 0;
-  }
+  const mine = ++asked;
   $("problem").hidden = true;
   try {
     const r = await fetch(query(reset ? null : next));
     const body = await r.json();
+    if (mine !== asked) return;
     if (!r.ok) throw new Error(body.detail || r.statusText);
+    if (reset) {
+      list.replaceChildren();
+      shown = 0;
+    }
     for (const e of body.events) list.append(item(e));
     shown += body.events.length;
     next = body.next;
