@@ -50,7 +50,7 @@ def test_a_full_config(tmp_path, monkeypatch):
     ]
     assert door.zones == () and door.source == "rtsp://door.local/live"
     feeds = config.feeds()
-    assert sorted(feeds) == ["door", "yard", "yard/gate", "yard/pool"]
+    assert sorted(feeds) == ["door", "yard/gate", "yard/pool"]  # yard: zones only
     # The zone's own settings over the camera's over the file's.
     gate, pool = feeds["yard/gate"], feeds["yard/pool"]
     assert gate.changes == {"threshold": 0.4, "allow": ["opening door", "walking the dog"]}

@@ -30,7 +30,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import VidclsError
-from .files import check_regular
+from .files import read_text
 
 MAX_CONFIG_BYTES = 1 << 20
 ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -144,47 +144,42 @@ class Config:
         return specs
 
     def feeds(self) -> dict[str, ViewSettings]:
-        """Per view name (``yard``, ``yard/pool``): its own settings over the camera's over
-        the file's."""
-        from .live.sources import FeedName
-
+        """Per view name (``yard``, ``yard/pool``, as :meth:`SourceSpec.views` names them):
+        its own settings over the camera's over the file's."""
         out = {}
-        top = self.file
-        for name, cam in self.file.cameras.items():
-            views = [(FeedName(name, None) if cam.zones else name, None)]
-            views += [(FeedName(name, z), zone) for z, zone in cam.zones.items()]
-            for view, zone in views:
-                layers = [top, cam] + ([zone] if zone is not None else [])
-                feed = ViewSettings()
-                for layer in layers:
-                    for key in (*SOURCE_KEYS, *SEGMENT_KEYS, "cooldown", "fps"):
-                        value = getattr(layer, key)
-                        if value is None:
-                            continue
-                        if key in SOURCE_KEYS:
-                            feed.changes[key] = value
-                        elif key in SEGMENT_KEYS:
-                            feed.segments[key] = value
-                        else:
-                            setattr(feed, key, value)
-                out[view] = feed
+        for spec in self.specs():
+            cam = self.file.cameras[spec.name]
+            for view, zone in spec.views():
+                layers = [self.file, cam] + ([cam.zones[zone.name]] if zone else [])
+                out[view] = _settings(layers)
         return out
 
     def _error(self, loc: tuple, problem: str) -> VidclsError:
         return VidclsError(f"{'.'.join(map(str, loc))}: {problem}", self.path)
 
 
+def _settings(layers: list[Filters]) -> ViewSettings:
+    """What the layers set, each over the ones before it."""
+    settings = ViewSettings()
+    for layer in layers:
+        for key in (*SOURCE_KEYS, *SEGMENT_KEYS, "cooldown", "fps"):
+            value = getattr(layer, key)
+            if value is None:
+                continue
+            if key in SOURCE_KEYS:
+                settings.changes[key] = value
+            elif key in SEGMENT_KEYS:
+                settings.segments[key] = value
+            else:
+                setattr(settings, key, value)
+    return settings
+
+
 def load_config(path: str | os.PathLike) -> Config:
     """Read and check a cameras config file (see the module's docstring)."""
     import yaml
 
-    file = check_regular(path, "config file", limit=MAX_CONFIG_BYTES)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise VidclsError("config file is not UTF-8 text", file) from None
-    except OSError as e:
-        raise VidclsError(f"cannot read config file ({e.strerror or e})", file) from None
+    file, text = read_text(path, "config file", MAX_CONFIG_BYTES)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

@@ -68,3 +68,15 @@ def _stat_problem(e: OSError, what: str, missing: str) -> str:
     if e.errno == errno.ENOTDIR:
         return f"{what} not found (a part of the path is not a folder)"
     return f"cannot read {what} ({e.strerror or e})"
+
+
+def read_text(path: str | os.PathLike, what: str, limit: int) -> tuple[Path, str]:
+    """A small UTF-8 text file (a list, a config) checked as :func:`check_regular` does: its
+    path and text; VidclsError naming it when it cannot be read."""
+    file = check_regular(path, what, limit=limit)
+    try:
+        return file, file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise VidclsError(f"{what} is not UTF-8 text", file) from None
+    except OSError as e:
+        raise VidclsError(f"cannot read {what} ({e.strerror or e})", file) from None

@@ -120,6 +120,11 @@ class Cameras:
         """The folder of the clips and snapshots, if any."""
         return None if self.clips is None else Path(self.clips.folder)
 
+    @property
+    def state(self) -> str:
+        """``watching``, or ``done`` once every camera has ended (files at their end)."""
+        return "watching" if self._thread.is_alive() else "done"
+
     def start(self) -> None:
         self._thread.start()
 

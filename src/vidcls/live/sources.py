@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import VidclsError
-from ..files import check_regular
+from ..files import check_regular, read_text
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MAX_SOURCES = 1024
@@ -136,13 +136,7 @@ def unique(specs: list[SourceSpec]) -> list[SourceSpec]:
 
 def read_sources(path: str | os.PathLike) -> list[SourceSpec]:
     """One ``[NAME=]SOURCE`` per line; blank lines and ``#`` comments are skipped."""
-    file = check_regular(path, "source list", limit=MAX_LIST_BYTES)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise VidclsError("source list is not UTF-8 text", file) from None
-    except OSError as e:
-        raise VidclsError(f"cannot read source list ({e.strerror or e})", file) from None
+    file, text = read_text(path, "source list", MAX_LIST_BYTES)
     specs = []
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()

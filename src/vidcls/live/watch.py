@@ -58,7 +58,6 @@ class Watch:
         clips: ClipOptions | None = None,
         settings: dict | None = None,
     ) -> None:
-        self.specs = sources
         self.rules = Rules(settings or {}, segments)
         self.outputs = outputs or Outputs()
         self.pool = None

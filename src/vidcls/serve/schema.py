@@ -121,6 +121,9 @@ class Health(BaseModel):
     max_uploads: int
     jobs: int = Field(description="files being classified")
     max_jobs: int
+    cameras: str | None = Field(
+        None, description="with --config: `watching`, or `done` once every camera has ended"
+    )
 
 
 class ModelInfo(BaseModel):

@@ -71,6 +71,7 @@ class ServerState:
             "max_uploads": o.max_uploads,
             "jobs": self.jobs,
             "max_jobs": o.max_jobs,
+            "cameras": None if self.cameras is None else self.cameras.state,
         }
 
     def models(self) -> dict:
