@@ -32,6 +32,7 @@ from .capture import FrameSource
 
 log = logging.getLogger("vidcls")
 KINDS = (".mp4", ".jpg")
+LEADING = 0.3  # a leading score below this is not a segment's beginning (enter is 0.5)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ class EventClips:
                 current.picture = self._picture(name, current.picture)
             return
         top = result.top[0]  # before a segment is announced: its label leads
+        if top.score < LEADING:  # no segment is near: no full-size picture fetched
+            return
         label, score, picture, _ = self._leading.get(name, ("", -1.0, None, 0.0))
         if top.label != label:
             label, score, picture = top.label, -1.0, None
