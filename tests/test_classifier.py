@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import needs_shared
+from conftest import SHARED, needs_shared
 
 from vidcls import ClassifierOptions, VidclsError, VideoClassifier
 from vidcls.classifier import _Filter, softmax
@@ -53,7 +53,7 @@ def test_unknown_labels_in_lists_are_errors():
 
 
 def test_centre_crop_keeps_the_middle():
-    pre = Preprocessor(4, 4, crop=True)
+    pre = Preprocessor(4, 4, fit="crop")
     wide = np.zeros((4, 12, 3), np.uint8)
     wide[:, 4:8] = 255  # the centre square is white, the sides black
     assert pre.from_array(wide).min() == 1.0
@@ -62,6 +62,37 @@ def test_centre_crop_keeps_the_middle():
     assert pre.from_array(tall).min() == 1.0
     squash = Preprocessor(4, 4)
     assert squash.from_array(wide).min() == 0.0
+
+
+def test_letterbox_keeps_the_whole_picture_on_black():
+    pre = Preprocessor(8, 8, fit="letterbox")
+    tall = np.full((16, 8, 3), 200, np.uint8)  # half as wide as tall: 4 columns of 8
+    got = pre.fit(tall)
+    assert (got[:, 2:6] == 200).all()
+    assert (got[:, :2] == 0).all() and (got[:, 6:] == 0).all()
+    wide = np.full((4, 16, 3), 90, np.uint8)
+    got = pre.fit(wide)  # the same buffer: the old bars and picture are all overwritten
+    assert (got[3:5] == 90).all() and (got[:3] == 0).all() and (got[5:] == 0).all()
+    same = np.full((8, 8, 3), 7, np.uint8)
+    assert (pre.fit(same) == 7).all()
+
+
+@needs_shared
+def test_letterbox_from_decoded_frames_matches_both_resizes():
+    """Frames from the decoder (area) and from arrays (bilinear) are boxed the same way."""
+    import av
+
+    with av.open(str(SHARED / "assets/videos/carving_ice_android.mp4")) as c:
+        frames = c.decode(video=0)
+        for _ in range(30):  # past the black opening frames
+            next(frames)
+        frame = next(frames).reformat(width=180, height=360)
+    a = Preprocessor(172, 172, "area", "letterbox").pixels(frame).copy()
+    b = Preprocessor(172, 172, "bilinear", "letterbox").pixels(frame).copy()
+    for got in (a, b):
+        assert (got[:, :43] == 0).all() and (got[:, 129:] == 0).all()
+        assert got[:, 43:129].mean() > 20
+    assert np.abs(a.astype(int) - b.astype(int))[:, 43:129].mean() < 12
 
 
 def test_preprocessor_rejects_wrong_arrays():

@@ -313,7 +313,7 @@ def test_bad_data_is_named_never_a_traceback_or_a_hang(tmp_path):
     assert len(skipped) == len(bad) and all(any(str(p) in s for s in skipped) for p in bad)
     assert "z_random.mp4" in (tmp_path / "m.report.md").read_text()
     assert embedded_labels(out) == ["defense", "dribbling", "passing"]
-    assert report["val_accuracy_exported"] is not None
+    assert report["int8"]["clips"] > 0  # the readable clips checked the export
     # evaluate names the same entries, and evaluates the good clips.
     r = run("evaluate", data, "--model", out, "--format", "json", timeout=HANG)
     assert r.returncode == 0, r.stderr

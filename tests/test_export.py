@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import A0, CUSTOM, needs_shared, video
 
+import vidcls
 from vidcls.errors import VidclsError
 from vidcls.labels import embedded_config, embedded_labels
 from vidcls.media import read_frames
@@ -62,10 +63,15 @@ def test_the_written_model_carries_its_labels_rate_and_window(tmp_path):
     classifier = SoftmaxClassifier(rng.normal(0, 0.1, (2, 2048)), rng.normal(0, 1, 2))
     rows = rng.uniform(0, 6, (10, 2048))
     out = tmp_path / "two.tflite"
-    labels = export_model(A0, classifier, ["left", "right"], None, rows, out, 3.0)
+    labels = export_model(A0, classifier, ["left", "right"], None, rows, out, 3.0, "letterbox")
     assert labels == labels_path(out) and labels.read_text() == "left\nright\n"
     assert embedded_labels(out) == ["left", "right"]
-    assert embedded_config(out) == {"fps": None, "classes": ["left", "right"], "window": 3.0}
+    config = embedded_config(out)
+    assert config == {"fps": None, "classes": ["left", "right"], "window": 3.0, "fit": "letterbox"}
+    # The classifier takes the fit from the model unless told otherwise.
+    assert vidcls.load_classifier(out).options.fit == "letterbox"
+    assert vidcls.load_classifier(out, fit="squash").preprocessor.fit_mode == "squash"
+    assert vidcls.load_classifier(out, crop=True).options.fit == "crop"
     model, head = loaded(out)
     w, b = graph.classifier_weights(model, head)
     assert w.shape == (2, 2048)

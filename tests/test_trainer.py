@@ -68,15 +68,17 @@ class Trained:
 
 
 VIEWS = 4  # each training clip and 3 augmented views (the default 8 takes twice as long)
+HOLD_OUT = ("--val-fraction", "0.3")  # the default is 0: every clip trains the model
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Trained:
-    """The full basketball training, once: its own model and feature cache in tmp."""
+    """The full basketball training, once, holding 30 % of each class out for validation: its
+    own model and feature cache in tmp."""
     folder = tmp_path_factory.mktemp("trained")
     env = {"VIDCLS_CACHE": str(folder / "cache"), "VIDCLS_MIRROR": str(MODELS)}
     out = folder / "basketball.tflite"
-    r = run("train", BASKETBALL, "-o", out, "--views", str(VIEWS), env=env, timeout=HANG)
+    r = run("train", BASKETBALL, "-o", out, *HOLD_OUT, "--views", VIEWS, env=env, timeout=HANG)
     print(f"\nfull training:\n{r.stdout}{r.stderr}")
     assert r.returncode == 0, r.stderr
     report = json.loads(out.with_name(out.stem + ".report.json").read_text())
@@ -204,6 +206,7 @@ def test_a_second_run_reads_the_features_from_the_cache(trained):
         BASKETBALL,
         "-o",
         again,
+        *HOLD_OUT,
         "--l2",
         trained.report["l2"],
         "--views",
@@ -247,10 +250,14 @@ def test_without_a_terminal_each_phase_logs_its_start_and_its_duration(tmp_path)
         assert len(start) == len(end) == 1 and start[0] < end[0], (name, r.stderr)
     starts = [line for line in lines if line.endswith(" ...")]
     assert [line.split(":")[1].strip() for line in starts] == list(PHASES)  # in that order
-    assert "6 clips x 2 views + 3 validation clips" in r.stderr
+    # Every clip trains the model (no validation by default), and each is also decoded as
+    # classify decodes it, to check the exported int8 model against the float head.
+    assert "9 clips x 2 views + 9 training clips to check the export" in r.stderr
     assert "training clips, 2 clips at once) ..." in r.stderr  # --threads 2, the default
-    assert "5 L2 values x 2 folds" in r.stderr  # two training clips a class: two folds
-    assert "(15 computed, 0 from the cache)" in r.stderr
+    assert "5 L2 values x 3 folds" in r.stderr  # three clips a class: three folds
+    assert "(27 computed, 0 from the cache)" in r.stderr
+    assert "cross-validated" in r.stdout and "int8 check" in r.stdout
+    assert "validation accuracy" not in r.stdout
     assert r.stdout.startswith(f"wrote {out} (3 classes)")  # stdout as it was
 
 
@@ -309,7 +316,7 @@ def test_ctrl_c_during_extraction_exits_130_and_keeps_the_cached_features(tmp_pa
     assert not out.exists()
     before = {f.name: f.stat().st_mtime_ns for f in cache.iterdir()}
     assert before and all(name.endswith(".npz") and name[0] != "." for name in before)
-    total = 6 * 4 + 3  # six training clips in 4 views, three validation clips
+    total = 9 * 4 + 9  # nine training clips in 4 views, and each again to check the export
     assert len(before) < total  # interrupted during extraction
     r = run(*args[len(CLI) :], timeout=HANG)
     assert r.returncode == 0, r.stderr
@@ -360,7 +367,9 @@ def test_train_and_evaluate_in_python(tmp_path, method):
     With ``method="head"`` the first head conv is rewritten exactly when steps were kept."""
     data = small_dataset(tmp_path / "data")
     out = tmp_path / "m.tflite"
-    result = vidcls.train(data, out, views=2, fps=0, cache=tmp_path / "features", method=method)
+    result = vidcls.train(
+        data, out, views=2, fps=0, cache=tmp_path / "features", method=method, val_fraction=0.3
+    )
     assert isinstance(result, TrainResult) and result.method == method
     model = graph.load(out.read_bytes())
     base = graph.load(MODELS.joinpath("movinet_a0_stream_int8.tflite").read_bytes())

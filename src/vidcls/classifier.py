@@ -12,7 +12,7 @@ from . import zoo
 from .errors import VidclsError
 from .labels import embedded_config, resolve_labels
 from .model import Stream, StreamModel
-from .options import ClassifierOptions
+from .options import FITS, ClassifierOptions
 from .preprocess import Preprocessor
 from .results import Category
 from .window import DecayedStream, WindowedStreams, windowed_stream
@@ -86,6 +86,18 @@ def model_window(model: str | os.PathLike) -> float | None:
     raise VidclsError(f"the model's embedded vidcls.json has a bad window ({window!r})", model)
 
 
+def model_fit(model: str | os.PathLike) -> str | None:
+    """How a model vidcls trained fits pictures to its input (``squash``, ``crop`` or
+    ``letterbox``), from its embedded vidcls.json: the default ``fit`` for it. None for zoo
+    models, models without one, and paths that are not files."""
+    if os.fspath(model).lower() in zoo.MODELS or not os.path.isfile(model):
+        return None
+    fit = embedded_config(model).get("fit")
+    if fit is None or fit in FITS:
+        return fit
+    raise VidclsError(f"the model's embedded vidcls.json has a bad fit ({fit!r})", model)
+
+
 def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Numerically stable softmax of a 1-D array (into ``out`` when given)."""
     out = np.subtract(logits, logits.max(), out=out)
@@ -108,8 +120,10 @@ class VideoClassifier:
         self.labels = labels
         self._filter = _Filter.from_options(self.options, labels)
         lay = model.layout
+        if self.options.fit is None:
+            self.options = replace(self.options, fit=model_fit(self.options.model) or "squash")
         self.preprocessor = Preprocessor(
-            lay.height, lay.width, self.options.resize, self.options.crop
+            lay.height, lay.width, self.options.resize, self.options.fit
         )
         self.fps = _model_fps(self.options.model, model.path)
         self._stream = self._new_stream(self.fps or 5.0)
@@ -178,10 +192,14 @@ class VideoClassifier:
     def new_stream(self, **changes) -> VideoClassifier:
         """Another classifier on the same loaded model, with its own state; ``changes`` to
         options that need no reload (``top_k``, ``threshold``, ``allow``, ``deny``,
-        ``window``, ``window_mode``, ``resize``, ``crop``)."""
+        ``window``, ``window_mode``, ``resize``, ``fit``)."""
         fixed = {"model", "labels", "threads", "backend"} & set(changes)
         if fixed:
             raise ValueError(f"a new stream cannot change {', '.join(sorted(fixed))}")
+        if changes.get("crop"):
+            changes.setdefault("fit", "crop")
+        elif "fit" in changes:
+            changes.setdefault("crop", False)
         options = replace(self.options, **changes) if changes else self.options
         return VideoClassifier(self.model, self.labels, options)
 

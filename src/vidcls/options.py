@@ -17,6 +17,9 @@ DEFAULT_MODEL = "a0"
 RESIZES = ("bilinear", "area")  # --resize: OpenCV bilinear (the official pipeline) or FFmpeg area
 BACKENDS = ("auto", "compiled", "interpreter")  # LiteRT CompiledModel or Interpreter
 WINDOW_MODES = ("two", "decay")  # --window-mode: how a window forgets (see vidcls.window)
+# --fit: how a picture of another shape meets the model's: stretched to it (the official
+# pipeline), its centre cut to the model's aspect, or scaled whole and padded with black.
+FITS = ("squash", "crop", "letterbox")
 
 
 @dataclass
@@ -31,7 +34,10 @@ class ClassifierOptions:
     how the window forgets: ``"two"``, two staggered streams reset in turn (exactly the last
     ``window/2`` to ``window`` seconds; two model runs per frame), or ``"decay"``, one stream
     whose older frames fade geometrically (one run per frame; ``"two"`` for a model without
-    pool sums to decay). Each field is the CLI flag of the same name (``top_k`` is ``--top-k``).
+    pool sums to decay). ``fit``: how a picture of another shape meets the model's (see
+    :data:`FITS`); None: what a model trained by vidcls records, else ``"squash"``;
+    ``crop=True`` is ``fit="crop"``. Each field is the CLI flag of the same name (``top_k`` is
+    ``--top-k``).
     """
 
     model: str | os.PathLike = DEFAULT_MODEL
@@ -46,8 +52,15 @@ class ClassifierOptions:
     backend: str = "auto"
     window: float | None = None
     window_mode: str = "two"
+    fit: str | None = None
 
     def __post_init__(self) -> None:
+        if self.crop and self.fit not in (None, "crop"):
+            raise OptionError("crop", f"contradicts fit={self.fit!r}")
+        if self.crop:
+            self.fit = "crop"
+        if self.fit is not None:
+            check_fit(self.fit)
         if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
             raise OptionError("top_k", f"must be 0 (all) or more, not {self.top_k!r}")
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
@@ -64,6 +77,12 @@ class ClassifierOptions:
         if self.window_mode not in WINDOW_MODES:
             choices = " or ".join(WINDOW_MODES)
             raise OptionError("window_mode", f"must be {choices}, not {self.window_mode!r}")
+
+
+def check_fit(fit: object) -> None:
+    """VidclsError unless ``fit`` is one of :data:`FITS`."""
+    if fit not in FITS:
+        raise OptionError("fit", f"must be one of {', '.join(FITS)}, not {fit!r}")
 
 
 def check_window(window: float | None) -> None:

@@ -31,7 +31,7 @@ def prefetched(
             yield t, preprocessor.from_frame(frame)
         return
     p = preprocessor
-    ring = [Preprocessor(p.height, p.width, p.resize, p.crop) for _ in range(depth + 2)]
+    ring = [Preprocessor(p.height, p.width, p.resize, p.fit_mode) for _ in range(depth + 2)]
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 

@@ -24,7 +24,7 @@ COMMANDS = {  # name: one line for the list of commands (the module's HELP says 
     "serve": "web app (live camera, files) and HTTP API",
     "train": "train a model on new action classes",
     "evaluate": "measure a model's accuracy on labelled clips",
-    "dataset": "check a folder of labelled clips before training",
+    "dataset": "make and check a folder of labelled clips for training",
     "batch": "classify many videos on all cores or a Ray cluster",
     "models": "list the model zoo",
     "bench": "measure speed, capacity and accuracy trade-offs",

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from ..errors import VidclsError
-from ..options import DEFAULT_MODEL, RESIZES, WINDOW_MODES, ClassifierOptions, SegmentOptions
+from ..options import DEFAULT_MODEL, FITS, RESIZES, WINDOW_MODES, ClassifierOptions, SegmentOptions
 
 NATIVE = "native"  # the CLI's word for "every decoded frame" (fps 0 in Python)
 
@@ -76,7 +76,7 @@ def add_filters(p: argparse.ArgumentParser, top_k: int = 5) -> None:
 
 
 def add_preprocess(p: argparse.ArgumentParser) -> None:
-    """--resize, --crop, and the hidden --backend."""
+    """--resize, --fit, --crop, and the hidden --backend."""
     p.add_argument(
         "--resize",
         choices=RESIZES,
@@ -84,15 +84,25 @@ def add_preprocess(p: argparse.ArgumentParser) -> None:
         help="bilinear: OpenCV, as the official example [default]; "
         "area: FFmpeg scales while converting (faster on large video)",
     )
-    p.add_argument(
-        "--crop", action="store_true", help="centre-crop to the model's aspect instead of squashing"
-    )
+    add_fit(p)
     p.add_argument(
         "--backend",
         choices=("auto", "compiled", "interpreter"),
         default="auto",
         help=argparse.SUPPRESS,
     )
+
+
+def add_fit(p: argparse.ArgumentParser) -> None:
+    """--fit and its shorthand --crop."""
+    p.add_argument(
+        "--fit",
+        choices=FITS,
+        help="how a picture of another shape meets the model's: squash (stretch, as the "
+        "official example), crop (its centre), letterbox (whole, padded with black) "
+        "[what a model trained by vidcls records, else squash]",
+    )
+    p.add_argument("--crop", action="store_true", help="the same as --fit crop")
 
 
 def add_window(p: argparse.ArgumentParser, default: float | None = None, mode: str = "two") -> None:

@@ -43,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--fps", type=flags.fps_value, help="frames per second fed to the model [the model's, 5]"
     )
     flags.add_window(p, default=DEFAULT_WINDOW, mode=DEFAULT_WINDOW_MODE)
+    flags.add_fit(p)
     p.add_argument("--cumulative", action="store_true", help="no window: all since the start")
     p.add_argument("--headless", action="store_true", help="no window: print results instead")
     p.add_argument(

@@ -5,8 +5,10 @@ matrix beside it)."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .. import zoo
+from ..options import FITS
 from . import flags
 
 HELP = "train a model on new action classes"
@@ -32,12 +34,14 @@ def add_dataset_flags(p: argparse.ArgumentParser, *, training: bool) -> None:
         default="auto" if training else None,
         help=f"frames per second fed, or 'native' for every frame{fps_help}",
     )
-    g.add_argument(
-        "--val-fraction",
-        type=float,
-        default=0.3,
-        help="held out per class, from the end, when there are no train/ and val/ folders [0.3]",
-    )
+    if training:
+        val_help = (
+            "held out per class, from the end, when there are no train/ and val/ folders; "
+            "0 fits the model on every clip, and cross-validation estimates its accuracy [0]"
+        )
+    else:
+        val_help = "with --split val: the part train --val-fraction held out [0.3]"
+    g.add_argument("--val-fraction", type=float, default=0.0 if training else 0.3, help=val_help)
     if training:
         threads_help = "CPU threads: clips extracted at once, inference threads when verifying"
     else:
@@ -64,6 +68,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="classifier",
         help="train the last conv alone, or both head convs (kept only where cross-validation "
         "prefers them) [classifier]",
+    )
+    g.add_argument(
+        "--fit",
+        choices=FITS,
+        default="squash",
+        help="how clips of another shape meet the model's: squash (stretch), crop (the "
+        "centre), letterbox (whole, padded with black); recorded in the model [squash]",
     )
     g.add_argument("--l2", type=float, help="L2 strength (default: chosen by cross-validation)")
     g.add_argument("--seed", type=int, default=0, help="augmentation seed [0]")
@@ -95,11 +106,17 @@ def run(args: argparse.Namespace) -> int:
         p.advance()
     print(f"wrote {result.model_path} ({len(result.classes)} classes) and {result.labels_path}")
     print(f"training accuracy    {result.train_accuracy:.1%}")
-    if result.val_accuracy is not None:
+    if result.cv_accuracy is not None:
+        print(f"cross-validated      {result.cv_accuracy:.1%} (expected on new clips like these)")
+    if result.val_accuracy_exported is not None:
         print(f"validation accuracy  {result.val_accuracy_exported:.1%} (exported model)")
+    if result.int8 is not None:
+        c = result.int8
         print(
-            f"largest probability difference, exported vs numpy head: "
-            f"{result.max_probability_difference:.4f}"
+            f"int8 check           agrees with the float head on {c.agreement:.1%} of "
+            f"{c.clips} {c.part} clips (top-1 {c.int8_accuracy:.1%} vs {c.float_accuracy:.1%})"
         )
+        if c.warning():
+            print(f"vidcls: warning: {c.warning()}", file=sys.stderr)
     print(f"report {report}  ({result.seconds:.0f} s)")
     return 0

@@ -120,7 +120,7 @@ class RemoteSource(FrameSource):
 
 class DecoderPool:
     """``processes`` child processes decoding ``sources`` between them, each frame handed over
-    scaled to ``height`` x ``width`` by a preprocessor made with ``resize`` and ``crop``. A
+    scaled to ``height`` x ``width`` by a preprocessor made with ``resize`` and ``fit``. A
     process that dies (a decoder crashing on a hostile stream, say) is started again with
     backoff; its sources carry on from a reset state while the others never notice."""
 
@@ -132,7 +132,7 @@ class DecoderPool:
         *,
         processes: int,
         resize: str = "bilinear",
-        crop: bool = False,
+        fit: str = "squash",
         loop: bool = False,
         record=None,
     ) -> None:
@@ -142,7 +142,7 @@ class DecoderPool:
         views = [(i, name, zone) for i, spec in enumerate(sources) for name, zone in spec.views()]
         self.memory = shared_memory.SharedMemory(create=True, size=len(views) * height * width * 3)
         frames = np.ndarray((len(views), height, width, 3), np.uint8, self.memory.buf)
-        self._shape = (height, width, resize, crop)
+        self._shape = (height, width, resize, fit)
         self._loop, self._count, self._record = loop, len(views), record
         groups = [list(range(len(sources)))[p::count] for p in range(count)]
         self._work = [
@@ -251,7 +251,7 @@ def _serve(conn, work, memory_name, count, shape, loop=False, record=None) -> No
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _exit_with(os.getppid())
-    height, width, resize, crop = shape
+    height, width, resize, fit = shape
     memory = shared_memory.SharedMemory(name=memory_name)
     frames = np.ndarray((count, height, width, 3), np.uint8, memory.buf)
     sources, views = work
@@ -262,7 +262,7 @@ def _serve(conn, work, memory_name, count, shape, loop=False, record=None) -> No
         conn.send(e)
         return
     # Each view's frame (or zone of it) is scaled straight into its place in shared memory.
-    pre = {slot: Preprocessor(height, width, resize, crop, frames[slot]) for slot, _, _ in views}
+    pre = {slot: Preprocessor(height, width, resize, fit, frames[slot]) for slot, _, _ in views}
     source_of = {slot: i for slot, i, _ in views}
     zone_of = {slot: z for slot, _, z in views}
     full: dict[int, tuple[int, np.ndarray]] = {}  # a source's frame as RGB, for its zones

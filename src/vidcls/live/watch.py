@@ -258,7 +258,7 @@ def _decoder_pool(classifier: VideoClassifier, sources, processes: int, loop: bo
         lay.width,
         processes=processes,
         resize=options.resize,
-        crop=options.crop,
+        fit=options.fit,
         loop=loop,
         record=record,
     )

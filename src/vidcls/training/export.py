@@ -41,12 +41,14 @@ def export_model(
     train_features: np.ndarray,
     out: Path,
     window: float = 0.0,
+    fit: str = "squash",
 ) -> Path:
     """Write ``base`` with ``fitted`` as its classifier (or both head convs) to ``out`` and the
     label file beside it; returns the label file. The int8 ranges of the hidden tensors are
     those on ``train_features`` (the rows ``fitted`` reads), the logits' range theirs plus 10 %
     margin; ``fps`` (None: every frame) goes into the file as the rate to feed, ``window``
-    (seconds, 0: none) as the default window to classify with."""
+    (seconds, 0: none) as the default window to classify with, ``fit`` as the way pictures
+    meet the model's shape."""
     data = base.read_bytes()
     logits = fitted.logits(train_features)
     margin = 0.1 * (logits.max() - logits.min())
@@ -73,7 +75,7 @@ def export_model(
             labels=classes,
             path=str(base),
         )
-    config = json.dumps({"fps": fps, "classes": classes, "window": window or None})
+    config = json.dumps({"fps": fps, "classes": classes, "window": window or None, "fit": fit})
     write_bytes(out, graph.with_files(exported, {"vidcls.json": config}))
     return write_bytes(labels_path(out), ("\n".join(classes) + "\n").encode())
 

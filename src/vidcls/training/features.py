@@ -40,10 +40,16 @@ class FeatureExtractor:
 
     ``short_side``: the working size clips are decoded at (twice the model's input side),
     so augmentation runs on small frames and the model's own resize stays a downscale.
+    ``fit``: how pictures meet the model's shape (see :data:`~vidcls.options.FITS`).
     """
 
     def __init__(
-        self, model_path: str | os.PathLike, threads: int = 1, *, checked: bool = False
+        self,
+        model_path: str | os.PathLike,
+        threads: int = 1,
+        *,
+        checked: bool = False,
+        fit: str = "squash",
     ) -> None:
         self.path = Path(model_path)
         if not checked:
@@ -53,7 +59,9 @@ class FeatureExtractor:
         self.head = find_head(parsed, str(self.path))
         self.hidden_quant = quantization(parsed, self.head.hidden)
         self.pooled_quant = quantization(parsed, self.head.pooled)
-        self.digest = hashlib.sha256(data).hexdigest()[:16]
+        self.fit = fit
+        # The cache key's model part; features of other fits are other features.
+        self.digest = hashlib.sha256(data).hexdigest()[:16] + ("" if fit == "squash" else fit)
         extra = {HIDDEN: self.head.hidden, POOLED: self.head.pooled}
         featured = with_outputs(data, self.head.signature_key, extra)
         # LiteRT maps the file it loads: it may go once loaded (POSIX keeps the mapping).
@@ -63,7 +71,7 @@ class FeatureExtractor:
         self.stream = self.model.new_stream()
         self.window_stream = self.model.new_stream()
         lay = self.model.layout
-        self.preprocessor = Preprocessor(lay.height, lay.width)
+        self.preprocessor = Preprocessor(lay.height, lay.width, fit=fit)
         self.short_side = 2 * max(lay.height, lay.width)
 
     def __call__(self, frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

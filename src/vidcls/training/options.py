@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from .. import zoo
 from ..errors import OptionError
+from ..options import check_fit
 
 AUTO = "auto"
 METHODS = ("classifier", "head")
@@ -30,11 +31,13 @@ class TrainOptions:
     rate fed) as a sample, streamed from a zero state as ``classify --window`` and ``live``
     stream them; recorded in the model as its default window; 0: whole clips only.
     ``threads``: clips processed in parallel during extraction (one LiteRT thread each), and
-    LiteRT threads when verifying.
+    LiteRT threads when verifying. ``fit``: how pictures of another shape meet the model's
+    (``squash``, ``crop``, ``letterbox``), in training and, recorded in the model, when it
+    classifies.
     """
 
     model: str | os.PathLike = zoo.DEFAULT_MODEL
-    val_fraction: float = 0.3
+    val_fraction: float = 0.0
     views: int = 8
     fps: float | str = AUTO
     l2: float | None = None
@@ -44,8 +47,10 @@ class TrainOptions:
     epochs: int = 500
     method: str = "classifier"
     window: float = 4.0
+    fit: str = "squash"
 
     def __post_init__(self) -> None:
+        check_fit(self.fit)
         for name, least in (("views", 1), ("threads", 1), ("epochs", 1), ("seed", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:

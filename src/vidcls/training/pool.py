@@ -43,12 +43,13 @@ _process: dict = {}  # this pool process's extractor and settings
 _local = threading.local()  # this thread's extractor (thread pools)
 
 
-def _start_process(model: Path, cache: Path, fps: float | None) -> None:
+def _start_process(model: Path, cache: Path, fps: float | None, fit: str) -> None:
     import cv2
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C
     cv2.setNumThreads(1)  # one core per clip: OpenCV's own threads would only contend
-    _process.update(extractor=FeatureExtractor(model, 1, checked=True), cache=FeatureCache(cache))
+    extractor = FeatureExtractor(model, 1, checked=True, fit=fit)
+    _process.update(extractor=extractor, cache=FeatureCache(cache))
     _process["fps"] = fps
 
 
@@ -74,6 +75,7 @@ class ClipPool:
         if kind not in ("process", "thread"):
             raise ValueError(f"kind must be 'process' or 'thread', not {kind!r}")
         self.extractor, self.cache, self.fps = extractor, cache, fps
+        self.fit = extractor.fit
         self.at_once, self.kind = max(1, int(at_once)), kind
         self._executor: Executor | None = None
         self._spare: queue.Queue[FeatureExtractor] = queue.Queue()  # for threads to take
@@ -116,9 +118,10 @@ class ClipPool:
             # Loaded here, one after the other: LiteRT's loading messages never interleave
             # with the warnings of clips being skipped.
             for _ in range(n):
-                self._spare.put(FeatureExtractor(self.extractor.path, 1, checked=True))
+                extractor = FeatureExtractor(self.extractor.path, 1, checked=True, fit=self.fit)
+                self._spare.put(extractor)
             return ThreadPoolExecutor(n, thread_name_prefix="vidcls-features")
-        args = (self.extractor.path, self.cache.folder, self.fps)
+        args = (self.extractor.path, self.cache.folder, self.fps, self.fit)
         context = multiprocessing.get_context("spawn")  # LiteRT's threads do not survive fork
         return ProcessPoolExecutor(n, context, initializer=_start_process, initargs=args)
 
@@ -184,7 +187,7 @@ class FeatureRun:
             pool = self._pool or stack.enter_context(self._new_pool())
             for number, got in pool.run(jobs, self.window, self.working):
                 results[number] = got
-                if got.error:
+                if got.error and got.error not in self.skipped:  # named once, if seen twice
                     self.skipped.append(got.error)
                     log.warning("skipping %s", got.error)
                 self.computed += got.computed

@@ -18,7 +18,7 @@ def write_report(result: TrainResult) -> Path:
     """Write the report files beside the model; returns the Markdown one."""
     base = result.model_path.with_suffix("")
     png = None
-    if result.evaluation is not None and result.evaluation.clips:
+    if result.val_accuracy_exported is not None and result.evaluation is not None:
         try:
             png = plot_confusion(
                 result.evaluation,
@@ -50,6 +50,11 @@ def report_text(result: TrainResult, png: Path | None = None) -> str:
         "",
         f"- training accuracy (clips without augmentation): {result.train_accuracy:.1%}",
     ]
+    if result.cv_accuracy is not None:
+        lines += [
+            f"- cross-validated accuracy (contiguous folds of the training clips; what to "
+            f"expect on new clips like these): {result.cv_accuracy:.1%}"
+        ]
     if result.val_accuracy is not None:
         lines += [
             f"- validation accuracy, head in numpy: {result.val_accuracy:.1%}",
@@ -59,11 +64,29 @@ def report_text(result: TrainResult, png: Path | None = None) -> str:
             f"- for scale, logistic regression on pooled features without augmentation: "
             f"{result.baseline_val_accuracy:.1%}",
         ]
-    lines += [f"- {options.views - 1} augmented views per training clip; L2 {result.l2:g}"]
+    lines += int8_lines(result)
+    lines += [
+        f"- {options.views - 1} augmented views per training clip; L2 {result.l2:g}; "
+        f"pictures fitted by {options.fit}"
+    ]
     if result.skipped:
         lines += ["", "Skipped clips:", *[f"- {s}" for s in result.skipped]]
-    if result.evaluation is not None and result.evaluation.clips:
+    if result.val_accuracy_exported is not None and result.evaluation is not None:
         lines += ["", "Validation, exported model:", "", "```", result.evaluation.table(), "```"]
     if png is not None:
         lines += ["", f"![confusion matrix]({png.name})"]
     return "\n".join(lines) + "\n"
+
+
+def int8_lines(result: TrainResult) -> list[str]:
+    """The int8 guard's lines of the report (none without a check)."""
+    c = result.int8
+    if c is None:
+        return []
+    lines = [
+        f"- int8 check on {c.clips} {c.part} clips: the exported model agrees with the float "
+        f"head on {c.agreement:.1%}; top-1 {c.int8_accuracy:.1%} int8 vs {c.float_accuracy:.1%} "
+        f"float; largest probability difference {c.max_difference:.4f}"
+    ]
+    warning = c.warning()
+    return lines + ([f"- **warning**: {warning}"] if warning else [])

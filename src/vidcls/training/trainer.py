@@ -7,15 +7,13 @@ numpy, and with ``method="head"`` both head convs are then trained from it (:mod
 They are written into a copy of the model in place of the original head, so the result is a
 streaming .tflite with the original's inputs, states, signature and ops, and ``logits`` of the
 new class count. That file is then run on the validation clips as ``vidcls classify`` runs it
-and compared with the head in numpy.
+and compared with the float head in numpy (:mod:`.guard`).
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -23,12 +21,12 @@ import numpy as np
 
 from .. import media, zoo
 from ..errors import VidclsError
-from ..pipeline import load_classifier
-from .dataset import Dataset, load_dataset
-from .evaluation import Evaluation, classify_clip
+from .dataset import Clip, Dataset, load_dataset
+from .evaluation import Evaluation
 from .export import check_target, export_model
 from .features import FeatureCache, FeatureExtractor, Features
-from .methods import Fitted, fit, validation
+from .guard import Int8Check, check_clips, verify
+from .methods import fit, validation
 from .options import AUTO, TrainOptions
 from .pool import FeatureRun
 from .progress import Progress, count
@@ -48,7 +46,7 @@ class TrainResult:
     val_accuracy: float | None
     val_accuracy_exported: float | None
     baseline_val_accuracy: float | None  # logistic regression on pooled features, no augmentation
-    max_probability_difference: float | None  # exported model vs the head in numpy, on val clips
+    max_probability_difference: float | None  # exported model vs the float head, check clips
     l2: float
     seconds: float
     method: str = "classifier"
@@ -57,7 +55,8 @@ class TrainResult:
     skipped: list[str] = field(default_factory=list)
     confusion: list[list[int]] | None = None
     extraction_seconds: float = 0.0
-    evaluation: Evaluation | None = field(default=None, repr=False)  # exported model, val clips
+    evaluation: Evaluation | None = field(default=None, repr=False)  # exported, check clips
+    int8: Int8Check | None = None  # the exported model against the float head
     fps: float | None = None  # the rate clips were fed at (None: every frame)
     data_dir: str = ""
     options: TrainOptions = field(default_factory=TrainOptions, repr=False)
@@ -67,9 +66,10 @@ class TrainResult:
         precision and recall."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d.pop("evaluation")
+        d["int8"] = None if self.int8 is None else self.int8.to_dict()
         d["model_path"], d["labels_path"] = str(self.model_path), str(self.labels_path)
         d["options"] = self.options.to_dict()
-        if self.evaluation is not None and self.evaluation.clips:
+        if self.val_accuracy_exported is not None and self.evaluation is not None:
             d["exported_per_class"] = self.evaluation.per_class()
         return d
 
@@ -93,7 +93,7 @@ def train(
     t_start = time.monotonic()
     out = check_target(out)
     base = zoo.resolve_model(options.model)
-    extractor = FeatureExtractor(base, options.threads)  # a bad model fails first
+    extractor = FeatureExtractor(base, options.threads, fit=options.fit)  # a bad model fails first
     dataset = load_dataset(data_dir, options.val_fraction)
     rate = feed_rate(options.fps, [c.path for c in dataset.train])
     cache = FeatureCache(options.cache or zoo.cache_dir() / "features")
@@ -101,16 +101,23 @@ def train(
     run = FeatureRun(extractor, cache, rate, options.seed, list(dataset.skipped))
     run.window, run.at_once = options.window, options.threads
     t0 = time.monotonic()
-    tr, va = extract(run, dataset, options.views, phases)
+    check, part = check_clips(dataset)
+    tr, ch = extract(run, dataset, options.views, phases, check, part)
+    va = ch if part == "validation" else None
     extraction = time.monotonic() - t0
     _check_coverage(tr, dataset.classes, data_dir)
     fitted = fit(tr, len(dataset.classes), options, base, phases)
     val_acc, confusion, baseline = validation(fitted, tr, va, len(dataset.classes), options)
     with phases.phase("writing", f"{out} and its labels", "written", 2, "file") as phase:
         rows = getattr(tr, fitted.head.feature)
-        labels = export_model(base, fitted.head, dataset.classes, rate, rows, out, options.window)
+        labels = export_model(
+            base, fitted.head, dataset.classes, rate, rows, out, options.window, options.fit
+        )
         phase.advance(2)
-    evaluation, diff = verify(out, dataset, fitted, va, rate, options.threads, phases)
+    evaluation, int8 = verify(
+        out, check, part, dataset.classes, fitted, ch, rate, options.threads, phases
+    )
+    validated = va is not None and int8 is not None
     return TrainResult(
         model_path=out,
         labels_path=labels,
@@ -118,9 +125,9 @@ def train(
         counts=dataset.counts(),
         train_accuracy=float((fitted.logits(tr)[tr.plain].argmax(1) == tr.labels[tr.plain]).mean()),
         val_accuracy=val_acc,
-        val_accuracy_exported=evaluation.top1 if evaluation.clips else None,
+        val_accuracy_exported=evaluation.top1 if validated else None,
         baseline_val_accuracy=baseline,
-        max_probability_difference=diff,
+        max_probability_difference=None if int8 is None else int8.max_difference,
         l2=fitted.l2,
         method=fitted.method,
         cv_accuracy=fitted.cv_accuracy,
@@ -130,6 +137,7 @@ def train(
         confusion=confusion,
         extraction_seconds=extraction,
         evaluation=evaluation,
+        int8=int8,
         fps=rate,
         data_dir=os.fspath(data_dir),
         options=options,
@@ -149,26 +157,31 @@ def feed_rate(fps: float | str, paths: list[Path], long_enough: float = 2.0) -> 
 
 
 def extract(
-    run: FeatureRun, dataset: Dataset, views: int, phases: Progress
+    run: FeatureRun,
+    dataset: Dataset,
+    views: int,
+    phases: Progress,
+    check: list[Clip],
+    part: str = "validation",
 ) -> tuple[Features | None, Features | None]:
     """Features of the training clips in ``views`` views each (with their windows, decoded
-    once each at the working size) and of the validation clips once (whole, decoded as
+    once each at the working size) and of the ``check`` clips once (whole, decoded as
     classification does): one phase, advancing per clip view, ``run.at_once`` clips at a
     time."""
-    n_train, n_val = len(dataset.train), len(dataset.val)
+    n_train, n_val = len(dataset.train), len(check)
     detail = f"{count(n_train, 'clip')} x {count(views, 'view')}"
-    detail += f" + {count(n_val, 'validation clip')}" if n_val else ""
+    detail += f" + {count(n_val, f'{part} clip')} to check the export" if n_val else ""
     windows = f"{run.window:g} s windows of longer training clips, " if run.window else ""
     detail += f" ({windows}{count(run.at_once, 'clip')} at once)"
     total = n_train * views + n_val
     with phases.phase("features", detail, "features ready", total, "view") as phase, run:
         run.phase = phase
         tr = run.features(dataset.train, "train", views)
-        # Validation: whole clips decoded as `vidcls classify` decodes them, so that the
-        # exported model can be checked against the numpy head on the same pictures.
+        # Check clips: whole, decoded as `vidcls classify` decodes them, so that the exported
+        # model can be checked against the float head on the same pictures.
         window, run.window, run.working = run.window, 0.0, False
         try:
-            va = run.features(dataset.val, "val", 1) if dataset.val else None
+            va = run.features(check, "val", 1) if check else None
         finally:
             run.window, run.working = window, True
         phase.note = f"{run.computed} computed, {run.cached} from the cache"
@@ -182,50 +195,3 @@ def _check_coverage(tr: Features | None, classes: list[str], data_dir) -> None:
     missing = [classes[c] for c in range(len(classes)) if c not in set(tr.labels.tolist())]
     if missing:
         raise VidclsError(f"no readable training clips for: {', '.join(missing)}", data_dir)
-
-
-def verify(
-    model_path: Path,
-    dataset: Dataset,
-    fitted: Fitted,
-    va: Features | None,
-    fps: float | None,
-    threads: int = 1,
-    phases: Progress | None = None,
-) -> tuple[Evaluation, float | None]:
-    """Run the written model on the validation clips as ``vidcls classify`` does, and compare
-    its probabilities with the numpy head's on the same clips' features: the evaluation and the
-    largest difference (None without validation clips). ``threads`` clips at once, each on one
-    LiteRT thread. One phase, advancing per clip."""
-    phases = phases or Progress(False)
-    n = 0 if va is None else len(va.labels)
-    detail = f"the exported model on {count(n, 'validation clip')}"
-    diffs = []
-    local = threading.local()
-    first = load_classifier(model_path, top_k=0, threads=1)  # checked once, here
-    evaluation = Evaluation(str(model_path), dataset.classes, labels=len(first.labels))
-
-    def classify(number: int):
-        if not hasattr(local, "clf"):  # each thread its own stream state
-            local.clf = load_classifier(model_path, top_k=0, threads=1)
-        return classify_clip(local.clf, dataset.val[number], 0 if fps is None else fps)
-
-    with (
-        phases.phase("verifying", detail, "verified", n, "clip") as phase,
-        ThreadPoolExecutor(max(1, threads)) as pool,
-    ):
-        expected_all = None if va is None else fitted.probabilities(va)
-        numbers = [] if va is None else va.groups[:, 0].tolist()
-        for row, (prediction, result) in enumerate(pool.map(classify, numbers)):
-            got = np.zeros(len(first.labels))
-            for c in result.summary:
-                got[c.index] = c.score
-            diffs.append(float(np.abs(got - expected_all[row]).max()))
-            evaluation.clips.append(prediction)
-            phase.advance()
-        if diffs:
-            phase.note = (
-                f"top-1 {evaluation.top1:.1%}, "
-                f"largest probability difference from numpy {max(diffs):.4f}"
-            )
-    return evaluation, max(diffs) if diffs else None
