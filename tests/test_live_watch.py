@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import needs_shared, video
+from conftest import A0, needs_shared, video
 
 import vidcls
 from vidcls.live import Output, Watch
 from vidcls.live.sources import SourceSpec
+from vidcls.training.export import export_model
+from vidcls.training.fit import SoftmaxClassifier
 
 pytestmark = needs_shared
 
@@ -147,3 +149,51 @@ def test_a_reset_asked_for_by_name_is_not_a_reconnect(classifier):
     results.close()
     feed = watch.feeds["a"]
     assert feed.stats.resets == 0 and feed.pipeline.classifier.frames_seen <= 3
+
+
+@pytest.mark.parametrize("decoders", [0, 1])
+def test_a_model_switch_loses_no_source_and_no_event(classifier, decoders, tmp_path):
+    """Four sources live; the model switches midway to a 2-class model that letterboxes: each
+    source goes on with the new labels, nothing reconnects, and every segment that opened
+    (before or after) has its end event."""
+    new = tmp_path / "two.tflite"
+    rng = np.random.default_rng(3)
+    head = SoftmaxClassifier(rng.normal(0, 0.05, (2, 2048)), np.zeros(2))
+    export_model(
+        A0, head, ["left", "right"], 5.0, rng.uniform(0, 6, (10, 2048)), new, 0, "letterbox"
+    )
+    clip = str(video("carving_ice_android.mp4"))
+    sink = Collect()
+    watch = Watch(
+        classifier,
+        [SourceSpec(n, clip) for n in "abcd"],
+        decoders=decoders,
+        loop=True,
+        outputs=sink,
+        segments=vidcls.SegmentOptions(enter=0.3, exit=0.1, min_duration=0.2, smoothing=0),
+    )
+    before, after = dict.fromkeys("abcd", 0), dict.fromkeys("abcd", 0)
+    switched = False
+    for result in watch.results(duration=120):
+        name = [i[1] for i in sink.items if i[0] == "result"][-1]
+        if not switched:
+            before[name] += 1
+            if min(before.values()) >= 6:
+                watch.switch_model(new)
+                switched = True
+        elif result.top and result.top[0].label in ("left", "right"):
+            after[name] += 1
+            if min(after.values()) >= 6:
+                break
+    watch.stop()
+    assert min(after.values()) >= 6, after
+    assert watch.scheduler.classifier.options.fit == "letterbox"  # the new model's own
+    if decoders:  # the decoding processes fit pictures the new model's way
+        assert watch.pool._shape[3] == "letterbox"
+    for s in watch.stats():
+        assert s.reconnects == 0 and s.error is None
+    for name in "abcd":
+        events = [i[2] for i in sink.items if i[0] == "event" and i[1] == name]
+        starts = [e for e in events if e.kind == "start"]
+        assert starts and len(starts) == sum(e.kind == "end" for e in events), events
+        assert any(e.segment.label == "carving ice" for e in starts)  # the old model's segment, ended

@@ -23,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=200, help="frames timed per configuration [200]")
     _add_other_benchmarks(p)
     _add_capacity(p)
+    _add_heldout(p)
 
 
 def _add_other_benchmarks(p: argparse.ArgumentParser) -> None:
@@ -76,6 +77,26 @@ def _add_other_benchmarks(p: argparse.ArgumentParser) -> None:
         "without and with event clips, each run in a fresh process, and what one more camera "
         "costs [8 24]",
     )
+
+
+def _add_heldout(p: argparse.ArgumentParser) -> None:
+    """--heldout DIR and the training options it varies."""
+    from ..options import FITS
+
+    g = p.add_argument_group("accuracy on unseen clips (--heldout)")
+    g.add_argument(
+        "--heldout",
+        metavar="DIR",
+        help="instead: train as `vidcls train` does FOLDS times, each without one contiguous "
+        "block of every class, and classify that block: every clip unseen once",
+    )
+    g.add_argument("--folds", type=int, default=6, help="blocks per class [6]")
+    g.add_argument("--flip", action="store_true", help="also measure mirrored test-time views")
+    g.add_argument("--fit", choices=FITS, default="squash", help="train --fit [squash]")
+    g.add_argument(
+        "--method", choices=("classifier", "head"), default="classifier", help="train --method"
+    )
+    g.add_argument("--views", type=int, default=8, help="train --views [8]")
 
 
 def _add_capacity(p: argparse.ArgumentParser) -> None:
@@ -145,7 +166,13 @@ def _streams(values: list[str], flag: str = "--streams") -> tuple[list[int], boo
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.nonref is not None:
+    if args.heldout:
+        from ..bench.heldout import heldout
+        from ..training import TrainOptions
+
+        options = TrainOptions(model=args.model, fit=args.fit, method=args.method, views=args.views)
+        print(heldout(args.heldout, options, args.folds, args.flip).table(), end="")
+    elif args.nonref is not None:
         from pathlib import Path
 
         from ..bench.endtoend import cached_phone_clips

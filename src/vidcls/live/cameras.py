@@ -128,6 +128,23 @@ class Cameras:
     def start(self) -> None:
         self._thread.start()
 
+    def switch_model(self, model) -> None:
+        """Classify every camera with ``model`` from its next frame (see
+        :meth:`Watch.switch_model`); VidclsError, nothing changed, if it cannot."""
+        self.watch.switch_model(model)
+
+    def record(self, name: str, seconds: float, path: str) -> bool:
+        """Ask camera view ``name`` for a clip of the next ``seconds`` (and its pre-roll) at
+        ``path``; False when it records no clips (no ``clips:`` in the config, or a camera
+        OpenCV decodes)."""
+        import time
+
+        source = self.watch.sources.get(name)
+        if source is None or self.clips is None:
+            return False
+        now = time.monotonic()
+        return bool(source.clip(path, now, now + seconds))
+
     def _run(self) -> None:
         try:
             self.watch.run()

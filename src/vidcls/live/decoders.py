@@ -216,6 +216,13 @@ class DecoderPool:
         self.restarts[p] += 1
         self._spawn(p)
 
+    def set_fit(self, fit: str) -> None:
+        """Fit pictures to the model's shape by ``fit`` from now on (a new model's), in every
+        process and in any started again."""
+        self._shape = (*self._shape[:3], fit)
+        for p in range(len(self._procs)):
+            self.ask(p, ("fit", fit))
+
     def pids(self) -> list[int]:
         """The decoding processes' ids, in process order."""
         return [proc.pid for proc in self._procs]
@@ -278,6 +285,11 @@ def _serve(conn, work, memory_name, count, shape, loop=False, record=None) -> No
                 continue
             if message[0] == "picture":
                 conn.send(_picture(grabbers[source_of[message[1]]], message[2]))
+                continue
+            if message[0] == "fit":
+                for one in pre.values():
+                    one.fit_mode = message[1]
+                conn.send(True)
                 continue
             if message[0] == "clip":
                 _, slot, path, start, end = message

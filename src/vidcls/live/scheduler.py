@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 
 from ..classifier import VideoClassifier
+from ..errors import VidclsError
 from ..model import StreamModel
 from ..options import SegmentOptions
 from ..pipeline import Pipeline, feed_rate
@@ -68,9 +69,13 @@ class Feed:
         self.closed = False
         self.ended_at: float | None = None
         self.waiting = False  # due, and waiting for its source to wake the worker
+        self.settings: tuple = ({}, None, None)  # classifier changes, segments, fps asked for
+        self.replacement: tuple[Pipeline, float] | None = None  # another model's, from a switch
 
     def serve(self, now: float) -> bool:
         """Feed the freshest frame if there is a new one; False when the source has ended."""
+        if self.replacement is not None:
+            self._switch()
         got = self.source.latest(self.used)
         if got is None:
             if self.source.ended:
@@ -110,6 +115,15 @@ class Feed:
                 self.next_due -= 0.5 * min(now - captured_at, 0.5 * period)
         else:
             self.next_due = now
+
+    def _switch(self) -> None:
+        """Take the pipeline a model switch left for this feed (on the worker, between
+        frames): the open segment closes, its end event goes with the next result."""
+        with self.worker.cond:
+            replacement, self.replacement = self.replacement, None
+        if replacement is not None:
+            self.pending += self.pipeline.finish()
+            self.pipeline, self.period = replacement
 
     def finish(self) -> list[SegmentEvent]:
         """Close the feed's open segment (end of input or shutdown); its end events."""
@@ -191,6 +205,20 @@ def _due(feed: Feed) -> float:
     return feed.next_due
 
 
+def _copies(classifier: VideoClassifier, n: int) -> list[VideoClassifier]:
+    """``classifier`` and ``n - 1`` more copies of its model (run at once, each its own)."""
+    models = [classifier]
+    for _ in range(1, n):  # the file was vetted when first loaded
+        model = StreamModel(
+            classifier.model.path,
+            num_threads=classifier.model.num_threads,
+            backend=classifier.model.backend,
+            isolate=False,
+        )
+        models.append(VideoClassifier(model, classifier.labels, classifier.options))
+    return models
+
+
 class Scheduler:
     """Feeds any number of live sources on copies of one classifier's model.
 
@@ -212,20 +240,13 @@ class Scheduler:
         clock: Clock = time.monotonic,
     ) -> None:
         self.classifier = classifier
+        self.fps = fps
         self.rate = feed_rate(classifier, fps)
         self.segments = segments
         self.clock = clock
-        copies = max(1, copies or default_copies())
-        count = max(1, workers or 2 * copies)
-        models = [classifier]
-        for _ in range(1, min(copies, count)):  # the file was vetted when first loaded
-            model = StreamModel(
-                classifier.model.path,
-                num_threads=classifier.model.num_threads,
-                backend=classifier.model.backend,
-                isolate=False,
-            )
-            models.append(VideoClassifier(model, classifier.labels, classifier.options))
+        self.copies = max(1, copies or default_copies())
+        count = max(1, workers or 2 * self.copies)
+        models = _copies(classifier, min(self.copies, count))
         self.workers = [Worker(self, models[i % len(models)], i) for i in range(count)]
         self._lock = threading.Lock()
         self.feeds: list[Feed] = []
@@ -257,16 +278,12 @@ class Scheduler:
         network jitter); 0: on the ticks. ``changes``: per-source classifier options
         (``top_k``, ``threshold``, ``allow``, ``deny``, ``window``), and ``segments`` and
         ``fps`` for this source instead of the scheduler's."""
-        segments = changes.pop("segments", self.segments)
-        rate = feed_rate(self.classifier, changes.pop("fps")) if "fps" in changes else self.rate
+        settings = (changes, changes.pop("segments", self.segments), changes.pop("fps", None))
         with self._lock:
             worker = min(self.workers, key=lambda w: len(w.feeds))
-            pipeline = Pipeline(worker.classifier.new_stream(**changes), segments=segments)
-            pipeline.timed = True
-            pipeline.start(rate, 30.0)
-            period = 1.0 / rate if rate else 0.0
+            pipeline, period = self._pipeline(worker.classifier, settings, self.rate)
             feed = Feed(name, source, pipeline, period, on_result, on_end, worker, self.clock())
-            feed.slack = slack
+            feed.slack, feed.settings = slack, settings
             if source.wakes:
                 source.wake = functools.partial(worker.wake, feed)
             if not slack:  # feeds added together spread over the period: work interleaves
@@ -276,6 +293,49 @@ class Scheduler:
             worker.feeds.append(feed)
             worker.cond.notify()
         return feed
+
+    def _pipeline(
+        self, classifier: VideoClassifier, settings: tuple, rate: float | None
+    ) -> tuple[Pipeline, float]:
+        """A feed's pipeline on ``classifier`` with its ``settings`` (``rate``: the rate fed
+        unless they say), and its period."""
+        changes, segments, fps = settings
+        rate = rate if fps is None else feed_rate(classifier, fps)
+        pipeline = Pipeline(classifier.new_stream(**changes), segments=segments)
+        pipeline.timed = True
+        pipeline.start(rate, 30.0)
+        return pipeline, 1.0 / rate if rate else 0.0
+
+    def switch(self, classifier: VideoClassifier) -> None:
+        """Feed every source with ``classifier``'s model from its next frame: each feed's open
+        segment closes (its end event comes with the next result) and its state starts
+        afresh, with its own settings; feeds added later use it too. VidclsError, with nothing
+        changed, when the model takes pictures of another size or a feed's settings do not
+        fit it (an allow list naming labels it does not have)."""
+        old, new = self.classifier.model.layout, classifier.model.layout
+        if (old.height, old.width) != (new.height, new.width):
+            raise VidclsError(
+                f"the new model takes {new.width}x{new.height} pictures, the running one "
+                f"{old.width}x{old.height}: restart to switch",
+                classifier.model.path,
+            )
+        models = _copies(classifier, min(self.copies, len(self.workers)))
+        rate = feed_rate(classifier, self.fps)
+        with self._lock:
+            made = []
+            for feed in self.feeds:  # everything made first: a bad feed changes nothing
+                model = models[self.workers.index(feed.worker) % len(models)]
+                try:
+                    made.append((feed, self._pipeline(model, feed.settings, rate)))
+                except (VidclsError, ValueError) as e:
+                    raise VidclsError(f"{feed.name}: {e}", classifier.model.path) from None
+            self.classifier, self.rate = classifier, rate
+            for i, w in enumerate(self.workers):
+                w.classifier = models[i % len(models)]
+            for feed, replacement in made:
+                with feed.worker.cond:
+                    feed.replacement = replacement
+                    feed.worker.cond.notify()
 
     def reset(self, feed: Feed) -> None:
         """Forget ``feed``'s state before its next frame (its open segment is closed)."""

@@ -16,6 +16,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from ..classifier import VideoClassifier
 from ..media import open_source
@@ -161,6 +162,20 @@ class Watch:
         """The monotonic time source ``name``'s result times count from."""
         feed = self.feeds.get(name)
         return None if feed is None else feed.start
+
+    def switch_model(self, model: str | os.PathLike) -> VideoClassifier:
+        """Classify every source with ``model`` from its next frame, without stopping: the
+        classifier's options stay (filters, window, threads), the model's own rate and fit
+        come with it; each open segment closes and each state starts afresh (see
+        :meth:`Scheduler.switch`). The new classifier; VidclsError, nothing changed, when
+        the model cannot be loaded or does not fit the running sources."""
+        old = self.scheduler.classifier
+        options = replace(old.options, model=model, labels=None, fit=None, crop=False)
+        new = VideoClassifier.create_from_options(options)
+        self.scheduler.switch(new)
+        if self.pool is not None and new.options.fit != old.options.fit:
+            self.pool.set_fit(new.options.fit)
+        return new
 
     def reset(self, name: str) -> None:
         """Forget source ``name``'s state before its next frame (a window's r key)."""

@@ -113,24 +113,30 @@ def choose_l2(
     seed: int,
     folds: int = 3,
     on_fit: Callable[[], None] | None = None,
+    predictions: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """The L2 strength in ``L2_GRID`` with the best mean accuracy over contiguous folds of the
     training clips (``groups``: each row's clip number and view number, view 0 the clip), and
     that accuracy.
-    ``on_fit`` is called after each of the ``len(L2_GRID) * len(cv_splits(...))`` fits."""
+    ``on_fit`` is called after each of the ``len(L2_GRID) * len(cv_splits(...))`` fits.
+    ``predictions`` (one per row, -1 at first) gets the best L2's class for each tested row."""
     best, best_acc = L2_GRID[0], -1.0
     splits = cv_splits(y, groups, classes, folds)
     for l2 in L2_GRID:
         accs = []
+        pred = np.full(len(y), -1)
         for tr, te in splits:
             h = fit_softmax(x[tr], y[tr], classes, l2, epochs, seed=seed)
-            accs.append(h.accuracy(x[te], y[te]))
+            pred[te] = h.logits(x[te]).argmax(1)
+            accs.append(float((pred[te] == y[te]).mean()))
             if on_fit is not None:
                 on_fit()
         acc = float(np.mean(accs)) if accs else 0.0
         log.info("l2 %g: cross-validated accuracy %.3f", l2, acc)
         if acc > best_acc + 1e-9:
             best, best_acc = l2, acc
+            if predictions is not None:
+                predictions[:] = pred
     return best, best_acc
 
 

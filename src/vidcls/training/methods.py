@@ -29,6 +29,7 @@ class Fitted:
     l2: float
     cv_accuracy: float | None  # of the chosen configuration, on the training clips
     steps: int = 0  # head Adam steps (0: the classifier alone was best)
+    cv_confusion: list[list[int]] | None = None  # the classifier's, over the folds' clips
 
     def logits(self, features: Features) -> np.ndarray:
         """Logits of every row of ``features``."""
@@ -60,16 +61,27 @@ def fit(tr: Features, k: int, options: TrainOptions, base: Path, phases: Progres
     )
     rows, features = tr.hidden.shape
     detail += f" the final fit ({count(total, 'fit')}, {rows} rows x {features} features)"
-    cv = None
+    cv, confusion = None, None
     with phases.phase("fitting", detail, "fitted", total, "fit") as phase:
         if chosen:
+            pred = np.full(len(tr.labels), -1)
             l2, cv = choose_l2(
-                tr.hidden, tr.labels, tr.groups, k, epochs, seed, on_fit=phase.advance
+                tr.hidden,
+                tr.labels,
+                tr.groups,
+                k,
+                epochs,
+                seed,
+                on_fit=phase.advance,
+                predictions=pred,
             )
+            tested = pred >= 0
+            confusion = confusion_matrix(tr.labels[tested], pred[tested], k).tolist()
         l2 = L2_GRID[0] if l2 is None else l2
         fitted = Fitted(
             fit_softmax(tr.hidden, tr.labels, k, l2, epochs, seed=seed), "classifier", l2, cv
         )
+        fitted.cv_confusion = confusion
         phase.advance()
         phase.note = f"L2 {l2:g}" + ("" if cv is None else f", cross-validated {cv:.1%}")
     if options.method == "head":
@@ -108,6 +120,7 @@ def fit_head(
         )
         cv = float(curve[steps // CHECK_EVERY]) if splits else None
         result = Fitted(fitted.head, "head", fitted.l2, cv if steps else fitted.cv_accuracy, 0)
+        result.cv_confusion = fitted.cv_confusion
         if steps:
             start = starting_head(
                 first, tr.pooled, tr.labels, k, fitted.l2, options.epochs, options.seed

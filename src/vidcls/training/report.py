@@ -73,6 +73,9 @@ def report_text(result: TrainResult, png: Path | None = None) -> str:
         lines += ["", "Skipped clips:", *[f"- {s}" for s in result.skipped]]
     if result.val_accuracy_exported is not None and result.evaluation is not None:
         lines += ["", "Validation, exported model:", "", "```", result.evaluation.table(), "```"]
+    elif result.cv_confusion:
+        lines += ["", "Cross-validation (each clip predicted by a fit without its fold):", ""]
+        lines += ["```", matrix_table(result.classes, result.cv_confusion), "```"]
     if png is not None:
         lines += ["", f"![confusion matrix]({png.name})"]
     return "\n".join(lines) + "\n"
@@ -90,3 +93,13 @@ def int8_lines(result: TrainResult) -> list[str]:
     ]
     warning = c.warning()
     return lines + ([f"- **warning**: {warning}"] if warning else [])
+
+
+def matrix_table(classes: list[str], m: list[list[int]]) -> str:
+    """A confusion matrix as text, with each class's recall."""
+    w = max(len(c) for c in [*classes, "recall"]) + 2
+    lines = ["rows: true, columns: predicted", " " * w + "".join(f"{c[:9]:>10}" for c in classes)]
+    for name, row in zip(classes, m, strict=True):
+        recall = row[classes.index(name)] / max(1, sum(row))
+        lines.append(f"{name:<{w}}" + "".join(f"{v:>10}" for v in row) + f"   recall {recall:.0%}")
+    return "\n".join(lines)

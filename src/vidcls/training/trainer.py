@@ -57,6 +57,7 @@ class TrainResult:
     extraction_seconds: float = 0.0
     evaluation: Evaluation | None = field(default=None, repr=False)  # exported, check clips
     int8: Int8Check | None = None  # the exported model against the float head
+    cv_confusion: list[list[int]] | None = None  # out-of-fold predictions of the classifier
     fps: float | None = None  # the rate clips were fed at (None: every frame)
     data_dir: str = ""
     options: TrainOptions = field(default_factory=TrainOptions, repr=False)
@@ -79,13 +80,14 @@ def train(
     out: str | os.PathLike,
     options: TrainOptions | None = None,
     *,
-    progress: bool | None = None,
+    progress: bool | Progress | None = None,
     **option_fields,
 ) -> TrainResult:
     """Train a head on the clips in ``data_dir`` and write a streaming .tflite to ``out``
     (labels beside it). Options: a :class:`TrainOptions`, or its fields as keywords.
     ``progress``: a bar per phase on stderr (None: when stderr is a terminal); without bars,
-    each phase's start and end are logged at INFO on ``vidcls.progress``."""
+    each phase's start and end are logged at INFO on ``vidcls.progress``; or a
+    :class:`~.progress.Progress` (with its listener)."""
     if options is None:
         options = TrainOptions(**option_fields)
     elif option_fields:
@@ -97,7 +99,7 @@ def train(
     dataset = load_dataset(data_dir, options.val_fraction)
     rate = feed_rate(options.fps, [c.path for c in dataset.train])
     cache = FeatureCache(options.cache or zoo.cache_dir() / "features")
-    phases = Progress(progress)
+    phases = progress if isinstance(progress, Progress) else Progress(progress)
     run = FeatureRun(extractor, cache, rate, options.seed, list(dataset.skipped))
     run.window, run.at_once = options.window, options.threads
     t0 = time.monotonic()
@@ -138,6 +140,7 @@ def train(
         extraction_seconds=extraction,
         evaluation=evaluation,
         int8=int8,
+        cv_confusion=fitted.cv_confusion,
         fps=rate,
         data_dir=os.fspath(data_dir),
         options=options,
