@@ -106,6 +106,7 @@ class ConfigFile(Filters):
     mqtt_prefix: str | None = None
     webhook: str | list[str] | None = None
     clips: ClipsConfig | None = None
+    loop: bool = False  # files played again from the start at their end (demos, tests)
     cameras: Annotated[dict[str, CameraConfig], Field(min_length=1)]
 
 

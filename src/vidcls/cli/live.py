@@ -192,6 +192,7 @@ def _config(args: argparse.Namespace):
     c = config.file
     args.model, args.labels = c.model, c.labels or args.labels
     args.threads = c.threads or args.threads
+    args.loop = args.loop or c.loop
     for key in ("top_k", "threshold", "allow", "deny", "window", "fps"):
         if getattr(c, key) is not None:  # the file's defaults for every camera
             setattr(args, key, getattr(c, key))

@@ -109,6 +109,7 @@ class Cameras:
             fps=c.fps,
             segments=segments,
             decoders=None,
+            loop=c.loop,
             outputs=self.outputs,
             clips=self.clips,
             settings=settings,

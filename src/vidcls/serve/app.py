@@ -15,7 +15,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
-from . import api, events, pages, stream
+from . import api, events, pages, stream, teach
 from .options import ServeOptions
 from .state import ServerState
 
@@ -43,6 +43,7 @@ def create_app(options: ServeOptions | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(stream.router)
     app.include_router(events.router)
+    app.include_router(teach.router)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(CatchAll)
     return app

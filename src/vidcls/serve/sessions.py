@@ -92,6 +92,19 @@ class ModelPool:
             name = f"{path.stem}-{n}{path.suffix}"
         return ModelEntry(name, str(path.resolve()), "file")
 
+    def offer(self, spec: str) -> str:
+        """Offer the model file ``spec`` too, as the default from now on (it is checked when
+        first loaded); its id."""
+        with self._lock:
+            for entry in self._explicit.values():
+                if entry.spec == str(Path(spec).resolve()):
+                    self.default = entry.id
+                    return entry.id
+            entry = self._entry_for(os.fspath(spec))
+            self._explicit[entry.id] = entry
+            self.default = entry.id
+            return entry.id
+
     def entries(self) -> list[ModelEntry]:
         """The models offered now: those given, then the other zoo models in the cache."""
         found = list(self._explicit.values())

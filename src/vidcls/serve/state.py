@@ -6,14 +6,18 @@ One :class:`ServerState` per app, at ``app.state.vidcls``; routes get it with
 
 from __future__ import annotations
 
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 from starlette.requests import HTTPConnection
 
 from .. import __version__
+from ..errors import VidclsError
 from .options import ServeOptions
 from .sessions import ModelPool
+
+log = logging.getLogger("vidcls.serve")
 
 
 class ServerState:
@@ -57,6 +61,32 @@ class ServerState:
             from ..live.store import EventStore
 
             self.store = EventStore(os.path.join(options.data_folder, "events.db"))
+        self.teacher = None  # the teaching page's folder, with a data folder
+        if options.config is not None or options.data is not None:
+            self._start_teacher()
+
+    def _start_teacher(self) -> None:
+        """The teaching folder in the data folder; the model deployed there before a restart
+        runs again."""
+        from .teacher import Teacher
+
+        base = self.pool.entry(self.pool.default).spec
+        if self.cameras is not None:
+            base = str(self.cameras.config.file.model)
+        self.teacher = Teacher(os.path.join(self.options.data_folder, "teach"), base, self.deploy)
+        current = self.teacher.deployed()["current"]
+        if current is not None:
+            try:
+                self.deploy(current)
+            except VidclsError as e:
+                log.error("cannot run the model deployed before (%s); running %s", e, base)
+
+    def deploy(self, model: str) -> None:
+        """Run ``model`` on the config's cameras from their next frame, and offer it to the
+        pages as the default; VidclsError, nothing changed, when it cannot."""
+        if self.cameras is not None:
+            self.cameras.switch_model(model)
+        self.pool.offer(model)
 
     def health(self) -> dict:
         """The ``/healthz`` document."""

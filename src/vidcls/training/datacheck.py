@@ -254,8 +254,9 @@ def _short(facts: list[ClipFacts]) -> list[Finding]:
                     "warning",
                     "short",
                     f"{len(short)} clip{'s' * (len(short) != 1)} of {label} last under "
-                    f"{SHORT_SECONDS:g} s (shortest {least:.2f} s): at 5 fps the model sees "
-                    "few frames; train with --fps native, or use longer clips",
+                    f"{SHORT_SECONDS:g} s (shortest {least:.2f} s): at 5 fps the model would "
+                    "see few frames (train feeds every frame when most clips are this short); "
+                    "longer clips give it more to go on",
                     [str(f.path) for f in short],
                 )
             )

@@ -1,0 +1,176 @@
+"""The teaching page end to end, in real headless Chromium, on a real server watching four
+looping cameras: clips uploaded, labelled with the keyboard (one discarded), checked, trained
+with the phases shown as they go, the report read, the model deployed to the running cameras
+and undone (no camera lost, every segment closed), deployed again, and everything still there
+after the server restarts."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import MODELS, ROOT, SHARED, needs_shared, video
+from serve_process import ServerProcess, server_env
+
+pytestmark = [
+    needs_shared,
+    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="no chromium"),
+]
+pytest.importorskip("fastapi", reason="the server needs: pip install -e '.[serve]'")
+playwright = pytest.importorskip("playwright.sync_api")
+
+BASKETBALL = SHARED / "datasets" / "basketball"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
+SOURCES = ["ice", "rpi", "eye", "rope"]
+TAUGHT = {"dribbling", "shooting"}
+HANG = 600
+
+
+def events(server, since: float = 0) -> list[dict]:
+    got = httpx.get(server.url + "/api/events", params={"limit": 500, "since": since}).json()
+    return got["events"]
+
+
+def uploads(tmp: Path) -> list[Path]:
+    """Five clips of each taught class and one to discard, named by class."""
+    out = []
+    for cls in ("dribbling", "shooting", "passing"):
+        for p in sorted(BASKETBALL.joinpath(cls).glob("*.mp4"))[: 1 if cls == "passing" else 5]:
+            out.append(tmp / f"{cls}-{p.name}")
+            out[-1].write_bytes(p.read_bytes())
+    return out
+
+
+def wait_for(check, what: str, timeout: float = HANG):
+    deadline = time.monotonic() + timeout
+    while not (got := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.25)
+    return got
+
+
+def test_teach_label_train_deploy_undo_and_restart(tmp_path):
+    config = tmp_path / "cameras.yml"
+    clips = ["carving_ice_android.mp4", "carving_ice_rpi.mp4", "eye_makeup.avi"]
+    cameras = "\n".join(
+        f"  {name}: {{source: {video(clip)}}}"
+        for name, clip in zip(SOURCES, [*clips, "example_video01.mp4"], strict=True)
+    )
+    config.write_text(
+        f"clips: {{folder: {tmp_path / 'clips'}, pre_roll: 1, post_roll: 1}}\n"
+        f"loop: true\nmin_duration: 0.5\ncameras:\n{cameras}\n"
+    )
+    args = ["--config", str(config), "--data", str(tmp_path / "data"), "--log-level", "warning"]
+    env = server_env(tmp_path / "cache", MODELS)
+    files = uploads(tmp_path)
+    with ServerProcess(args, env, tmp_path / "server.log") as server:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium", headless=True, args=ARGS
+            )
+            page = browser.new_page(viewport={"width": 1000, "height": 1400})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server.url + "/teach")
+            page.wait_for_selector("#none:not([hidden])")
+            page.set_input_files("#upload", [str(f) for f in files])
+            page.wait_for_function(
+                "() => document.querySelector('#left').textContent === '11 waiting'"
+            )
+            label_all_with_the_keyboard(page)
+            page.wait_for_function(
+                "() => document.querySelector('#left').textContent === '0 waiting'"
+            )
+            counts = page.locator("#labelled strong").all_inner_texts()
+            assert counts == ["dribbling (5)", "shooting (5)"]
+            page.click("#check")
+            page.wait_for_selector("#findings li")
+            assert "class dribbling has 5 clips" in page.inner_text("#findings")
+            # Train: the phases show as they go, then the report.
+            page.fill("#views", "2")
+            page.click("#train")
+            page.wait_for_selector("#phases li", timeout=HANG * 1000)
+            page.wait_for_function(
+                "() => document.querySelector('#job-state').textContent === 'done'",
+                timeout=HANG * 1000,
+            )
+            phases = page.locator("#phases .phase").all_inner_texts()
+            assert phases == ["features", "fitting", "writing", "verifying"]
+            report = page.inner_text("#report")
+            assert "cross-validated accuracy" in report and "int8 check: agrees" in report
+            assert page.locator("table.confusion tr").count() == 3  # a header, two classes
+            # Deploy while the four cameras run; then undo: every source is still watched and
+            # its segments under each model closed, their events stored.
+            # (The looping carving-ice cameras have had their segment open since they started.)
+            time.sleep(2)
+            deployed_at = time.time()
+            page.click("#deploy")
+            page.wait_for_function(
+                "() => document.querySelector('#deployed').textContent.includes('job')"
+            )
+            wait_for(  # closed by the switch
+                lambda: {e["source"] for e in events(server) if e["label"] == "carving ice"}
+                >= {"ice", "rpi"},
+                "the old model's segments closed by the deploy",
+                timeout=30,
+            )
+            time.sleep(4)  # the taught model's segments open (min_duration 0.5 s)
+            page.click("#undo")
+            page.wait_for_function("() => document.querySelector('#undo').hidden")
+            taught = wait_for(
+                lambda: (
+                    {e["source"] for e in events(server, deployed_at) if e["label"] in TAUGHT}
+                    >= set(SOURCES)
+                ),
+                "every camera's taught segment closed by the undo",
+                timeout=30,
+            )
+            assert taught
+            assert server.health()["cameras"] == "watching"
+            page.click("#deploy")  # deployed again, for the restart
+            page.wait_for_function(
+                "() => document.querySelector('#deployed').textContent.includes('job')"
+            )
+            (ROOT / "test-artifacts").mkdir(exist_ok=True)
+            page.screenshot(path=ROOT / "test-artifacts" / "web_teach.png", full_page=True)
+            browser.close()
+        assert errors == []
+        before = httpx.get(server.url + "/api/teach").json()
+    assert "Traceback" not in server.output(), server.output()
+    with ServerProcess(args, env, tmp_path / "server2.log") as server:
+        after = httpx.get(server.url + "/api/teach").json()
+        assert after["clips"] == before["clips"] and after["deployed"] == before["deployed"]
+        assert [j["state"] for j in after["jobs"]] == ["done"]
+        # The cameras run the deployed model again: its labels come.
+        wait_for(
+            lambda: httpx.get(server.url + "/v1/models").json()["default"].endswith(".tflite"),
+            "model",
+        )
+    assert "Traceback" not in server.output(), server.output()
+
+
+def label_all_with_the_keyboard(page) -> None:
+    """Each clip shown gets its class from its name: a new label typed the first time (n,
+    then Enter), its number key after; the passing clip is discarded (x)."""
+    known: list[str] = []
+    for _ in range(11):
+        name = page.inner_text("#name")
+        cls = name.split("-")[0]
+        if cls == "passing":
+            page.keyboard.press("x")
+        elif cls not in known:
+            page.keyboard.press("n")
+            page.keyboard.type(cls)
+            page.keyboard.press("Enter")
+            known.append(cls)
+        else:
+            page.keyboard.press(str(sorted(known).index(cls) + 1))
+        page.wait_for_function(
+            "name => document.querySelector('#name').textContent !== name "
+            "|| !document.querySelector('#current').offsetParent",
+            arg=name,
+        )
