@@ -25,7 +25,7 @@ from .features import Features
 from .methods import Fitted
 from .progress import Progress, count
 
-CHECK_CLIPS = 64  # training clips checked when there are no validation clips
+CHECK_CLIPS = 32  # training clips checked when there are no validation clips
 MIN_AGREEMENT = 0.9  # top-1 agreement of int8 and float below this: a warning
 MAX_DROP = 0.05  # accuracy lost to int8 above this: a warning
 
