@@ -24,3 +24,22 @@ def test_batch_bench_prints_both_modes():
     assert r.returncode == 0, r.stderr
     assert "single process" in r.stdout and "local pool" in r.stdout
     assert "videos/s" in r.stdout
+
+
+@needs_shared
+def test_heldout_bench_trains_without_each_block_and_classifies_it(tmp_path):
+    """Two classes of four clips, two folds: each clip is classified once, by a model trained
+    without its block; the folds' table and the total."""
+    from conftest import MODELS, SHARED
+
+    for c in ("dribbling", "shooting"):
+        (tmp_path / "data" / c).mkdir(parents=True)
+        for p in sorted((SHARED / "datasets/basketball" / c).glob("*.mp4"))[:4]:
+            (tmp_path / "data" / c / p.name).symlink_to(p)
+    env = {"VIDCLS_CACHE": str(tmp_path / "cache"), "VIDCLS_MIRROR": str(MODELS)}
+    r = run("bench", "--heldout", tmp_path / "data", "--folds", "2", "--views", "1", env=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:3] == ["fold", "clips", "unseen"]
+    assert [line.split()[:2] for line in lines[1:]] == [["1", "4"], ["2", "4"], ["all", "8"]]
+    assert r.stderr.count("unseen, top-1") == 2

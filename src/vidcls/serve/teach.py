@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse
@@ -41,8 +41,8 @@ class RecordBody(BaseModel):
 
 class TrainBody(BaseModel):
     views: int = Field(8, ge=1, le=32)
-    fit: str = "squash"
-    method: str = "classifier"
+    fit: Literal["squash", "crop", "letterbox"] = "squash"
+    method: Literal["classifier", "head"] = "classifier"
 
 
 def _teacher(state: ServerState) -> Teacher:

@@ -52,6 +52,12 @@ class Teacher:
         self.models_dir = self.root / "models"
         for d in (self.clips_dir / UNLABELLED, self.jobs_dir, self.models_dir):
             d.mkdir(parents=True, exist_ok=True)
+        for left in [
+            *self.root.glob(".upload-*"),
+            *self.root.glob(".check-*"),
+            self.root / ".serving",
+        ]:
+            shutil.rmtree(left, ignore_errors=True)  # a stopped server's temporary files
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
         self._folder = self.jobs_dir

@@ -114,8 +114,12 @@ def _current(model: str, data: str, classes: list[str], evaluate) -> dict:
             return {"model": model, "note": "it does not know every class of these clips"}
         ev = evaluate(data, model, progress=False)
         cols, m = ev.confusion()
-        return {"model": model, "accuracy": ev.top1, "clips": len(ev.clips), "confusion": {
-            "labels": cols, "matrix": m.tolist()}}
+        return {
+            "model": model,
+            "accuracy": ev.top1,
+            "clips": len(ev.clips),
+            "confusion": {"labels": cols, "matrix": m.tolist()},
+        }
     except VidclsError as e:
         return {"model": model, "note": str(e)}
 
