@@ -196,4 +196,5 @@ def test_a_model_switch_loses_no_source_and_no_event(classifier, decoders, tmp_p
         events = [i[2] for i in sink.items if i[0] == "event" and i[1] == name]
         starts = [e for e in events if e.kind == "start"]
         assert starts and len(starts) == sum(e.kind == "end" for e in events), events
-        assert any(e.segment.label == "carving ice" for e in starts)  # the old model's segment, ended
+        # The old model's segment, ended by the switch.
+        assert any(e.segment.label == "carving ice" for e in starts)

@@ -113,8 +113,10 @@ def test_teach_label_train_deploy_undo_and_restart(tmp_path):
                 "() => document.querySelector('#deployed').textContent.includes('job')"
             )
             wait_for(  # closed by the switch
-                lambda: {e["source"] for e in events(server) if e["label"] == "carving ice"}
-                >= {"ice", "rpi"},
+                lambda: (
+                    {e["source"] for e in events(server) if e["label"] == "carving ice"}
+                    >= {"ice", "rpi"}
+                ),
                 "the old model's segments closed by the deploy",
                 timeout=30,
             )

@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from conftest import MODELS, SHARED, needs_shared
@@ -130,7 +131,7 @@ def test_a_job_killed_midway_leaves_the_deployed_model_untouched(tmp_path):
     add(t, "shooting", 3)
     first = wait(t, t.start_job({"views": 1})["id"])
     current = t.deploy(first["id"])["current"]
-    before = (os.stat(current).st_mtime_ns, open(current, "rb").read())
+    before = (os.stat(current).st_mtime_ns, Path(current).read_bytes())
     add(t, "passing", 3)
     second = t.start_job({"views": 4})
     doc = wait(t, second["id"], lambda d: any(p.get("done") for p in d.get("phases", [])))
@@ -138,7 +139,7 @@ def test_a_job_killed_midway_leaves_the_deployed_model_untouched(tmp_path):
     doc = wait(t, second["id"])
     assert doc["state"] == "failed" and "interrupted" in doc["error"]
     assert t.deployed()["current"] == current
-    assert (os.stat(current).st_mtime_ns, open(current, "rb").read()) == before
+    assert (os.stat(current).st_mtime_ns, Path(current).read_bytes()) == before
     assert not (t.jobs_dir / second["id"] / "model.tflite").exists()
     # A restart finds it failed too; its document stays readable JSON.
     assert Teacher(tmp_path / "teach", "a0").job(second["id"])["state"] == "failed"
