@@ -6,7 +6,10 @@ after the server restarts."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -28,6 +31,27 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 SOURCES = ["ice", "rpi", "eye", "rope"]
 TAUGHT = {"dribbling", "shooting"}
 HANG = 600
+
+
+class Starts(BaseHTTPRequestHandler):
+    """A webhook receiver: ``(source, label)`` of each segment start, in order."""
+
+    seen: list[tuple[str, str]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        doc = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if doc["event"] == "start":
+            Starts.seen.append((doc["source"], doc["segment"]["label"]))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def started(labels: set[str], after: int = 0) -> set[str]:
+    """The cameras whose segment of one of ``labels`` started (past the first ``after``)."""
+    return {source for source, label in Starts.seen[after:] if label in labels}
 
 
 def events(server, since: float = 0) -> list[dict]:
@@ -64,6 +88,19 @@ def test_teach_label_train_deploy_undo_and_restart(tmp_path):
         f"clips: {{folder: {tmp_path / 'clips'}, pre_roll: 1, post_roll: 1}}\n"
         f"loop: true\nmin_duration: 0.5\ncameras:\n{cameras}\n"
     )
+    Starts.seen.clear()
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Starts)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    with config.open("a") as f:
+        f.write(f"webhook: http://127.0.0.1:{hook.server_port}/hook\n")
+    try:
+        run_the_page(config, tmp_path)
+    finally:
+        hook.shutdown()
+        hook.server_close()
+
+
+def run_the_page(config: Path, tmp_path: Path) -> None:
     args = ["--config", str(config), "--data", str(tmp_path / "data"), "--log-level", "warning"]
     env = server_env(tmp_path / "cache", MODELS)
     files = uploads(tmp_path)
@@ -105,9 +142,9 @@ def test_teach_label_train_deploy_undo_and_restart(tmp_path):
             assert page.locator("table.confusion tr").count() == 3  # a header, two classes
             # Deploy while the four cameras run; then undo: every source is still watched and
             # its segments under each model closed, their events stored.
-            # (The looping carving-ice cameras have had their segment open since they started.)
-            time.sleep(2)
-            deployed_at = time.time()
+            # The looping carving-ice cameras have a segment open (it never ends by itself).
+            wait_for(lambda: started({"carving ice"}) >= {"ice", "rpi"}, "carving ice started")
+            deployed_at, before_deploy = time.time(), len(Starts.seen)
             page.click("#deploy")
             page.wait_for_function(
                 "() => document.querySelector('#deployed').textContent.includes('job')"
@@ -120,7 +157,9 @@ def test_teach_label_train_deploy_undo_and_restart(tmp_path):
                 "the old model's segments closed by the deploy",
                 timeout=30,
             )
-            time.sleep(4)  # the taught model's segments open (min_duration 0.5 s)
+            wait_for(  # every camera's segment under the taught model is open
+                lambda: started(TAUGHT, before_deploy) >= set(SOURCES), "taught segments started"
+            )
             page.click("#undo")
             page.wait_for_function("() => document.querySelector('#undo').hidden")
             taught = wait_for(

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Annotated, Literal
@@ -158,7 +159,7 @@ async def record(state: State, body: RecordBody) -> dict:
     t, cameras = _teacher(state), state.cameras
     if cameras is None or cameras.clips is None:
         raise HTTPException(404, "recording needs cameras with a clips folder (--config)")
-    target = t.new_name(f"{body.source}-{int(asyncio.get_running_loop().time())}.mp4")
+    target = t.new_name(f"{body.source}-{time.strftime('%Y%m%d-%H%M%S')}.mp4")
     if not await _call(cameras.record, body.source, body.seconds, str(target)):
         raise HTTPException(400, f"{body.source}: this camera records no clips")
     return {"name": target.name, "ready_in": body.seconds + cameras.clips.post_roll}

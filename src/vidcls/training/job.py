@@ -23,7 +23,6 @@ from ..errors import VidclsError
 from ..writers import dumps, write_text
 
 JOB, MODEL = "job.json", "model.tflite"
-STATES = ("queued", "running", "done", "failed")
 SAVE_EVERY = 0.5  # seconds between writes of the progress
 
 
@@ -62,9 +61,10 @@ class Phases:
 
 def run_job(folder: str | os.PathLike) -> dict:
     """Run the job in ``folder`` (see the module description); its final document."""
-    from ..training import TrainOptions, train, write_report
-    from .evaluation import evaluate
+    from .options import TrainOptions
     from .progress import Progress
+    from .report import write_report
+    from .trainer import train
 
     folder = Path(folder)
     doc = read_job(folder)
@@ -78,7 +78,7 @@ def run_job(folder: str | os.PathLike) -> dict:
         doc["result"] = summary(result)
         current = doc.get("current")
         if current:
-            doc["current_result"] = _current(current, doc["data"], result.classes, evaluate)
+            doc["current_result"] = _current(current, doc["data"], result.classes)
         doc["state"] = "done"
     except VidclsError as e:
         doc.update(state="failed", error=str(e))
@@ -104,9 +104,10 @@ def summary(result) -> dict:
     }
 
 
-def _current(model: str, data: str, classes: list[str], evaluate) -> dict:
+def _current(model: str, data: str, classes: list[str]) -> dict:
     """The deployed model's accuracy on the same clips, when it knows their classes."""
     from ..pipeline import load_classifier
+    from .evaluation import evaluate
 
     try:
         known = load_classifier(model, top_k=1).labels
