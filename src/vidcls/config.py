@@ -107,6 +107,7 @@ class ConfigFile(Filters):
     webhook: str | list[str] | None = None
     clips: ClipsConfig | None = None
     loop: bool = False  # files played again from the start at their end (demos, tests)
+    replay: bool = False  # files played on a virtual clock, as fast as the CPU goes
     cameras: Annotated[dict[str, CameraConfig], Field(min_length=1)]
 
 

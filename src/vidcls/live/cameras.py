@@ -63,6 +63,7 @@ class Cameras:
     def __init__(self, config: Config, store: EventStore, base_url: str | None = None) -> None:
         from ..pipeline import load_classifier
         from ..sinks import open_sinks
+        from .clock import VirtualClock
         from .watch import Watch
 
         c = config.file
@@ -110,6 +111,7 @@ class Cameras:
             segments=segments,
             decoders=None,
             loop=c.loop,
+            clock=VirtualClock() if c.replay else None,
             outputs=self.outputs,
             clips=self.clips,
             settings=settings,
@@ -138,12 +140,10 @@ class Cameras:
         """Ask camera view ``name`` for a clip of the next ``seconds`` (and its pre-roll) at
         ``path``; False when it records no clips (no ``clips:`` in the config, or a camera
         OpenCV decodes)."""
-        import time
-
         source = self.watch.sources.get(name)
         if source is None or self.clips is None:
             return False
-        now = time.monotonic()
+        now = self.watch.scheduler.clock()
         return bool(source.clip(path, now, now + seconds))
 
     def _run(self) -> None:

@@ -80,6 +80,25 @@ class FrameSource:
         return None if got is None else picture_of(got.frame, size)
 
 
+class Arrivals:
+    """The rate frames arrive at, over the last two seconds or so (they often come in
+    bursts)."""
+
+    def __init__(self) -> None:
+        self._times: collections.deque[float] = collections.deque(maxlen=121)
+        self.fps = 0.0
+
+    def add(self, now: float) -> float:
+        """A frame came at ``now``; the rate."""
+        times = self._times
+        times.append(now)
+        while len(times) > 2 and now - times[0] > 2.0:
+            times.popleft()
+        if len(times) > 1 and now > times[0]:
+            self.fps = (len(times) - 1) / (now - times[0])
+        return self.fps
+
+
 def picture_of(frame: av.VideoFrame | np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     """A PyAV frame or RGB array as upright RGB uint8, scaled to ``size`` when given."""
     if not isinstance(frame, np.ndarray):
@@ -110,7 +129,7 @@ class FrameGrabber(FrameSource):
         self._latest: Captured | None = None
         self._want = threading.Event()  # a camera frame is decoded only when wanted
         self._stopping = threading.Event()
-        self._arrivals: collections.deque[float] = collections.deque(maxlen=121)
+        self._arrivals = Arrivals()
         self.generation = 0
 
     # -- consumer side ---------------------------------------------------------------------
@@ -226,7 +245,7 @@ class FrameGrabber(FrameSource):
             except OSError as e:
                 return str(e)
             now = time.monotonic()
-            self._tick(now)
+            self.input_fps = self._arrivals.add(now)
             if camera:
                 if not self._want.is_set():
                     continue  # grabbed, not decoded: nobody is waiting for it
@@ -245,15 +264,6 @@ class FrameGrabber(FrameSource):
         wake = self.wake
         if wake is not None:
             wake()
-
-    def _tick(self, now: float) -> None:
-        """Input rate over the last second or so of arrivals (frames often come in bursts)."""
-        arrivals = self._arrivals
-        arrivals.append(now)
-        while len(arrivals) > 2 and now - arrivals[0] > 2.0:
-            arrivals.popleft()
-        if len(arrivals) > 1 and now > arrivals[0]:
-            self.input_fps = (len(arrivals) - 1) / (now - arrivals[0])
 
 
 class FrameSlot(FrameSource):

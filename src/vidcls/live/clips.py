@@ -74,15 +74,17 @@ class _Open:
 
 class EventClips:
     """Clips and snapshots for the segments of ``sources`` (name: source); ``started(name)``
-    is the monotonic time a source's times count from."""
+    is the time on ``clock`` (the engine's) a source's times count from."""
 
     def __init__(
         self,
         options: ClipOptions,
         sources: dict[str, FrameSource],
         started: Callable[[str], float | None],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.options, self.sources, self.started = options, sources, started
+        self._epoch = time.time() - clock()  # wall time = epoch + clock time
         self.folder = Path(options.folder)
         self._open: dict[str, _Open] = {}
         self._stems: set[str] = set()
@@ -136,7 +138,7 @@ class EventClips:
 
     def _begin(self, name: str, event: SegmentEvent) -> None:
         segment, origin = event.segment, self.started(name)
-        wall = time.time() - (time.monotonic() - (origin or time.monotonic())) + segment.start
+        wall = time.time() if origin is None else self._epoch + origin + segment.start
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(wall))
         source, zone = getattr(name, "source", name), getattr(name, "zone", None)
         label = _safe(segment.label) if zone is None else f"{_safe(zone)}_{_safe(segment.label)}"

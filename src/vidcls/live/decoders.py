@@ -59,14 +59,15 @@ class RemoteSource(FrameSource):
 
     def latest(self, after: int = -1) -> Captured | None:
         """The freshest frame with index > ``after`` at the model's size, or None."""
-        now = time.monotonic()
+        clock = self.pool.clock
+        now = time.monotonic() if clock is None else clock()
         if now < self._quiet_until or self.status.ended:
             return None
         restarts = self.pool.restarts[self.process]
         if restarts != self._restarts:  # a new process counts from 0: carry the totals on
             self._restarts = restarts
             self._offset = (self.status.captured, self.status.reconnects + 1)
-        reply = self.pool.ask(self.process, ("get", self.index, after))
+        reply = self.pool.ask(self.process, ("get", self.index, after, now))
         if reply is None or isinstance(reply, VidclsError):  # gone: being started again
             self.status.online = False
             self._quiet_until = now + QUIET
@@ -78,7 +79,8 @@ class RemoteSource(FrameSource):
         status.reconnects += self._offset[1]
         self.status = status
         if found is None:
-            self._quiet_until = now + QUIET
+            if clock is None:  # (a virtual clock's engine asks only when a frame is due)
+                self._quiet_until = now + QUIET
             return None
         index, captured_at, generation = found
         # A restarted process's frames are newer than any before; its state starts anew.
@@ -122,7 +124,8 @@ class DecoderPool:
     """``processes`` child processes decoding ``sources`` between them, each frame handed over
     scaled to ``height`` x ``width`` by a preprocessor made with ``resize`` and ``fit``. A
     process that dies (a decoder crashing on a hostile stream, say) is started again with
-    backoff; its sources carry on from a reset state while the others never notice."""
+    backoff; its sources carry on from a reset state while the others never notice. With a
+    virtual ``clock`` the processes replay files on it (each ask carries its time)."""
 
     def __init__(
         self,
@@ -135,8 +138,10 @@ class DecoderPool:
         fit: str = "squash",
         loop: bool = False,
         record=None,
+        clock=None,
     ) -> None:
         leave_if_importing_in_a_child("watching sources with decoding processes")
+        self.clock = clock
         count = max(1, min(processes, len(sources)))
         self._context = mp.get_context("spawn")  # never fork a process that runs threads
         views = [(i, name, zone) for i, spec in enumerate(sources) for name, zone in spec.views()]
@@ -181,7 +186,11 @@ class DecoderPool:
         proc = self._context.Process(
             target=_serve,
             args=(there, self._work[p], self.memory.name, self._count, self._shape),
-            kwargs={"loop": self._loop, "record": self._record},
+            kwargs={
+                "loop": self._loop,
+                "record": self._record,
+                "replay": None if self.clock is None else self.clock(),
+            },
             name=f"vidcls-decoder-{p}",
             daemon=True,
         )
@@ -249,12 +258,15 @@ class DecoderPool:
         self.memory.unlink()
 
 
-def _serve(conn, work, memory_name, count, shape, loop=False, record=None) -> None:
+def _serve(conn, work, memory_name, count, shape, loop=False, record=None, replay=None) -> None:
     """A decoding process: capture threads for ``work`` ([(index, source)], [(slot, index,
-    zone)]), answering asks about each view's slot."""
+    zone)]), answering asks about each view's slot; with ``replay`` (the parent's virtual
+    clock's time), files replayed on a copy of that clock, set by each ask."""
     from ..media import open_source
     from ..preprocess import Preprocessor
     from .capture import FrameGrabber, picture_of
+    from .clock import VirtualClock
+    from .replay import ReplayedFile
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _exit_with(os.getppid())
@@ -262,8 +274,14 @@ def _serve(conn, work, memory_name, count, shape, loop=False, record=None) -> No
     memory = shared_memory.SharedMemory(name=memory_name)
     frames = np.ndarray((count, height, width, 3), np.uint8, memory.buf)
     sources, views = work
+    clock = None if replay is None else VirtualClock(replay)
+
+    def grabber(spec: str):
+        source = open_source(spec, True, loop, 1, record)
+        return FrameGrabber(source) if clock is None else ReplayedFile(source, clock)
+
     try:
-        grabbers = {i: FrameGrabber(open_source(s, True, loop, 1, record)) for i, s in sources}
+        grabbers = {i: grabber(s) for i, s in sources}
     except VidclsError as e:
         conn.recv()
         conn.send(e)
@@ -295,7 +313,9 @@ def _serve(conn, work, memory_name, count, shape, loop=False, record=None) -> No
                 _, slot, path, start, end = message
                 conn.send(grabbers[source_of[slot]].clip(path, start, end))
                 continue
-            _, slot, after = message
+            _, slot, after, now = message
+            if clock is not None:
+                clock.set(now)
             i = source_of[slot]
             g = grabbers[i]
             got = g.latest(after)

@@ -11,9 +11,11 @@ could not be served are dropped and counted per feed, so latency stays low and n
 starves. Every live source runs here: ``vidcls live`` (one or many), :func:`vidcls.iter_live`,
 :func:`vidcls.watch` and the browser streams of ``vidcls serve``.
 
-Time comes from ``clock`` (``time.monotonic`` unless a test gives another), and
+Time comes from ``clock`` (``time.monotonic`` unless given another), and
 :meth:`Worker.serve_next` is one step of a worker's loop, so the rules can be driven tick by
-tick without threads.
+tick without threads. On a :class:`~vidcls.live.clock.VirtualClock` no thread starts:
+:meth:`Scheduler.step` serves whatever is due on its caller's thread, and each model run
+takes the clock's ``run_cost``.
 """
 
 from __future__ import annotations
@@ -32,12 +34,12 @@ from ..options import SegmentOptions
 from ..pipeline import Pipeline, feed_rate
 from ..results import FrameResult, SegmentEvent
 from .capture import FrameSource
+from .clock import Clock, is_virtual
 from .stats import SourceStats
 
 log = logging.getLogger("vidcls")
 POLL = 0.005  # seconds between looks at a due source that cannot wake its worker
 IDLE = 1.0  # the same for a source that wakes its worker when a frame comes (a safety net)
-Clock = Callable[[], float]
 
 
 def default_copies() -> int:
@@ -89,6 +91,8 @@ class Feed:
             self.generation, self.reset_asked = got.generation, False
             self.pending += self.pipeline.reset()
         result = self.pipeline.feed(now - self.start, got.frame)
+        if self.worker.ran is not None:  # a virtual clock: the run takes its simulated time
+            self.worker.ran()
         result.latency_ms = 1e3 * (self.worker.clock() - got.captured_at)
         result.input_fps = self.source.input_fps
         if self.pending:
@@ -140,6 +144,7 @@ class Worker(threading.Thread):
         self.scheduler = scheduler
         self.classifier = classifier
         self.clock = scheduler.clock
+        self.ran = getattr(self.clock, "ran", None)
         self.feeds: list[Feed] = []
         self.cond = threading.Condition()
         self.stopping = False
@@ -226,7 +231,8 @@ class Scheduler:
     ``segments``: action segments per source; ``copies``: copies of the model that run at
     once (default :func:`default_copies`); ``workers``: threads feeding sources, sharing the
     copies in turn (default two per copy: one fetches and prepares a frame while the other's
-    model runs); ``clock``: seconds, monotonic.
+    model runs); ``clock``: seconds, monotonic (a
+    :class:`~vidcls.live.clock.VirtualClock`: no threads, :meth:`step` serves).
     """
 
     def __init__(
@@ -254,12 +260,22 @@ class Scheduler:
         self._started = False
 
     def start(self) -> Scheduler:
-        """Start the workers (feeds added before or after are served)."""
+        """Start the workers (feeds added before or after are served); on a virtual clock
+        nothing starts: :meth:`step` serves."""
         if not self._started:
             self._started = True
-            for w in self.workers:
-                w.start()
+            if not is_virtual(self.clock):
+                for w in self.workers:
+                    w.start()
         return self
+
+    def step(self) -> float | None:
+        """One turn of every worker on the calling thread: each serves its earliest feed if
+        it is due. 0.0 when one was served, else the seconds until the next is due (None
+        without feeds). A virtual clock's engine is this in a loop, moving the clock on by
+        what it returns."""
+        waits = [wait for w in self.workers if (wait := w.serve_next()) is not None]
+        return min(waits) if waits else None
 
     def add(
         self,

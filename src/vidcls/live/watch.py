@@ -24,9 +24,11 @@ from ..options import SegmentOptions
 from ..results import FrameResult, SegmentEvent
 from .capture import FrameGrabber, FrameSource
 from .clips import ClipOptions, EventClips
+from .clock import Clock, is_virtual
 from .outputs import Callbacks, Output, Outputs, as_output
+from .replay import ReplayedFile
 from .rules import Rules
-from .scheduler import Clock, Feed, Scheduler
+from .scheduler import Feed, Scheduler
 from .sources import SourceSpec, gather
 from .stats import SourceStats
 from .zones import views_of
@@ -41,7 +43,8 @@ class Watch:
     this process; None: :func:`default_decoders`); ``outputs``: where results, events and
     status go; ``clips``: event clips and snapshots (:class:`~vidcls.live.clips.ClipOptions`);
     ``settings``: per view name, a :class:`vidcls.config.ViewSettings` (its own filters,
-    segments, rate and cooldown).
+    segments, rate and cooldown); ``clock``: the engine's time (a
+    :class:`~vidcls.live.clock.VirtualClock` replays files: see :mod:`vidcls.live.clock`).
     """
 
     def __init__(
@@ -65,17 +68,21 @@ class Watch:
         record = None if clips is None else clips.record
         if decoders is None:
             decoders = default_decoders(len(sources))
+        self.virtual = clock is not None and is_virtual(clock)
+        replay = clock if self.virtual else None
         if decoders > 0:
-            self.pool = _decoder_pool(classifier, sources, decoders, loop, record)
+            self.pool = _decoder_pool(classifier, sources, decoders, loop, record, replay)
             self.sources: dict[str, FrameSource] = dict(self.pool.sources)
         else:
-            grabbers = _grabbers(sources, loop, record)
+            grabbers = _grabbers(sources, loop, record, replay)
             self.sources = {}
             for spec in sources:
                 self.sources.update(views_of(spec, grabbers[spec.name]))
-        self.clips = None if clips is None else EventClips(clips, self.sources, self._started)
         extra = {} if clock is None else {"clock": clock}
         self.scheduler = Scheduler(classifier, fps=fps, segments=segments, workers=workers, **extra)
+        self.clips = None
+        if clips is not None:
+            self.clips = EventClips(clips, self.sources, self._started, self.scheduler.clock)
         self.feeds: dict[str, Feed] = {}
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._online = dict.fromkeys(self.sources, False)
@@ -108,22 +115,39 @@ class Watch:
                     shown = now
                     if not display.show(self.sources):
                         break
-                wait = display.period if display is not None else 0.25
+                wait = 0.25 if display is None else shown + display.period - now
                 if duration is not None:
                     wait = max(0.0, min(wait, duration - (now - start)))
+                if self.virtual:
+                    yield from self._virtual_turn(wait)
+                    continue
                 try:
                     item = self._queue.get(timeout=wait)
                 except queue.Empty:
                     continue
                 yield from self._handle(item)
-                while True:  # a burst: everything that is ready, without waiting
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    yield from self._handle(item)
+                yield from self._ready()
         finally:  # also on Ctrl-C and break: nothing computed is lost, open segments close
             self.stop()
+
+    def _ready(self) -> Iterator[FrameResult]:
+        """Handle everything that is ready (a burst), without waiting."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            yield from self._handle(item)
+
+    def _virtual_turn(self, longest: float) -> Iterator[FrameResult]:
+        """On a virtual clock: serve what is due on this thread and hand it on; when nothing
+        was, move the clock on to the next thing due (at most ``longest`` seconds)."""
+        wait = self.scheduler.step()
+        yield from self._ready()
+        if wait is None:  # no feed left: their ends are handled, the run is over
+            self._open = 0
+        elif wait > 0:
+            self.scheduler.clock.advance(min(wait, longest))
 
     def request_stop(self) -> None:
         """Ask a run going on in another thread to end (within a quarter of a second), as
@@ -150,13 +174,8 @@ class Watch:
                 self._check_status(final=True)
 
     def _drain(self) -> None:
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            for _ in self._handle(item):
-                pass
+        for _ in self._ready():
+            pass
 
     def _started(self, name: str) -> float | None:
         """The monotonic time source ``name``'s result times count from."""
@@ -249,21 +268,28 @@ def default_decoders(sources: int) -> int:
     return min(os.cpu_count() or 1, sources // 4)
 
 
-def _grabbers(sources: list[SourceSpec], loop: bool, record=None) -> dict[str, FrameSource]:
-    """A capture thread per source (decoding on one thread: no frame of decoder delay), made
-    at once, so a bad path or URL fails before anything starts (an http URL is asked whether
-    it is a file, which is slow when its host is down)."""
+def _grabbers(
+    sources: list[SourceSpec], loop: bool, record=None, replay: Clock | None = None
+) -> dict[str, FrameSource]:
+    """A capture thread per source (decoding on one thread: no frame of decoder delay), or
+    with a virtual clock to ``replay`` them on, a :class:`ReplayedFile` per file; made at
+    once, so a bad path or URL fails before anything starts (an http URL is asked whether it
+    is a file, which is slow when its host is down)."""
 
-    def grabber(spec: SourceSpec) -> FrameGrabber:
-        return FrameGrabber(open_source(spec.source, True, loop, 1, record))
+    def grabber(spec: SourceSpec) -> FrameSource:
+        source = open_source(spec.source, True, loop, 1, record)
+        return FrameGrabber(source) if replay is None else ReplayedFile(source, replay)
 
     with ThreadPoolExecutor(min(16, len(sources) or 1)) as pool:
         made = list(pool.map(grabber, sources))
     return {s.name: g for s, g in zip(sources, made, strict=True)}
 
 
-def _decoder_pool(classifier: VideoClassifier, sources, processes: int, loop: bool, record=None):
-    """The sources in ``processes`` decoding processes, handing frames over at model size."""
+def _decoder_pool(
+    classifier: VideoClassifier, sources, processes: int, loop: bool, record=None, replay=None
+):
+    """The sources in ``processes`` decoding processes, handing frames over at model size
+    (replayed on the virtual clock ``replay``, if given)."""
     from .decoders import DecoderPool
 
     lay, options = classifier.model.layout, classifier.options
@@ -276,6 +302,7 @@ def _decoder_pool(classifier: VideoClassifier, sources, processes: int, loop: bo
         fit=options.fit,
         loop=loop,
         record=record,
+        clock=replay,
     )
 
 

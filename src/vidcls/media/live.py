@@ -18,12 +18,16 @@ NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tc
 
 
 class AvSource:
-    """A network stream or a file, decoded with PyAV; files are paced to their real speed."""
+    """A network stream or a file, decoded with PyAV; files are paced to their real speed
+    on ``clock`` (a virtual clock's reader asks :meth:`due` and reads with ``wait=False``)."""
 
     camera = False
 
-    def __init__(self, url: str, realtime: bool, loop: bool, threads: int = 0) -> None:
+    def __init__(
+        self, url: str, realtime: bool, loop: bool, threads: int = 0, clock=time.monotonic
+    ) -> None:
         self.url, self.realtime, self.loop = url, realtime, loop
+        self.clock = clock
         self.threads = threads  # decoder threads; 0: FFmpeg's choice
         self.name = url
         self.keep = None  # what must live as long as the source (a downloaded file)
@@ -52,6 +56,7 @@ class AvSource:
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = self.threads
         self._wall0 = self._t0 = None
+        self.resume_at: float | None = None  # when a looping file's next first frame is due
         if self.recorder is None:
             self._frames = self._container.decode(stream)
         else:
@@ -66,29 +71,33 @@ class AvSource:
             yield from packet.decode()
 
     def _packet_time(self, packet: av.Packet) -> float:
-        """The monotonic time a packet stands for: when it came, or for a file played at its
+        """The clock time a packet stands for: when it came, or for a file played at its
         real speed, when its frame is due."""
-        now = time.monotonic()
         if not self.realtime or packet.pts is None:
+            return self.clock()
+        return self.due(float(packet.pts * packet.time_base))
+
+    def due(self, t: float | None) -> float:
+        """The clock time the frame at stream time ``t`` (seconds) is due: the first one when
+        it is read (or at ``resume_at``), the others as far after it as in the stream."""
+        now = self.clock()
+        if t is None:
             return now
-        t = float(packet.pts * packet.time_base)
         if self._t0 is None:
-            self._wall0, self._t0 = now, t
+            self._wall0, self._t0 = (now if self.resume_at is None else self.resume_at), t
         return self._wall0 + (t - self._t0)
 
-    def read(self) -> av.VideoFrame | None:
-        """The next frame, or None at the end of the input."""
+    def read(self, wait: bool = True) -> av.VideoFrame | None:
+        """The next frame, or None at the end of the input; a file played at its real speed
+        waits until the frame is due, unless ``wait`` is False."""
         try:
             frame = next(self._frames)
         except StopIteration:
             return None
         except av.FFmpegError as e:
             raise OSError(reason(e)) from None
-        if self.realtime and frame.time is not None:
-            now = time.monotonic()
-            if self._t0 is None:
-                self._wall0, self._t0 = now, frame.time
-            delay = self._wall0 + (frame.time - self._t0) - now
+        if wait and self.realtime and frame.time is not None:
+            delay = self.due(frame.time) - self.clock()
             if delay > 0:
                 time.sleep(delay)
         return frame
@@ -137,6 +146,7 @@ def open_source(
     loop: bool = False,
     threads: int = 0,
     record: RecordOptions | None = None,
+    clock=time.monotonic,
 ) -> AvSource | CameraSource:
     """The live source for a camera index, device path, URL or file path.
 
@@ -144,9 +154,11 @@ def open_source(
     real speed like a local file, ending at its end; other URLs are live streams, reopened when
     they drop. ``threads``: decoder threads (0: FFmpeg's choice; 1 when many run at once).
     ``record``: keep packets for event clips (streams and files; not cameras, whose frames
-    come decoded).
+    come decoded). ``clock``: the time a file is played on.
     """
     source = _open_source(spec, realtime, loop, threads)
+    if isinstance(source, AvSource):
+        source.clock = clock
     if record is not None and isinstance(source, AvSource):
         source.recorder = ClipRecorder(record)
     return source
