@@ -46,15 +46,26 @@ def _start(*args):
 
 
 def test_one_file_prints_every_result_and_its_segment(tmp_path):
-    r = run("live", video("carving_ice_rpi.mp4"), "--headless", "--top-k", "2")
+    """Replayed on a virtual clock: the 4.4 s file gives a result at each of its 23 ticks of
+    the model's 5 fps, on any machine."""
+    r = run("live", video("carving_ice_rpi.mp4"), "--headless", "--top-k", "2", "--replay")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     results = [line for line in lines if " ms late]" in line]
-    assert len(results) >= 8 and "carving ice" in results[-1]
+    assert len(results) == 23 and "carving ice" in results[-1]
+    assert [line.split()[0] for line in results[:3]] == ["0:00.00", "0:00.20", "0:00.40"]
     assert any("-- start carving ice" in line for line in lines)
     assert "-- end carving ice" in lines[-1]  # closed when the file ended
     report = r.stderr.strip().splitlines()[-1]
-    assert report.startswith("vidcls: carving_ice_rpi: ") and " results (" in report
+    assert report.startswith(
+        "vidcls: carving_ice_rpi: 23 results (5.00/s) of 131 frames, 0 dropped"
+    )
+
+
+def test_replay_is_for_files_only():
+    assert_clean_error(
+        run("live", "1", video("carving_ice_rpi.mp4"), "--replay"), "1", "only files"
+    )
 
 
 def test_a_dead_stream_comes_back_the_files_play_on_and_ctrl_c_flushes(live_ts, tmp_path):
@@ -113,7 +124,7 @@ def test_a_dead_stream_comes_back_the_files_play_on_and_ctrl_c_flushes(live_ts, 
 
 def test_ctrl_c_on_one_source_closes_its_segment_and_exits_130(tmp_path):
     out = tmp_path / "live.jsonl"
-    proc = _start(video("carving_ice_rpi.mp4"), "--loop", "--headless", "-o", out)
+    proc = _start(video("carving_ice_rpi.mp4"), "--loop", "--headless", "-o", out, "--replay")
     _wait(lambda: out.exists() and any("event" in d for d in _lines(out)))
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
@@ -147,9 +158,12 @@ def test_no_window_here_is_a_note_and_results_are_printed():
         pytest.skip("this OpenCV has a GUI")
     except cv2.error:
         pass
-    r = run("live", video("carving_ice_rpi.mp4"), "--duration", "2")
+    r = run("live", video("carving_ice_rpi.mp4"), "--duration", "2", "--replay")
     assert r.returncode == 0, r.stderr
     assert "vidcls: note: no window here" in r.stderr
-    assert " ms late]" in r.stdout
-    mosaic = run("live", video("carving_ice_rpi.mp4"), video("eye_makeup.avi"), "--mosaic")
+    results = [line.split()[0] for line in r.stdout.splitlines() if " ms late]" in line]
+    assert results == [f"0:{t / 5:05.2f}" for t in range(11)]  # 0 to 2 s at 5 fps
+    mosaic = run(
+        "live", video("carving_ice_rpi.mp4"), video("eye_makeup.avi"), "--mosaic", "--replay"
+    )
     assert mosaic.returncode == 0 and "printing events only" in mosaic.stderr

@@ -8,7 +8,7 @@ import pytest
 from conftest import A0, needs_shared, video
 
 import vidcls
-from vidcls.live import Output, Watch
+from vidcls.live import Output, VirtualClock, Watch
 from vidcls.live.sources import SourceSpec
 from vidcls.training.export import export_model
 from vidcls.training.fit import SoftmaxClassifier
@@ -45,6 +45,7 @@ class Collect(Output):
 
 
 def test_iter_live_plays_a_file_and_closes_its_segment(classifier):
+    """Replayed on a virtual clock: a result at each tick of the model's rate, none dropped."""
     sink, events = Collect(), []
     results = list(
         vidcls.iter_live(
@@ -53,11 +54,11 @@ def test_iter_live_plays_a_file_and_closes_its_segment(classifier):
             segments=True,
             on_event=lambda name, e: events.append((name, e)),
             sinks=[sink],
+            replay=True,
         )
     )
     times = np.array([r.time for r in results])
-    assert len(results) >= 8 and np.all(np.diff(times) > 0)
-    assert times[-1] - times[0] >= 0.2 * (len(times) - 1) - 0.05  # never above the model's rate
+    assert np.allclose(times, 0.2 * np.arange(23))  # the 4.4 s file at 5 fps: every tick
     assert results[-1].top[0].label == "carving ice"
     assert all(r.latency_ms is not None and r.infer_ms is not None for r in results)
     # Every event once through on_event: the start at a frame, the end when the file ended.
@@ -76,6 +77,7 @@ def test_break_stops_the_source_and_still_closes_the_open_segment(classifier):
         classifier=classifier,
         segments=vidcls.SegmentOptions(min_duration=0.4),
         on_event=lambda name, e: events.append(e.kind),
+        replay=True,
     )
     labels = []
     for result in live:
@@ -101,10 +103,16 @@ def test_watch_runs_sources_side_by_side_each_with_its_own_events(classifier):
         sinks=[sink],
         classifier=classifier,
         segments=vidcls.SegmentOptions(min_duration=0.4),
+        replay=True,
     )
     assert {s.name for s in stats} == {"ice", "eye_makeup"} == set(seen)
+    # Replayed: every frame read, every tick of 5 fps fed (4.4 s and 6.6 s), none dropped.
+    assert {s.name: (s.captured, s.fed, s.dropped) for s in stats} == {
+        "ice": (131, 23, 0),
+        "eye_makeup": (164, 33, 0),
+    }
     for s in stats:
-        assert s.fed > 5 and s.captured > s.fed and s.error is None and s.reconnects == 0
+        assert s.error is None and s.reconnects == 0
         assert f"{s.name}: {s.fed} results" in s.line()
         kinds = sink.kinds(s.name)
         assert kinds and kinds.count("start") == kinds.count("end")  # every one closed
@@ -129,7 +137,7 @@ class Window(Output):
 def test_a_window_sees_full_pictures_with_or_without_decoding_processes(classifier, decoders):
     clip = str(video("carving_ice_android.mp4"))
     specs = [SourceSpec("a", clip), SourceSpec("b", clip)]
-    watch = Watch(classifier, specs, decoders=decoders, loop=True)
+    watch = Watch(classifier, specs, decoders=decoders, loop=True, clock=VirtualClock())
     window = Window(shows=40)
     stats = watch.run(duration=60, display=window)  # ends when the window closes
     assert window.shows == 0 and all(s.fed > 0 for s in stats)
@@ -139,16 +147,17 @@ def test_a_window_sees_full_pictures_with_or_without_decoding_processes(classifi
 
 
 def test_a_reset_asked_for_by_name_is_not_a_reconnect(classifier):
-    watch = Watch(classifier, [SourceSpec("a", str(video("carving_ice_rpi.mp4")))])
+    clip = str(video("carving_ice_rpi.mp4"))
+    watch = Watch(classifier, [SourceSpec("a", clip)], clock=VirtualClock())
     results = watch.results()
     for n, _ in enumerate(results):
         if n == 5:
-            watch.reset("a")
+            watch.reset("a")  # before the 7th result's frame
         if n == 8:
             break
     results.close()
     feed = watch.feeds["a"]
-    assert feed.stats.resets == 0 and feed.pipeline.classifier.frames_seen <= 3
+    assert feed.stats.resets == 0 and feed.pipeline.classifier.frames_seen == 3
 
 
 @pytest.mark.parametrize("decoders", [0, 1])
@@ -169,6 +178,7 @@ def test_a_model_switch_loses_no_source_and_no_event(classifier, decoders, tmp_p
         [SourceSpec(n, clip) for n in "abcd"],
         decoders=decoders,
         loop=True,
+        clock=VirtualClock(),
         outputs=sink,
         segments=vidcls.SegmentOptions(enter=0.3, exit=0.1, min_duration=0.2, smoothing=0),
     )
@@ -198,3 +208,20 @@ def test_a_model_switch_loses_no_source_and_no_event(classifier, decoders, tmp_p
         assert starts and len(starts) == sum(e.kind == "end" for e in events), events
         # The old model's segment, ended by the switch.
         assert any(e.segment.label == "carving ice" for e in starts)
+
+
+@pytest.mark.parametrize("decoders", [0, 1])
+def test_an_engine_made_slower_than_its_sources_drops_exact_fair_shares(classifier, decoders):
+    """Four files replayed at the model's 5 fps need 20 runs a second; each run taking 1/8 s
+    of the virtual clock gives 8: every source is fed 2 ticks in 5, exactly, and the ticks it
+    missed are counted as dropped (but those due after its last turn)."""
+    clip = str(video("carving_ice_android.mp4"))
+    clock = VirtualClock(run_cost=0.125)
+    watch = Watch(classifier, [SourceSpec(n, clip) for n in "abcd"], clock=clock, decoders=decoders)
+    results = list(watch.results(duration=4.0))
+    assert clock.runs == len(results) == 32  # 4 s of runs back to back: never idle
+    for s in watch.stats():
+        assert s.fed == 8 and s.reconnects == 0 and s.error is None
+        assert 20 - 2 <= s.fed + s.dropped <= 20
+    # The freshest frame when fed (at most a frame old), after at most a turn of the others.
+    assert max(r.latency_ms for r in results) <= 1e3 / 30 + 4 * 125 + 1e-6

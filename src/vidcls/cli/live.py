@@ -122,6 +122,7 @@ def _add_events(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..classifier import VideoClassifier
+    from ..live.clock import VirtualClock
     from ..live.outputs import JsonLinesFile, Outputs, Printer
     from ..live.sources import gather
     from ..live.watch import Watch
@@ -164,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         watch = Watch(
             classifier,
             specs,
-            clock=_clock(args.replay),
+            clock=VirtualClock() if args.replay else None,
             fps=args.fps,
             segments=segments,
             loop=args.loop,
@@ -221,15 +222,6 @@ def _config(args: argparse.Namespace):
         args.clips, args.pre_roll, args.post_roll = k.folder, k.pre_roll, k.post_roll
         args.max_clip, args.keep_days, args.keep_gb = k.max_clip, k.keep_days, k.keep_gb
     return config
-
-
-def _clock(replay: bool):
-    """A virtual clock for --replay, else None (the real one)."""
-    if not replay:
-        return None
-    from ..live.clock import VirtualClock
-
-    return VirtualClock()
 
 
 def _reachable(specs: list, config: str) -> list:

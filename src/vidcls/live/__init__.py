@@ -6,10 +6,12 @@ A frame travels one way, whatever the number of sources or the front end:
 :mod:`.decoders`, or frames a browser pushes); the :mod:`.scheduler` feeds each source's
 freshest frame at the model's rate, earliest deadline first, dropping (and counting, in
 :mod:`.stats`) what it cannot serve; :mod:`.watch` runs it all and hands results and events to
-:mod:`.outputs` (stdout, a file, webhooks and MQTT, a window of :mod:`.display`).
+:mod:`.outputs` (stdout, a file, webhooks and MQTT, a window of :mod:`.display`). Time comes from
+:mod:`.clock`: the real one, or a virtual clock that :mod:`.replay` plays files on.
 
     from vidcls.live import Watch, Output, iter_live, watch
     from vidcls.live import ClipOptions, SourceSpec, Zone  # event clips, zones
+    from vidcls.live import VirtualClock  # replay files: as fast as the CPU goes, no drops
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "Outputs",
     "SourceSpec",
     "SourceStats",
+    "VirtualClock",
     "Watch",
     "Zone",
     "iter_live",
@@ -34,11 +37,13 @@ _HOME = {
     "Outputs": ".outputs",
     "SourceSpec": ".sources",
     "SourceStats": ".stats",
+    "VirtualClock": ".clock",
     "Zone": ".sources",
 }
 
 if TYPE_CHECKING:
     from .clips import ClipOptions
+    from .clock import VirtualClock
     from .outputs import Output, Outputs
     from .sources import SourceSpec, Zone
     from .stats import SourceStats

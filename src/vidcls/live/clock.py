@@ -11,6 +11,7 @@ on purpose (``run_cost``), and a run gives the same results on any machine, howe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 Clock = Callable[[], float]  # seconds, never going back
@@ -34,8 +35,10 @@ class VirtualClock:
         return self.t
 
     def advance(self, seconds: float) -> None:
-        """Move on by ``seconds`` (never back)."""
-        self.t += max(0.0, seconds)
+        """Move on by ``seconds`` (never back); any time above 0 moves the clock, however
+        little (a wait of less than the clock's rounding would otherwise never end)."""
+        if seconds > 0:
+            self.t = max(self.t + seconds, math.nextafter(self.t, math.inf))
 
     def set(self, t: float) -> None:
         """Move on to ``t`` (a clock driven from elsewhere: a decoding process's copy of its

@@ -24,7 +24,7 @@ from ..options import SegmentOptions
 from ..results import FrameResult, SegmentEvent
 from .capture import FrameGrabber, FrameSource
 from .clips import ClipOptions, EventClips
-from .clock import Clock, is_virtual
+from .clock import Clock, VirtualClock, is_virtual
 from .outputs import Callbacks, Output, Outputs, as_output
 from .replay import ReplayedFile
 from .rules import Rules
@@ -103,21 +103,22 @@ class Watch:
         generator (``break``) stops the run the same way."""
         clock = self.scheduler.clock
         start = clock()
-        shown = start
+        end = None if duration is None else start + duration
+        show_at = start if display is None else start + display.period
         try:
             self._start()
             while self._open and not self._stop_asked.is_set():
                 now = clock()
-                if duration is not None and now - start >= duration:
+                if end is not None and now >= end:
                     break
                 self._check_status()
-                if display is not None and now - shown >= display.period:
-                    shown = now
+                if display is not None and now >= show_at:
+                    show_at = now + display.period
                     if not display.show(self.sources):
                         break
-                wait = 0.25 if display is None else shown + display.period - now
-                if duration is not None:
-                    wait = max(0.0, min(wait, duration - (now - start)))
+                wait = 0.25 if display is None else show_at - now
+                if end is not None:
+                    wait = max(0.0, min(wait, end - now))
                 if self.virtual:
                     yield from self._virtual_turn(wait)
                     continue
@@ -306,6 +307,11 @@ def _decoder_pool(
     )
 
 
+def _replay_clock(replay: bool) -> VirtualClock | None:
+    """A virtual clock to replay files on, or None for the real one."""
+    return VirtualClock() if replay else None
+
+
 def _classifier(classifier: VideoClassifier | None, options: dict) -> VideoClassifier:
     from ..pipeline import load_classifier
 
@@ -330,6 +336,7 @@ def watch(
     workers: int | None = None,
     decoders: int | None = 0,
     clips: ClipOptions | None = None,
+    replay: bool = False,
     **options,
 ) -> list[SourceStats]:
     """Classify several live sources (``[NAME=]SOURCE`` each) at once on one model until they
@@ -344,6 +351,8 @@ def watch(
     ``spawn`` way, so a script needs ``if __name__ == "__main__":``). A source may also be a
     :class:`~vidcls.live.sources.SourceSpec` (with zones). ``clips``: event clips and
     snapshots (:class:`~vidcls.live.clips.ClipOptions`), named in the end events.
+    ``replay``: play the (file) sources on a virtual clock, as fast as the CPU goes, the
+    same results on any machine (``duration`` is then in video seconds).
     """
     outputs = Outputs([Callbacks(on_result, on_event), *map(as_output, sinks)])
     try:
@@ -357,6 +366,7 @@ def watch(
             decoders=decoders,
             outputs=outputs,
             clips=clips,
+            clock=_replay_clock(replay),
         )
         return w.run(duration)
     finally:
@@ -374,6 +384,7 @@ def iter_live(
     duration: float | None = None,
     loop: bool = False,
     clips: ClipOptions | None = None,
+    replay: bool = False,
     **options,
 ) -> Iterator[FrameResult]:
     """Results of one live source (camera index or device, stream URL, or a file played at
@@ -381,8 +392,8 @@ def iter_live(
     model's rate, as :func:`watch` feeds each of its sources. ``on_event`` and ``sinks`` get
     every segment start and end, the end of a segment still open when the run stops
     included; ``options`` as :func:`vidcls.load_classifier` (``window=4`` follows recent
-    content, as ``vidcls live`` does by default); ``clips`` as :func:`watch`. Raises the
-    source's error if it failed before giving any result."""
+    content, as ``vidcls live`` does by default); ``clips`` and ``replay`` as :func:`watch`.
+    Raises the source's error if it failed before giving any result."""
     spec = gather([source])[0]
     outputs = Outputs([Callbacks(on_event=on_event), *map(as_output, sinks)])
     try:
@@ -394,6 +405,7 @@ def iter_live(
             loop=loop,
             outputs=outputs,
             clips=clips,
+            clock=_replay_clock(replay),
         )
         yield from w.results(duration)
         stats = w.stats()[0]
