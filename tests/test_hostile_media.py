@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
@@ -74,9 +73,8 @@ def test_every_shared_clip_is_complete():
 def test_fifo_device_and_symlink_loop_are_named(tmp_path):
     fifo = tmp_path / "clip.mp4"
     os.mkfifo(fifo)
-    t0 = time.monotonic()
-    assert_clean_error(run("classify", fifo), fifo, "is a FIFO, not a regular video file")
-    assert time.monotonic() - t0 < 30
+    # Named without being opened: opening a FIFO nobody writes to would never return.
+    assert_clean_error(run("classify", fifo, timeout=60), fifo, "is a FIFO, not a regular")
     assert_clean_error(run("classify", "/dev/zero"), "/dev/zero", "device")
     loop = tmp_path / "loop.mp4"
     loop.symlink_to(loop)
@@ -104,12 +102,13 @@ def test_video_url_is_fetched_and_classified(http_videos, classifier):
 
 
 def test_live_plays_a_file_url_once_and_ends(http_videos):
-    t0 = time.monotonic()
-    r = run("live", f"{http_videos}/carving_ice_rpi.mp4", "--headless", "--format", "jsonl")
+    """A file's URL is fetched and played as a file (a stream could not be replayed), once:
+    every tick of its 4.4 s, then the end."""
+    url = f"{http_videos}/carving_ice_rpi.mp4"
+    r = run("live", url, "--headless", "--format", "jsonl", "--replay")
     assert r.returncode == 0, r.stderr
-    assert time.monotonic() - t0 < 40  # 4.4 s of video, no reconnect loop
     assert "reconnect" not in r.stderr.replace("0 reconnects", "")
-    assert r.stdout.count('"top"') >= 18
+    assert r.stdout.count('"top"') == 23
 
 
 def test_rotated_phone_clip_is_classified_and_annotated_upright(tmp_path, classifier):

@@ -489,6 +489,7 @@ def test_live_sends_every_sources_events_to_mqtt_and_the_webhook(broker, hook):
             f"mqtt://127.0.0.1:{broker.port}",
             "--webhook",
             hook.url + "/actions",
+            "--replay",
             timeout=60,
         )
         assert done.returncode == 0, done.stderr
