@@ -140,6 +140,34 @@ def test_pushed_frames_within_slack_are_fed_at_once(model, frames):
     assert max(r.latency_ms for r in results) == 0.0  # fed the moment it came
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_a_page_at_the_model_rate_with_timer_jitter_gets_every_frame_classified(
+    model, frames, seed
+):
+    """A browser page as the server's streams see it: a frame every 0.2 s from its own phase,
+    each moved up to 40 ms either way by timers and the network, with the server's slack (half
+    a period): each one fed, none replaced by the next, the rate kept on average."""
+    rng = np.random.default_rng(seed)
+    clock = VirtualClock(100.0, run_cost=0.004)
+    scheduler = Scheduler(model, workers=1, clock=clock)
+    slot, results = FrameSlot(), []
+    scheduler.add("page", slot, lambda feed, r: results.append(r), slack=0.1)
+    phase = rng.uniform(0, 0.2)
+    arrivals = sorted(100.0 + phase + 0.2 * k + rng.uniform(-0.04, 0.04) for k in range(30))
+    replaced = 0
+    for at in arrivals:
+        while clock() < at:  # the server goes on meanwhile
+            delay = scheduler.step()
+            clock.advance(min(delay if delay else 1 / 240, at - clock()))
+        replaced += slot.put(frames[0], captured_at=clock()) is not None
+    for _ in range(100):
+        clock.advance(scheduler.step() or 0.01)
+    assert replaced == 0 and len(results) == 30
+    assert max(r.latency_ms for r in results) <= 4 + 1e-6  # fed on arrival: only its run
+    times = np.array([r.time for r in results])
+    assert times[-1] - times[0] >= 0.2 * 29 - 0.1  # the rate kept: never ahead by more than slack
+
+
 def test_a_feed_ends_with_its_source_and_its_open_segment_is_closed(model, frames):
     clock = VirtualClock(100.0, run_cost=0.004)
     scheduler = Scheduler(model, workers=1, clock=clock, segments=True)

@@ -155,7 +155,7 @@ def run_the_page(config: Path, tmp_path: Path) -> None:
                     >= {"ice", "rpi"}
                 ),
                 "the old model's segments closed by the deploy",
-                timeout=30,
+                timeout=HANG,
             )
             wait_for(  # every camera's segment under the taught model is open
                 lambda: started(TAUGHT, before_deploy) >= set(SOURCES), "taught segments started"
@@ -168,7 +168,7 @@ def run_the_page(config: Path, tmp_path: Path) -> None:
                     >= set(SOURCES)
                 ),
                 "every camera's taught segment closed by the undo",
-                timeout=30,
+                timeout=HANG,
             )
             assert taught
             assert server.health()["cameras"] == "watching"

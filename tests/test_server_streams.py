@@ -26,6 +26,7 @@ from vidcls.bench.ws import browser_client  # noqa: E402
 from vidcls.media import read_frames  # noqa: E402
 
 pytestmark = needs_shared
+HANG = 120.0  # seconds: only a reply that never comes waits this long
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +59,24 @@ def ws_url(server) -> str:
 
 
 def test_clients_at_the_model_rate_get_every_frame_answered_in_order(server, frames):
-    """Six pages at 5 fps with timer jitter, two frames in flight at most: one reply per
-    frame, in order, and (the scheduler locking on to each page's phase) about every frame
-    classified. How soon is the machine's speed: `vidcls bench --ws` measures it, this prints
-    it."""
+    """Six pages at 5 fps with timer jitter, each sending a frame once the one before is
+    answered: one reply per frame, in order, and every frame classified, however busy the
+    machine (a busy one makes the pages send fewer frames, never lose one). A page keeping
+    two frames in flight gets every one classified too when the server keeps up (the
+    scheduler locking on to its phase: tests/test_live_scheduler.py checks it on a virtual
+    clock); how soon is the machine's speed: `vidcls bench --ws` measures it, this prints it."""
 
     async def main():
         clients = [
-            browser_client(ws_url(server), frames[i:] + frames[:i], 3.0, jitter=0.04, seed=i)
+            browser_client(
+                ws_url(server),
+                frames[i:] + frames[:i],
+                3.0,
+                in_flight=1,
+                jitter=0.04,
+                seed=i,
+                drain=HANG,
+            )  # fmt: skip
             for i in range(6)
         ]
         return await asyncio.gather(*clients)
@@ -73,14 +84,12 @@ def test_clients_at_the_model_rate_get_every_frame_answered_in_order(server, fra
     runs = asyncio.run(main())
     rtts = []
     for i, (ready, sent) in enumerate(runs):
-        assert ready["fps"] == 5 and len(sent) >= 14, (i, len(sent))
+        assert ready["fps"] == 5 and sent, i
         assert all(s.answered is not None for s in sent), i  # every frame: one reply
-        results = [s for s in sent if s.reply["type"] == "result"]
-        assert {s.reply["type"] for s in sent} <= {"result", "skipped"}, i
-        for s in results:  # in order: each result is its own frame's
+        assert [s.reply["type"] for s in sent] == ["result"] * len(sent), i  # none skipped
+        for s in sent:  # in order: each result is its own frame's
             assert s.reply["size"] == [width((s.index + i) % len(frames)), 180], (i, s)
-        assert [s.reply["frames"] for s in results] == list(range(1, len(results) + 1))
-        assert len(results) >= 0.9 * len(sent), (i, [s.reply["type"] for s in sent])
+        assert [s.reply["frames"] for s in sent] == list(range(1, len(sent) + 1))
         rtts += [s.rtt_ms for s in sent]
     p50, p99 = np.percentile(rtts, [50, 99])
     print(f"round trips: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
@@ -100,7 +109,7 @@ def test_a_client_sending_too_fast_gets_skips_not_a_backlog_and_reset_stays_in_o
             await ws.send(frames[0])
             replies, times = [], []
             for _ in range(len(frames) + 2):
-                replies.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+                replies.append(json.loads(await asyncio.wait_for(ws.recv(), HANG)))
                 times.append(time.monotonic())
         return t0, sent_last, replies, times
 
@@ -112,15 +121,15 @@ def test_a_client_sending_too_fast_gets_skips_not_a_backlog_and_reset_stays_in_o
     assert [r["size"][0] for _, r in results] == [width(k) for k, _ in results]  # in order
     assert [r["frames"] for _, r in results] == list(range(1, len(results) + 1))
     skipped = [r for r in burst if r["type"] == "skipped"]
-    assert len(skipped) >= len(frames) - 5 and skipped[-1]["skipped"] == len(skipped)
+    assert skipped and skipped[-1]["skipped"] == len(skipped) == len(frames) - len(results)
     assert "newer frame" in skipped[0]["reason"]
     assert httpx.get(server.url + "/healthz").json()["skipped"] >= len(skipped)
-    assert len(results) <= 2 + 5 * (times[len(frames) - 1] - t0)  # never past 5 per second
-    assert times[len(frames) - 1] - sent_last < 0.5  # the last frame: answered soon, no queue
+    # No backlog: never past 5 results a second (plus the one fed at once, within slack),
+    # however long the burst took to arrive and be answered.
+    assert len(results) <= 2 + 5 * (times[len(frames) - 1] - t0)
     assert reset == {"type": "reset", "frames": 0}  # after every earlier frame's reply
     assert after["type"] == "result" and after["frames"] == 1 and after["size"][0] == width(0)
-    for _ in range(50):
-        if httpx.get(server.url + "/healthz").json()["streams"] == 0:
-            break
+    deadline = time.monotonic() + HANG  # the closed stream is let go (a hang guard)
+    while httpx.get(server.url + "/healthz").json()["streams"] != 0:
+        assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert httpx.get(server.url + "/healthz").json()["streams"] == 0

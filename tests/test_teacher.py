@@ -110,27 +110,42 @@ def test_a_job_trains_in_its_own_process_and_deploys_and_undoes(tmp_path):
         again.undo()
 
 
-def test_a_failed_switch_changes_nothing(tmp_path):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, str]:
+    """A teaching folder with one finished job (three clips of two classes, one view); each
+    test works on a copy of it."""
+    folder = tmp_path_factory.mktemp("trained") / "teach"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VIDCLS_CACHE", str(folder.parent / "cache"))
+        t = Teacher(folder, "a0")
+        add(t, "dribbling", 3)
+        add(t, "shooting", 3)
+        job = wait(t, t.start_job({"views": 1})["id"])
+    assert job["state"] == "done", job
+    return folder, job["id"]
+
+
+def copy_of(trained, tmp_path: Path, deploy=None) -> tuple[Teacher, str]:
+    folder, job_id = trained
+    shutil.copytree(folder, tmp_path / "teach")
+    return Teacher(tmp_path / "teach", "a0", deploy), job_id
+
+
+def test_a_failed_switch_changes_nothing(trained, tmp_path):
     def refuse(model: str) -> None:
         raise VidclsError("the new model takes 224x224 pictures")
 
-    t = Teacher(tmp_path / "teach", "a0", refuse)
-    add(t, "dribbling", 3)
-    add(t, "shooting", 3)
-    job = wait(t, t.start_job({"views": 1})["id"])
+    t, job_id = copy_of(trained, tmp_path, refuse)
     with pytest.raises(VidclsError, match="224x224"):
-        t.deploy(job["id"])
+        t.deploy(job_id)
     assert t.deployed() == {"current": None, "history": []}
     with pytest.raises(VidclsError, match="no finished model"):
         t.deploy("20990101-000000")
 
 
-def test_a_job_killed_midway_leaves_the_deployed_model_untouched(tmp_path):
-    t = Teacher(tmp_path / "teach", "a0")
-    add(t, "dribbling", 3)
-    add(t, "shooting", 3)
-    first = wait(t, t.start_job({"views": 1})["id"])
-    current = t.deploy(first["id"])["current"]
+def test_a_job_killed_midway_leaves_the_deployed_model_untouched(trained, tmp_path):
+    t, first = copy_of(trained, tmp_path)
+    current = t.deploy(first)["current"]
     before = (os.stat(current).st_mtime_ns, Path(current).read_bytes())
     add(t, "passing", 3)
     second = t.start_job({"views": 4})

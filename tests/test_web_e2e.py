@@ -32,6 +32,7 @@ playwright = pytest.importorskip(
 )
 pytest.importorskip("fastapi", reason="the server needs: pip install -e '.[serve]'")
 
+HANG = 120_000  # ms: only a page that never gets there waits this long
 TOP_LABEL = "() => document.querySelector('#results li .label').textContent"
 
 
@@ -83,6 +84,7 @@ def browser(tmp_path_factory):
 
 def open_page(browser, url: str, errors: list[str], **options):
     page = browser.new_page(viewport=PHONE, **options)
+    page.set_default_timeout(HANG)  # waits end when their condition holds; this is a hang guard
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
     return page
@@ -91,9 +93,9 @@ def open_page(browser, url: str, errors: list[str], **options):
 def test_live_page_classifies_the_fake_camera_and_clears_the_state(server, browser):
     errors: list[str] = []
     page = open_page(browser, server.url + "/", errors, device_scale_factor=2)
-    page.wait_for_function(f"() => ({TOP_LABEL})() === 'carving ice'", timeout=60_000)
+    page.wait_for_function(f"() => ({TOP_LABEL})() === 'carving ice'", timeout=HANG)
     page.wait_for_function("() => Number(document.querySelector('#frames').textContent) >= 10")
-    page.wait_for_function(f"() => ({TOP_LABEL})() === 'carving ice'", timeout=30_000)
+    page.wait_for_function(f"() => ({TOP_LABEL})() === 'carving ice'", timeout=HANG)
     assert re.fullmatch(r"\d+\.\d ms", page.inner_text("#infer"))
     assert re.fullmatch(r"\d+\.\d fps", page.inner_text("#fps"))
     assert int(page.inner_text("#frames")) > 0
@@ -115,13 +117,13 @@ def test_live_page_classifies_the_fake_camera_and_clears_the_state(server, brows
     )
     before = int(page.inner_text("#frames"))
     page.click("#reset")
-    page.wait_for_function("() => window.cleared", timeout=10_000)
+    page.wait_for_function("() => window.cleared", timeout=HANG)
     page.wait_for_function(
         f"() => {{ const n = Number(document.querySelector('#frames').textContent);"
         f" return n >= 1 && n < {max(before, 2)}; }}",
-        timeout=10_000,
+        timeout=HANG,
     )
-    page.wait_for_function(f"() => ({TOP_LABEL})() === 'carving ice'", timeout=30_000)
+    page.wait_for_function(f"() => ({TOP_LABEL})() === 'carving ice'", timeout=HANG)
 
     # The thread stepper reconfigures the stream.
     page.click("#threads-plus")
@@ -147,7 +149,7 @@ def test_file_page_uploads_a_video_and_shows_the_result(server, browser):
     }"""
     )
     page.click("#submit")
-    page.wait_for_selector("#result:not([hidden])", timeout=60_000)
+    page.wait_for_selector("#result:not([hidden])", timeout=HANG)
     page.wait_for_function("() => document.querySelector('#plot').naturalWidth > 0")
     phases = page.evaluate("window.phases")
     assert any(p.startswith("Uploading") for p in phases) and "Classifying…" in phases, phases
@@ -175,7 +177,7 @@ def test_file_page_uploads_a_video_and_shows_the_result(server, browser):
         "#input", {"name": "junk.mp4", "mimeType": "video/mp4", "buffer": b"junk" * 1000}
     )
     page.click("#submit")
-    page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+    page.wait_for_selector("#error:not([hidden])", timeout=HANG)
     assert page.inner_text("#error").startswith("junk.mp4: ")
     assert not errors, errors
 
@@ -196,7 +198,7 @@ def test_api_docs_render_without_internet(server, browser):
     page = context.new_page()
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(server.url + "/docs")
-    page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+    page.wait_for_selector(".opblock-summary-path", timeout=HANG)
     paths = page.locator(".opblock-summary-path").all_inner_texts()
     assert {"/v1/classify", "/v1/models", "/healthz"} <= {p.strip() for p in paths}, paths
     assert "/v1/classify" in page.inner_text("body")

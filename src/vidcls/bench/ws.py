@@ -57,11 +57,13 @@ async def browser_client(
     in_flight: int = MAX_IN_FLIGHT,
     jitter: float = 0.0,
     seed: int = 0,
+    drain: float = 5.0,
 ) -> tuple[dict, list[Sent]]:
     """Play ``frames`` (JPEG bytes, looped) to a ``/v1/stream`` URL as the live page does, for
     ``seconds``: one per tick at the ``ready`` message's fps from a random phase (each tick
-    moved by up to ``jitter`` seconds either way), none while ``in_flight`` are unanswered.
-    Returns the ready message and every frame sent, in order, with its reply."""
+    moved by up to ``jitter`` seconds either way), none while ``in_flight`` are unanswered;
+    then wait up to ``drain`` seconds for the last replies. Returns the ready message and
+    every frame sent, in order, with its reply."""
     from websockets.asyncio.client import connect
 
     rng = np.random.default_rng(seed)
@@ -89,7 +91,7 @@ async def browser_client(
                 sent.append(Sent(tick % len(frames), time.monotonic()))
                 await ws.send(frames[tick % len(frames)])
             tick += 1
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + drain
         while answered < len(sent) and time.monotonic() < deadline and not reader.done():
             await asyncio.sleep(0.01)
         reader.cancel()
