@@ -26,7 +26,8 @@ def test_measure_reports_rates_latency_drops_and_cpu(small_clip, monkeypatch):
     with CameraServer(small_clip) as server:
         run = capacity.measure(clf, [server.url(i) for i in range(3)], 3.0, workers=1)
     assert run.streams == 3 and run.model_rate == 5.0
-    assert 0 < run.rate_mean <= 5.6 and run.rate_min <= run.rate_mean
+    # Results decided in the 3 s span: a tick every 0.2 s at most (16), whatever the speed.
+    assert 0 < run.rate_mean <= 16 / 3 and run.rate_min <= run.rate_mean
     assert 0 < run.p50_ms <= run.p99_ms and math.isfinite(run.p99_ms)
     assert run.cpu_cores > 0 and run.infer_ms > 0
     assert run.dropped >= 0

@@ -85,9 +85,7 @@ def measure(
 ) -> Capacity:
     """Watch ``urls`` for WARMUP + ``seconds``; figures from the last ``seconds``."""
     specs = [SourceSpec(f"cam{i}", u) for i, u in enumerate(urls)]
-    latencies: list[float] = []
-    infer: list[float] = []
-    counts = dict.fromkeys((s.name for s in specs), 0)
+    decided: list[tuple[str, float, float, float]] = []  # source, when, latency, infer ms
     marks: dict[str, dict] = {}
 
     def mark() -> dict:
@@ -100,10 +98,10 @@ def measure(
         return {**now, "rss": rss}
 
     def emit(name: str, result: FrameResult) -> None:
-        if "start" in marks and "end" not in marks:
-            latencies.append(result.latency_ms)
-            infer.append(result.infer_ms)
-            counts[name] += 1
+        """Each result with the moment it was decided (not when it was handed on: results
+        come in bursts), so a span counts what was decided in it."""
+        when = watch.feeds[name].start + result.time
+        decided.append((name, when, result.latency_ms, result.infer_ms))
 
     outputs = Callbacks(on_result=emit)
     watch = Watch(
@@ -133,8 +131,11 @@ def measure(
     if a is None or b is None:
         raise VidclsError("the capacity run ended before its measured span")
     wall = b["wall"] - a["wall"]
+    span = [d for d in decided if a["wall"] <= d[1] < b["wall"]]
+    counts = {s.name: sum(d[0] == s.name for d in span) for s in specs}
     rates = np.array([counts[s.name] / wall for s in specs])
-    lat = np.array(latencies) if latencies else np.array([np.nan])
+    lat = np.array([d[2] for d in span]) if span else np.array([np.nan])
+    infer = [d[3] for d in span]
     return Capacity(
         len(urls),
         float(np.percentile(lat, 50)),
