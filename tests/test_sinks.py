@@ -437,8 +437,8 @@ def test_webhook_never_blocks_on_a_server_that_does_not_answer():
             # A request would wait an hour for the silent server: only queueing returns.
             sink = WebhookSink(url, timeout=3600, backoff=0.05)
             for e in events():
-                returns(lambda e=e: sink.event("cam", e))
-            assert returns(lambda: sink.close(0.3)) >= 0.3  # its timeout, not the hour
+                returns(lambda e=e, sink=sink: sink.event("cam", e))
+            assert returns(lambda sink=sink: sink.close(0.3)) >= 0.3  # its timeout, not the hour
             assert sink.sent == 0 and sink.dropped >= 1
     finally:
         silent.close()
