@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -87,15 +88,24 @@ def test_a_dead_stream_comes_back_the_files_play_on_and_ctrl_c_flushes(live_ts, 
         "--decoders",
         "2",
     )
+    log: list[str] = []  # stderr as it comes: the warnings say when the stream was lost, back
+    reader = threading.Thread(target=lambda: log.extend(proc.stderr), daemon=True)
+    reader.start()
     try:
         _wait(lambda: out.exists() and sum(d.get("source") == "net" for d in _lines(out)) >= 8)
         server.kill()
+        _wait(lambda: any(f"lost {url}" in line for line in log))
         down = len(_lines(out))
         _wait(lambda: sum(d["source"] == "ice" for d in _lines(out)[down:]) >= 5)  # goes on
         server.start()  # the camera comes back on the same port
-        _wait(lambda: sum(d.get("source") == "net" for d in _lines(out)[down:]) >= 8)
+        _wait(lambda: any(f"reconnected to {url}" in line for line in log))
+        back = len(_lines(out))  # what comes now is the stream's since it came back
+        _wait(lambda: sum(d.get("source") == "net" for d in _lines(out)[back:]) >= 8)
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
+        stdout = proc.stdout.read()  # to its end: the process closes it when it exits
+        proc.wait(60)
+        reader.join(60)
+        stderr = "".join(log)
     finally:
         server.kill()
         if proc.poll() is None:
