@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from cli_here import run_here
 from cli_run import assert_clean_error, run
 from conftest import needs_shared, video
 from media import join_clips
@@ -92,8 +93,8 @@ def test_annotated_copy_keeps_frames_times_and_audio(clip, frames, tmp_path):
 
 
 def test_video_without_audio(tmp_path):
-    joined = tmp_path / "joined.mp4"
-    join_clips([video("carving_ice_rpi.mp4"), video("example_video01.mp4")], joined)
+    joined = tmp_path / "joined.mp4"  # the clip re-encoded by PyAV without its audio
+    join_clips([video("carving_ice_rpi.mp4")], joined)
     out = tmp_path / "annotated.mp4"
     r = run("classify", joined, "--window", 4, "--annotate", out, "--summary-only")
     assert r.returncode == 0, r.stderr
@@ -105,9 +106,9 @@ def test_video_without_audio(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated.mp4", "joined.mp4"]
 
 
-def test_missing_output_folder(tmp_path):
+def test_missing_output_folder(tmp_path, capfd):
     out = tmp_path / "missing" / "out.mp4"
-    r = run("classify", video("carving_ice_rpi.mp4"), "--annotate", out)
+    r = run_here(capfd, "classify", video("carving_ice_rpi.mp4"), "--annotate", out)
     assert_clean_error(r, out.parent)
     assert list(tmp_path.iterdir()) == []
 
@@ -133,7 +134,9 @@ def test_annotate_api_reports_unwritable_formats(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["out.xyz", "out.png"])
-def test_unwritable_output_format_is_a_clean_error(tmp_path, name):
+def test_unwritable_output_format_is_a_clean_error(tmp_path, name, capfd):
     out = tmp_path / name
-    r = run("classify", video("carving_ice_rpi.mp4"), "--annotate", out, "--summary-only")
+    r = run_here(
+        capfd, "classify", video("carving_ice_rpi.mp4"), "--annotate", out, "--summary-only"
+    )
     assert_clean_error(r, out)

@@ -1,4 +1,6 @@
-"""End-to-end tests of the ``vidcls`` command, run as a real subprocess on real models and clips."""
+"""End-to-end tests of the ``vidcls`` command on real models and clips, run as a real subprocess;
+errors that need no process of their own (a bad file or model, one line on stderr) are run by
+the command's ``main`` in this process, beside a real run of the same command and flags."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import os
 import random
 from pathlib import Path
 
+from cli_here import run_here
 from cli_run import assert_clean_error, run, stream_free_model
 from conftest import A0, needs_shared, video
 
@@ -37,26 +40,27 @@ def test_an_unknown_flag_is_one_line():
     assert_clean_error(r, "--no-such-flag", "vidcls live --help")
 
 
-def test_output_is_one_flag_everywhere_and_required_where_needed(tmp_path):
+def test_output_is_one_flag_everywhere_and_required_where_needed(tmp_path, capfd):
     for command in ("train", "batch"):
-        assert_clean_error(run(command, tmp_path), "-o/--output", f"vidcls {command} --help")
+        r = run_here(capfd, command, tmp_path)
+        assert_clean_error(r, "-o/--output", f"vidcls {command} --help")
     for command in ("classify", "live", "evaluate", "train", "batch"):
-        text = run(command, "--help").stdout
+        text = run_here(capfd, command, "--help").stdout
         assert "-o FILE, --output FILE" in text, command
         assert "--out " not in text and "--out\n" not in text, command  # the hidden alias
 
 
-def test_fps_0_is_every_frame_as_in_python():
+def test_fps_0_is_every_frame_as_in_python(capfd):
     rows = [
         json.loads(line)
         for line in run(
             "classify", video(CLIP), "--fps", "0", "--format", "jsonl"
         ).stdout.splitlines()
     ]
-    native = run("classify", video(CLIP), "--fps", "native", "--format", "jsonl").stdout
+    native = run_here(capfd, "classify", video(CLIP), "--fps", "native", "--format", "jsonl").stdout
     assert len(rows) > 100  # every one of the clip's 131 frames, not 5 a second
     assert [json.loads(line) for line in native.splitlines()] == rows
-    assert_clean_error(run("classify", video(CLIP), "--fps", "-1"), "--fps", "'-1'")
+    assert_clean_error(run_here(capfd, "classify", video(CLIP), "--fps", "-1"), "--fps", "'-1'")
 
 
 def test_python_m_vidcls_cli_runs_main():
@@ -73,58 +77,61 @@ def test_missing_video(tmp_path):
     assert_clean_error(run("classify", path), path)
 
 
-def test_empty_video(tmp_path):
+def test_empty_video(tmp_path, capfd):
     path = tmp_path / "empty.mp4"
     path.touch()
-    assert_clean_error(run("classify", path), path)
+    assert_clean_error(run_here(capfd, "classify", path), path)
 
 
-def test_garbage_video(tmp_path):
+def test_garbage_video(tmp_path, capfd):
     path = garbage(tmp_path / "noise.mp4")
-    assert_clean_error(run("classify", path), path)
+    assert_clean_error(run_here(capfd, "classify", path), path)
 
 
-def test_directory_as_video(tmp_path):
+def test_directory_as_video(tmp_path, capfd):
     folder = tmp_path / "clips"
     folder.mkdir()
-    assert_clean_error(run("classify", folder), folder)
+    assert_clean_error(run_here(capfd, "classify", folder), folder)
 
 
-def test_text_file_as_model(tmp_path):
+def test_text_file_as_model(tmp_path, capfd):
     model = tmp_path / "some.txt"
     model.write_text("not a model\n")
-    line = assert_clean_error(run("classify", video(CLIP), "--model", model), model)
+    line = assert_clean_error(run_here(capfd, "classify", video(CLIP), "--model", model), model)
     assert "TFLite" in line
 
 
-def test_truncated_model(tmp_path):
+def test_truncated_model(tmp_path, capfd):
     model = tmp_path / "cut.tflite"
     model.write_bytes(A0.read_bytes()[: A0.stat().st_size // 3])
-    assert_clean_error(run("classify", video(CLIP), "--model", model), model)
+    assert_clean_error(run_here(capfd, "classify", video(CLIP), "--model", model), model)
 
 
-def test_tflite_model_that_is_not_a_stream_model(tmp_path):
+def test_tflite_model_that_is_not_a_stream_model(tmp_path, capfd):
     model = stream_free_model(tmp_path / "relu.tflite")
-    line = assert_clean_error(run("classify", video(CLIP), "--model", model), model)
+    line = assert_clean_error(run_here(capfd, "classify", video(CLIP), "--model", model), model)
     assert "stream model" in line
 
 
-def test_unknown_zoo_name():
-    line = assert_clean_error(run("classify", video(CLIP), "--model", "a9"), "'a9'")
+def test_unknown_zoo_name(capfd):
+    r = run_here(capfd, "classify", video(CLIP), "--model", "a9")
+    line = assert_clean_error(r, "'a9'")
     assert "a0" in line  # lists the zoo
 
 
-def test_label_count_mismatch(tmp_path):
+def test_label_count_mismatch(tmp_path, capfd):
     labels = tmp_path / "three.txt"
     labels.write_text("walking\nrunning\njumping\n")
     line = assert_clean_error(
-        run("classify", video(CLIP), "--model", A0, "--labels", labels), labels
+        run_here(capfd, "classify", video(CLIP), "--model", A0, "--labels", labels), labels
     )
     assert "3" in line and "600" in line
 
 
-def test_unknown_label_in_allow_list():
-    r = run("classify", video(CLIP), "--model", A0, "--allow", "carving ice,no such action")
+def test_unknown_label_in_allow_list(capfd):
+    r = run_here(
+        capfd, "classify", video(CLIP), "--model", A0, "--allow", "carving ice,no such action"
+    )
     line = assert_clean_error(r, "no such action")
     assert "allow" in line
 
@@ -145,9 +152,9 @@ def test_no_network_and_no_mirror_says_what_to_do(tmp_path):
     assert_clean_error(r, "set VIDCLS_MIRROR", "movinet_a0_stream_int8.tflite", "--model PATH")
 
 
-def test_missing_output_folder(tmp_path):
+def test_missing_output_folder(tmp_path, capfd):
     out = tmp_path / "no" / "such" / "folder" / "out.json"
-    assert_clean_error(run("classify", video(CLIP), "-o", out), out.parent)
+    assert_clean_error(run_here(capfd, "classify", video(CLIP), "-o", out), out.parent)
 
 
 # -- several files -----------------------------------------------------------------------
@@ -196,12 +203,13 @@ def test_output_file_json(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # no temp files left
 
 
-def test_output_file_untouched_when_every_input_fails(tmp_path):
+def test_output_file_untouched_when_every_input_fails(tmp_path, capfd):
     out = tmp_path / "result.json"
     before = b'{"previous": "results"}\n'
     out.write_bytes(before)
     bad = garbage(tmp_path / "bad.mp4")
-    r = run("classify", bad, tmp_path / "missing.mp4", "--format", "json", "--output", out)
+    missing = tmp_path / "missing.mp4"
+    r = run_here(capfd, "classify", bad, missing, "--format", "json", "--output", out)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     assert str(bad) in r.stderr and str(tmp_path / "missing.mp4") in r.stderr

@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from cli_here import run_here
 from cli_run import assert_clean_error, run
 from test_cut import FPS, GOP
 
@@ -95,7 +96,7 @@ def test_bad_annotations_name_the_file_and_line(videos, tmp_path, text, problem)
     assert str(f) in str(e.value)
 
 
-def test_dataset_cut_command_and_its_errors(videos, tmp_path):
+def test_dataset_cut_command_and_its_errors(videos, tmp_path, capfd):
     csv = tmp_path / "a.csv"
     csv.write_text(f"{videos[0]},2.5,5.0,shooting\n{videos[0]},6,7,passing\n")
     out = tmp_path / "data"
@@ -107,11 +108,12 @@ def test_dataset_cut_command_and_its_errors(videos, tmp_path):
     r = run("dataset", "cut", videos[0], "--annotations", csv, "-o", out, "--copy")
     assert r.returncode == 0 and "2 stream-copied, 0 re-encoded" in r.stderr
     missing = tmp_path / "missing.csv"
-    assert_clean_error(run("dataset", "cut", videos[0], "--annotations", missing, "-o", out))
-    assert_clean_error(run("dataset", "cut", videos[0], "-o", out), "--annotations")
+    r = run_here(capfd, "dataset", "cut", videos[0], "--annotations", missing, "-o", out)
+    assert_clean_error(r, missing)
+    assert_clean_error(run_here(capfd, "dataset", "cut", videos[0], "-o", out), "--annotations")
 
 
-def test_import_copies_event_clips_once_into_unlabelled(videos, tmp_path):
+def test_import_copies_event_clips_once_into_unlabelled(videos, tmp_path, capfd):
     clips = tmp_path / "clips"
     (clips / "door").mkdir(parents=True)
     (clips / "yard").mkdir()
@@ -127,4 +129,4 @@ def test_import_copies_event_clips_once_into_unlabelled(videos, tmp_path):
     r = run("dataset", "import", clips, "-o", data)
     assert r.returncode == 0, r.stderr
     assert "imported 0 clips" in r.stdout and "(2 were already there)" in r.stdout
-    assert_clean_error(run("dataset", "import", tmp_path / "none", "-o", data), "none")
+    assert_clean_error(run_here(capfd, "dataset", "import", tmp_path / "none", "-o", data), "none")

@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from cli_here import run_here
 from cli_run import assert_clean_error, run
 from conftest import A0
 from test_trainer import BASKETBALL, HANG, small_dataset, tiny_copy
@@ -301,8 +302,8 @@ def hostile_dataset(root: Path) -> tuple[Path, list[Path]]:
 @needs_basketball
 def test_bad_data_is_named_never_a_traceback_or_a_hang(tmp_path):
     data, bad = hostile_dataset(tmp_path / "data")
-    out = tmp_path / "m.tflite"
-    r = run("train", data, "-o", out, "--views", "2", timeout=HANG)
+    out = tmp_path / "m.tflite"  # one view: the bad entries are never augmented anyway
+    r = run("train", data, "-o", out, "--views", "1", timeout=HANG)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     warnings = [line for line in r.stderr.splitlines() if line.startswith("vidcls: skipping ")]
@@ -325,7 +326,7 @@ def test_bad_data_is_named_never_a_traceback_or_a_hang(tmp_path):
 
 
 @needs_basketball
-def test_no_readable_clip_or_one_class_is_a_one_line_error(tmp_path):
+def test_no_readable_clip_or_one_class_is_a_one_line_error(tmp_path, capfd):
     data, _ = hostile_dataset(tmp_path / "data")
     for clip in data.glob("*/*_*[0-9].mp4"):  # the good clips
         clip.write_bytes(b"\x00" * 1000)
@@ -335,8 +336,8 @@ def test_no_readable_clip_or_one_class_is_a_one_line_error(tmp_path):
     assert errors == [f"vidcls: error: {data}: no readable training clips"], r.stderr
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    assert_clean_error(run("train", fifo, "-o", tmp_path / "m.tflite", timeout=HANG), fifo)
+    assert_clean_error(run_here(capfd, "train", fifo, "-o", tmp_path / "m.tflite"), fifo)
     one = small_dataset(tmp_path / "one", classes=("defense",))
     out = tmp_path / "m.tflite"
-    assert_clean_error(run("train", one, "-o", out, "--views", "2"), one, "2")
+    assert_clean_error(run_here(capfd, "train", one, "-o", out, "--views", "2"), one, "2")
     assert not out.exists()

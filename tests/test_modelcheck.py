@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 from cli_run import assert_clean_error, run
@@ -50,16 +49,23 @@ def test_in_process_inference_errors_are_clean_too(broken_a0):
 def test_models_are_tried_once_and_remembered(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("VIDCLS_CACHE", str(cache))
-    t0 = time.perf_counter()
+    import subprocess
+
+    trials, real_run = [], subprocess.run
+
+    def counted(command, **kwargs):
+        if "vidcls.modeltrial" in command:
+            trials.append(command)
+        return real_run(command, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", counted)
     StreamModel(CUSTOM)
-    first = time.perf_counter() - t0
+    assert len(trials) == 1  # tried in a child process
     markers = list((cache / "verified").iterdir())
     assert len(markers) == 1 and markers[0].name.startswith(sha256(CUSTOM))
     assert markers[0].read_text() == "compiled"
-    t0 = time.perf_counter()
     StreamModel(CUSTOM)
-    again = time.perf_counter() - t0
-    assert again < first  # no child the second time (first includes starting Python)
+    assert len(trials) == 1  # remembered: no child the second time
 
 
 def test_the_published_a0_needs_no_trial(tmp_path, monkeypatch):
@@ -98,7 +104,7 @@ def test_a_forged_tensor_shape_is_refused_without_allocating_it(tmp_path):
     data[3_271_806] = 230
     forged = tmp_path / "forged.tflite"
     forged.write_bytes(bytes(data))
-    t0 = time.perf_counter()
-    r = run("classify", video("carving_ice_rpi.mp4"), "--model", forged)
+    # The message is the layout check's: LiteRT never got to allocate (the run's timeout is
+    # only a hang guard).
+    r = run("classify", video("carving_ice_rpi.mp4"), "--model", forged, timeout=120)
     assert_clean_error(r, forged, "impossible shape [15073281, 1, 1, 1, 184]")
-    assert time.perf_counter() - t0 < 30

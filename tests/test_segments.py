@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 import pytest
+from cli_here import run_here
 from cli_run import assert_clean_error, run
 from conftest import needs_shared, video
 from media import join_clips
@@ -351,9 +352,10 @@ def test_cli_segments_json_and_srt(carving_then_other, tmp_path):
 
 
 @needs_shared
-def test_cli_segments_csv(carving_then_other):
-    joined, _ = carving_then_other
-    r = run("classify", joined, "--window", 4, "--segments", "--format", "csv", "--summary-only")
+def test_cli_segments_csv(carving_then_other, capfd):
+    joined, _ = carving_then_other  # (the same command and flags, JSON: a real run above)
+    flags = ["--window", 4, "--segments", "--format", "csv", "--summary-only"]
+    r = run_here(capfd, "classify", joined, *flags)
     assert r.returncode == 0, r.stderr
     table = list(csv.DictReader(io.StringIO(r.stdout)))
     assert "end" in table[0]
@@ -367,14 +369,15 @@ def test_cli_segments_csv(carving_then_other):
 
 
 @needs_shared
-def test_cli_exit_above_enter_is_a_clean_error():
-    r = run("classify", video("carving_ice_rpi.mp4"), "--segments", "--enter", 0.1, "--exit", 0.5)
+def test_cli_exit_above_enter_is_a_clean_error(capfd):
+    clip = video("carving_ice_rpi.mp4")
+    r = run_here(capfd, "classify", clip, "--segments", "--enter", 0.1, "--exit", 0.5)
     assert_clean_error(r, "exit")
 
 
 @needs_shared
-def test_cli_srt_with_two_inputs_is_a_clean_error(tmp_path):
+def test_cli_srt_with_two_inputs_is_a_clean_error(tmp_path, capfd):
     clip = video("carving_ice_rpi.mp4")
-    r = run("classify", clip, clip, "--srt", tmp_path / "out.srt")
+    r = run_here(capfd, "classify", clip, clip, "--srt", tmp_path / "out.srt")
     assert_clean_error(r, "--srt")
     assert list(tmp_path.iterdir()) == []

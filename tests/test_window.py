@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from cli_here import run_here
 from cli_run import assert_clean_error, run
 from conftest import A0, CUSTOM, needs_shared, video
 from media import join_clips
@@ -35,6 +36,12 @@ def carving_then_other(tmp_path_factory):
     out = tmp_path_factory.mktemp("joined") / "carving_then_other.mp4"
     starts = join_clips([video("carving_ice_android.mp4"), video("example_video01.mp4")], out)
     return out, starts[1]
+
+
+@pytest.fixture(scope="module")
+def cumulative(carving_then_other):
+    """carving_then_other classified without a window (two tests compare with it)."""
+    return classify_video(carving_then_other[0])
 
 
 @pytest.fixture(scope="module")
@@ -162,10 +169,9 @@ def trace(frames, cut) -> str:
     return ", ".join(f"{t:.1f} {label}" for t, label in frames if t >= cut - 1.5)
 
 
-def test_window_follows_the_cut_and_cumulative_does_not(carving_then_other):
+def test_window_follows_the_cut_and_cumulative_does_not(carving_then_other, cumulative):
     joined, cut = carving_then_other
     windowed = classify_video(joined, window=4.0)
-    cumulative = classify_video(joined)
     assert windowed.window == 4.0 and cumulative.window is None
     w, c = top1(windowed), top1(cumulative)
     assert len(w) == len(c) and w[-1][0] > cut + MAX_LATENCY + 1, (len(w), w[-1], cut)
@@ -211,7 +217,7 @@ def test_window_in_frames_follows_the_feed_rate(carving_then_other):
     print(f"\nnative 25 fps, 100-frame window: switch {seconds(latency)} after the cut")
     assert latency is not None and latency <= MAX_LATENCY, trace(top1(native), cut)
 
-    classify_video(joined, classifier=clf)  # the same classifier back at 5 fps
+    classify_video(video("carving_ice_rpi.mp4"), classifier=clf)  # the same one back at 5 fps
     assert clf.stream.window == 20
 
 
@@ -236,13 +242,15 @@ def test_cli_window_in_json(carving_then_other):
 
 
 @pytest.mark.parametrize("value", ["0", "-1"])
-def test_cli_window_must_be_positive(value):
-    r = run("classify", video("carving_ice_rpi.mp4"), "--window", value)
+def test_cli_window_must_be_positive(value, capfd):
+    r = run_here(capfd, "classify", video("carving_ice_rpi.mp4"), "--window", value)
     assert_clean_error(r, "--window")
 
 
-def test_cli_infinite_window_is_a_clean_error():
-    r = run("classify", video("carving_ice_rpi.mp4"), "--window", "inf", "--summary-only")
+def test_cli_infinite_window_is_a_clean_error(capfd):
+    r = run_here(
+        capfd, "classify", video("carving_ice_rpi.mp4"), "--window", "inf", "--summary-only"
+    )
     assert_clean_error(r, "--window")
 
 
@@ -375,10 +383,9 @@ def test_classifier_window_mode():
         ClassifierOptions(window=4.0, window_mode="fade")
 
 
-def test_decayed_window_follows_the_cut_and_cumulative_does_not(carving_then_other):
+def test_decayed_window_follows_the_cut_and_cumulative_does_not(carving_then_other, cumulative):
     joined, cut = carving_then_other
     decayed = classify_video(joined, window=4.0, window_mode="decay")
-    cumulative = classify_video(joined)
     d, c = top1(decayed), top1(cumulative)
     assert all(label == CARVING for t, label in d if cut - 1.0 <= t < cut), trace(d, cut)
     latency = switch_latency(d, cut, lambda label: label != CARVING)

@@ -11,9 +11,12 @@ from pathlib import Path
 from .clips import shared_clips, synthetic_video
 
 
-def run_batch_bench(copies: int = 50, workers: int | None = None) -> None:
+def run_batch_bench(
+    copies: int = 50, workers: int | None = None, clip_seconds: float = 10.0
+) -> None:
     """Videos/s and video-seconds per wall second for ``vidcls batch``: one process against
-    the local pool, on ``copies`` links to the shared-style clips plus a 1080p clip."""
+    the local pool, on ``copies`` links to the shared-style clips plus a 1080p clip of
+    ``clip_seconds`` (none when 0)."""
     from ..batch import BatchOptions, run_batch
 
     cores = os.cpu_count() or 1
@@ -24,9 +27,14 @@ def run_batch_bench(copies: int = 50, workers: int | None = None) -> None:
         for i in range(copies):
             clip = clips[i % len(clips)]
             (root / f"{i:03d}_{clip.name}").symlink_to(clip)
-        print("encoding a 1920x1080 10 s H.264 clip with PyAV ...", file=sys.stderr)
-        synthetic_video(root / "synthetic_1080p.mp4", 1920, 1080, 10.0)
-        print(f"{copies} links to {len(clips)} shared clips + one 1080p 10 s clip; {cores} cores")
+        extra = ""
+        if clip_seconds > 0:
+            print(
+                f"encoding a 1920x1080 {clip_seconds:g} s H.264 clip with PyAV ...", file=sys.stderr
+            )
+            synthetic_video(root / "synthetic_1080p.mp4", 1920, 1080, clip_seconds)
+            extra = f" + one 1080p {clip_seconds:g} s clip"
+        print(f"{copies} links to {len(clips)} shared clips{extra}; {cores} cores")
         print(f"{'mode':<28}{'videos/s':>10}{'video s / s':>14}{'wall s':>9}")
         for name, opts in (
             (f"single process ({cores} threads)", BatchOptions(workers=1, threads=cores)),

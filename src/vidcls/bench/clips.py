@@ -98,11 +98,11 @@ def encode_h264(
 
 def moving_shapes(width: int, height: int, count: int) -> Iterable[np.ndarray]:
     """``count`` frames of colour ramps and a bright bar sweeping across (cheap, never still)."""
-    yy, xx = np.mgrid[0:height, 0:width]
+    xs, ys = np.arange(width), np.arange(height)
     img = np.empty((height, width, 3), np.uint8)
-    for i in range(count):
-        img[..., 0] = (xx + 4 * i) % 256
-        img[..., 1] = (yy + 2 * i) % 256
+    for i in range(count):  # one row and one column per frame, broadcast: not a full grid
+        img[..., 0] = ((xs + 4 * i) % 256).astype(np.uint8)
+        img[..., 1] = ((ys + 2 * i) % 256).astype(np.uint8)[:, None]
         img[..., 2] = 128
         cx = int((0.5 + 0.4 * np.sin(i / 15)) * width)
         img[max(0, height // 3) : height // 2, max(0, cx - 60) : cx + 60] = 255

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from .. import zoo
+from ..errors import OptionError
 
 HELP = "measure speed, capacity and accuracy trade-offs"
 
@@ -36,6 +37,14 @@ def _add_other_benchmarks(p: argparse.ArgumentParser) -> None:
         metavar="COPIES",
         help="instead: throughput of `vidcls batch` on COPIES links to the shared clips "
         "plus a 1080p clip, one process against the local pool [50]",
+    )
+    p.add_argument(
+        "--clip-seconds",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="with --batch: length of the synthetic 1920x1080 30 fps clip added to the links; "
+        "0 for none [10]",
     )
     p.add_argument(
         "--train",
@@ -219,7 +228,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.batch:
         from ..bench.batch import run_batch_bench
 
-        run_batch_bench(args.batch)
+        if not (args.clip_seconds == 0 or 0.1 <= args.clip_seconds <= 3600):
+            raise OptionError("clip_seconds", "must be 0 or 0.1-3600")
+        run_batch_bench(args.batch, clip_seconds=args.clip_seconds)
     else:
         from ..bench.latency import run_bench
 
