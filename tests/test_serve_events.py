@@ -140,6 +140,7 @@ def test_the_events_page_lists_them_and_plays_a_clip(server):
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=args)
         page = browser.new_page(viewport={"width": 900, "height": 900})
+        page.set_default_timeout(120_000)  # waits end when their condition holds (hang guard)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(server.url + "/events")
@@ -159,7 +160,7 @@ def test_the_events_page_lists_them_and_plays_a_clip(server):
         page.wait_for_function(
             "() => { const v = document.querySelector('#clip'); "
             "return v.readyState >= 2 && v.videoWidth === 172; }",
-            timeout=20_000,
+            timeout=120_000,  # a hang guard: the wait ends when the clip plays
         )
         (ROOT / "test-artifacts").mkdir(exist_ok=True)
         page.screenshot(path=ROOT / "test-artifacts" / "web_events.png")

@@ -110,6 +110,7 @@ def run_the_page(config: Path, tmp_path: Path) -> None:
                 executable_path="/usr/bin/chromium", headless=True, args=ARGS
             )
             page = browser.new_page(viewport={"width": 1000, "height": 1400})
+            page.set_default_timeout(HANG * 1000)  # waits end when their condition holds
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(server.url + "/teach")

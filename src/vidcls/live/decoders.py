@@ -262,11 +262,10 @@ def _serve(conn, work, memory_name, count, shape, loop=False, record=None, repla
     """A decoding process: capture threads for ``work`` ([(index, source)], [(slot, index,
     zone)]), answering asks about each view's slot; with ``replay`` (the parent's virtual
     clock's time), files replayed on a copy of that clock, set by each ask."""
-    from ..media import open_source
     from ..preprocess import Preprocessor
-    from .capture import FrameGrabber, picture_of
+    from .capture import picture_of
     from .clock import VirtualClock
-    from .replay import ReplayedFile
+    from .replay import frame_source
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _exit_with(os.getppid())
@@ -275,13 +274,8 @@ def _serve(conn, work, memory_name, count, shape, loop=False, record=None, repla
     frames = np.ndarray((count, height, width, 3), np.uint8, memory.buf)
     sources, views = work
     clock = None if replay is None else VirtualClock(replay)
-
-    def grabber(spec: str):
-        source = open_source(spec, True, loop, 1, record)
-        return FrameGrabber(source) if clock is None else ReplayedFile(source, clock)
-
     try:
-        grabbers = {i: grabber(s) for i, s in sources}
+        grabbers = {i: frame_source(s, loop, record, clock) for i, s in sources}
     except VidclsError as e:
         conn.recv()
         conn.send(e)

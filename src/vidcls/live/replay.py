@@ -13,8 +13,16 @@ from __future__ import annotations
 import av
 
 from ..errors import VidclsError
-from .capture import Arrivals, Captured, FrameSource
+from ..media import open_source
+from .capture import Arrivals, Captured, FrameGrabber, FrameSource
 from .clock import Clock
+
+
+def frame_source(source: str, loop: bool, record=None, replay: Clock | None = None):
+    """What reads ``source`` live: a capture thread (decoding on one thread: no frame of
+    decoder delay), or with a virtual clock, its replay on ``replay``."""
+    opened = open_source(source, True, loop, 1, record)
+    return FrameGrabber(opened) if replay is None else ReplayedFile(opened, replay)
 
 
 class ReplayedFile(FrameSource):

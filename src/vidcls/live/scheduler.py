@@ -260,8 +260,8 @@ class Scheduler:
         self._started = False
 
     def start(self) -> Scheduler:
-        """Start the workers (feeds added before or after are served); on a virtual clock
-        nothing starts: :meth:`step` serves."""
+        """Start the workers (feeds added before or after are served); none on a virtual
+        clock (:meth:`step` serves)."""
         if not self._started:
             self._started = True
             if not is_virtual(self.clock):
@@ -270,10 +270,8 @@ class Scheduler:
         return self
 
     def step(self) -> float | None:
-        """One turn of every worker on the calling thread: each serves its earliest feed if
-        it is due. 0.0 when one was served, else the seconds until the next is due (None
-        without feeds). A virtual clock's engine is this in a loop, moving the clock on by
-        what it returns."""
+        """Each worker serves its earliest feed if due, on this thread (a virtual clock's
+        engine): 0.0 if one was, else the seconds until one is (None without feeds)."""
         waits = [wait for w in self.workers if (wait := w.serve_next()) is not None]
         return min(waits) if waits else None
 

@@ -15,23 +15,19 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from ..classifier import VideoClassifier
-from ..media import open_source
 from ..options import SegmentOptions
 from ..results import FrameResult, SegmentEvent
-from .capture import FrameGrabber, FrameSource
 from .clips import ClipOptions, EventClips
 from .clock import Clock, VirtualClock, is_virtual
 from .outputs import Callbacks, Output, Outputs, as_output
-from .replay import ReplayedFile
+from .reading import open_sources
 from .rules import Rules
 from .scheduler import Feed, Scheduler
 from .sources import SourceSpec, gather
 from .stats import SourceStats
-from .zones import views_of
 
 
 class Watch:
@@ -40,7 +36,7 @@ class Watch:
     ``fps``: rate fed per source (None: the model's); ``segments``: action segments per
     source; ``loop``: loop file sources; ``workers``: threads feeding the model (see
     :class:`Scheduler`); ``decoders``: processes decoding the sources (0: capture threads in
-    this process; None: :func:`default_decoders`); ``outputs``: where results, events and
+    this process; None: :func:`~.reading.default_decoders`); ``outputs``: where results, events and
     status go; ``clips``: event clips and snapshots (:class:`~vidcls.live.clips.ClipOptions`);
     ``settings``: per view name, a :class:`vidcls.config.ViewSettings` (its own filters,
     segments, rate and cooldown); ``clock``: the engine's time (a
@@ -64,20 +60,10 @@ class Watch:
     ) -> None:
         self.rules = Rules(settings or {}, segments)
         self.outputs = outputs or Outputs()
-        self.pool = None
         record = None if clips is None else clips.record
-        if decoders is None:
-            decoders = default_decoders(len(sources))
         self.virtual = clock is not None and is_virtual(clock)
         replay = clock if self.virtual else None
-        if decoders > 0:
-            self.pool = _decoder_pool(classifier, sources, decoders, loop, record, replay)
-            self.sources: dict[str, FrameSource] = dict(self.pool.sources)
-        else:
-            grabbers = _grabbers(sources, loop, record, replay)
-            self.sources = {}
-            for spec in sources:
-                self.sources.update(views_of(spec, grabbers[spec.name]))
+        self.pool, self.sources = open_sources(classifier, sources, decoders, loop, record, replay)
         extra = {} if clock is None else {"clock": clock}
         self.scheduler = Scheduler(classifier, fps=fps, segments=segments, workers=workers, **extra)
         self.clips = None
@@ -261,50 +247,6 @@ class Watch:
                 stats.seconds = (feed.ended_at or now) - feed.start
             out.append(stats)
         return out
-
-
-def default_decoders(sources: int) -> int:
-    """Decoding processes for ``sources`` live sources: one per four sources, at most one
-    per core; none below four sources (capture threads in this process are enough)."""
-    return min(os.cpu_count() or 1, sources // 4)
-
-
-def _grabbers(
-    sources: list[SourceSpec], loop: bool, record=None, replay: Clock | None = None
-) -> dict[str, FrameSource]:
-    """A capture thread per source (decoding on one thread: no frame of decoder delay), or
-    with a virtual clock to ``replay`` them on, a :class:`ReplayedFile` per file; made at
-    once, so a bad path or URL fails before anything starts (an http URL is asked whether it
-    is a file, which is slow when its host is down)."""
-
-    def grabber(spec: SourceSpec) -> FrameSource:
-        source = open_source(spec.source, True, loop, 1, record)
-        return FrameGrabber(source) if replay is None else ReplayedFile(source, replay)
-
-    with ThreadPoolExecutor(min(16, len(sources) or 1)) as pool:
-        made = list(pool.map(grabber, sources))
-    return {s.name: g for s, g in zip(sources, made, strict=True)}
-
-
-def _decoder_pool(
-    classifier: VideoClassifier, sources, processes: int, loop: bool, record=None, replay=None
-):
-    """The sources in ``processes`` decoding processes, handing frames over at model size
-    (replayed on the virtual clock ``replay``, if given)."""
-    from .decoders import DecoderPool
-
-    lay, options = classifier.model.layout, classifier.options
-    return DecoderPool(
-        sources,
-        lay.height,
-        lay.width,
-        processes=processes,
-        resize=options.resize,
-        fit=options.fit,
-        loop=loop,
-        record=record,
-        clock=replay,
-    )
 
 
 def _replay_clock(replay: bool) -> VirtualClock | None:
