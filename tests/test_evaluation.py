@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_here import run_here
 from cli_run import assert_clean_error, run
 from conftest import A0, needs_shared, video
 
@@ -84,9 +85,10 @@ def test_a0_on_carving_ice_clips_in_python(tmp_path):
 
 
 @needs_shared
-def test_a_folder_not_named_as_a_model_label_is_a_clean_error(tmp_path):
+def test_a_folder_not_named_as_a_model_label_is_a_clean_error(tmp_path, capfd):
     data = by_label(tmp_path / "data", {"carving ice": CARVING[:1], "ice sculpting": CARVING[1:]})
-    assert_clean_error(run("evaluate", data, "--model", A0), "ice sculpting", data)
+    r = run_here(capfd, "evaluate", data, "--model", A0)
+    assert_clean_error(r, "ice sculpting", data)
     with pytest.raises(VidclsError, match="ice sculpting"):
         evaluate(data, A0)
 
@@ -102,11 +104,11 @@ def test_an_unreadable_clip_is_skipped_and_named(tmp_path):
 
 
 @needs_shared
-def test_split_val_on_explicit_train_and_val_folders(tmp_path):
+def test_split_val_on_explicit_train_and_val_folders(tmp_path, capfd):
     data = tmp_path / "data"
     by_label(data / "train", {"carving ice": CARVING[:1], "situp": ("example_video01.mp4",)})
     by_label(data / "val", {"carving ice": CARVING[1:], "situp": ("example_video01.mp4",)})
-    r = run("evaluate", data, "--model", A0, "--split", "val", "--format", "json")
+    r = run_here(capfd, "evaluate", data, "--model", A0, "--split", "val", "--format", "json")
     assert "Traceback" not in r.stderr, r.stderr
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
@@ -117,17 +119,19 @@ def test_split_val_on_explicit_train_and_val_folders(tmp_path):
 
 @needs_shared
 @pytest.mark.parametrize("flag", ["--output", "--plot"])
-def test_an_output_that_cannot_be_written_is_a_clean_error_before_any_work(tmp_path, flag):
+def test_an_output_that_cannot_be_written_is_a_clean_error_before_any_work(tmp_path, capfd, flag):
     """A missing folder, or a folder where the file should go: one line, exit 2, and nothing
     evaluated first (the error is the only line: no phase has started)."""
     data = by_label(tmp_path / "data", {"carving ice": CARVING})
     suffix = ".json" if flag == "--output" else ".png"
     missing = tmp_path / "no" / "such" / f"x{suffix}"
-    assert_clean_error(run("evaluate", data, "--model", A0, flag, missing), missing.parent)
+    r = run_here(capfd, "evaluate", data, "--model", A0, flag, missing)
+    assert_clean_error(r, missing.parent)
     assert not missing.parent.exists()
     folder = tmp_path / f"folder{suffix}"
     folder.mkdir()
-    assert_clean_error(run("evaluate", data, "--model", A0, flag, folder), folder, "folder")
+    r = run_here(capfd, "evaluate", data, "--model", A0, flag, folder)
+    assert_clean_error(r, folder, "folder")
 
 
 @needs_shared
@@ -142,9 +146,9 @@ def test_without_a_terminal_the_evaluation_logs_its_start_and_duration(tmp_path)
 
 
 @needs_shared
-def test_a_missing_data_folder_is_a_clean_error(tmp_path):
+def test_a_missing_data_folder_is_a_clean_error(tmp_path, capfd):
     missing = tmp_path / "missing"
-    assert_clean_error(run("evaluate", missing, "--model", A0), missing)
+    assert_clean_error(run_here(capfd, "evaluate", missing, "--model", A0), missing)
 
 
 # -- the metrics, on hand-made predictions -------------------------------------------------
@@ -260,13 +264,14 @@ def test_to_dict_and_table(hand_made, tmp_path):
 
 @needs_shared
 @pytest.mark.parametrize("fps", [[], ["--fps", "native"], ["--fps", "3"]], ids=str)
-def test_evaluate_and_classify_give_the_same_probabilities(tmp_path, fps):
-    """The same clip, model and rate: ``evaluate``'s prediction is ``classify``'s summary."""
+def test_evaluate_and_classify_give_the_same_probabilities(tmp_path, capfd, fps):
+    """The same clip, model and rate: ``evaluate``'s prediction is ``classify``'s summary
+    (both commands run in this process: their real command lines run in other tests)."""
     data = by_label(tmp_path / "data", {"carving ice": CARVING[:1]})
-    r = run("evaluate", data, "--model", A0, "--format", "json", *fps)
+    r = run_here(capfd, "evaluate", data, "--model", A0, "--format", "json", *fps)
     assert r.returncode == 0, r.stderr
     (prediction,) = json.loads(r.stdout)["predictions"]
-    r = run("classify", prediction["path"], "--model", A0, "--format", "json", *fps)
+    r = run_here(capfd, "classify", prediction["path"], "--model", A0, "--format", "json", *fps)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)["summary"]["top"]
     print(f"fps {fps or 'model'}: evaluate {prediction['top']}\nclassify {summary}")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_run import run, stream_free_model
+from cli_here import run_here
+from cli_run import stream_free_model
 from conftest import A0, CUSTOM, needs_shared, video
 
 from vidcls.errors import VidclsError
@@ -264,7 +265,7 @@ def test_a_new_three_class_head_computes_w_hidden_plus_b(name, clip_frames, tmp_
         assert bound.max() < 0.25 * np.ptp(expected[k])
 
 
-def test_classify_uses_the_labels_written_into_the_model(tmp_path):
+def test_classify_uses_the_labels_written_into_the_model(tmp_path, capfd):
     model, head = loaded(A0)
     rng = np.random.default_rng(3)
     labels = ["first class", "second class", "third class"]
@@ -275,7 +276,9 @@ def test_classify_uses_the_labels_written_into_the_model(tmp_path):
         )
     )
     assert not (tmp_path / "written.labels.txt").exists() and not (tmp_path / "labels.txt").exists()
-    r = run("classify", video("carving_ice_rpi.mp4"), "--model", out, "--format", "json")
+    r = run_here(
+        capfd, "classify", video("carving_ice_rpi.mp4"), "--model", out, "--format", "json"
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     top = doc["summary"]["top"]

@@ -20,15 +20,16 @@ from vidcls.training.methods import Fitted
 
 pytestmark = needs_shared
 CLIPS = ["carving_ice_rpi.mp4", "example_video01.mp4", "eye_makeup.avi", "carving_ice_android.mp4"]
+FPS = 5.0  # the rate train feeds clips of 2 s or more at (22 to 50 frames of these clips)
 
 
 @pytest.fixture(scope="module")
 def checked():
-    """The clips (two classes), their float features decoded as classify decodes, and a
-    classifier fitted on them."""
+    """The clips (two classes), their float features decoded at FPS as classify decodes, and
+    a classifier fitted on them."""
     extractor = FeatureExtractor(A0)
     clips = [Clip(video(n), "ice" if "ice" in n else "other", int("ice" not in n)) for n in CLIPS]
-    rows = [extractor(read_clip(c.path)[0]) for c in clips]
+    rows = [extractor(read_clip(c.path, FPS)[0]) for c in clips]
     features = Features(
         np.array([r[0] for r in rows]),
         np.array([r[1] for r in rows]),
@@ -42,8 +43,8 @@ def checked():
 def test_a_sound_export_agrees_with_its_float_head(checked, tmp_path):
     clips, features, fitted = checked
     out = tmp_path / "m.tflite"
-    export_model(A0, fitted.head, ["ice", "other"], None, features.hidden, out)
-    _, check = verify(out, clips, "training", ["ice", "other"], fitted, features, None)
+    export_model(A0, fitted.head, ["ice", "other"], FPS, features.hidden, out)
+    _, check = verify(out, clips, "training", ["ice", "other"], fitted, features, FPS)
     assert check.clips == 4 and check.agreement == 1.0 and check.drop == 0
     assert check.max_difference < 0.1 and check.warning() is None
 
@@ -52,8 +53,8 @@ def test_a_collapsed_export_is_caught_with_what_to_try(checked, tmp_path):
     clips, features, fitted = checked
     out = tmp_path / "m.tflite"
     outlier = np.vstack([features.hidden, features.hidden[:1] * 5000])  # logits range x1000s
-    export_model(A0, fitted.head, ["ice", "other"], None, outlier, out)
-    _, check = verify(out, clips, "training", ["ice", "other"], fitted, features, None)
+    export_model(A0, fitted.head, ["ice", "other"], FPS, outlier, out)
+    _, check = verify(out, clips, "training", ["ice", "other"], fitted, features, FPS)
     print(check)
     assert check.agreement < 0.9 or check.drop > 0.05
     assert "--l2" in check.warning() and f"{check.clips} training clips" in check.warning()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 from conftest import A0, needs_shared, video
+from jax_cache import jax_compilation_cache  # noqa: F401
 
 pytest.importorskip("jax", reason="jax not installed (the tune extra)")
 
 from vidcls.training.tune.parity import run_parity  # noqa: E402
 
-pytestmark = needs_shared
+pytestmark = [needs_shared, pytest.mark.usefixtures("jax_compilation_cache")]
 
 
 def test_a_clip_longer_than_the_every_frame_limit_is_compared_at_5_fps_only():

@@ -6,6 +6,7 @@ import flatbuffers
 import numpy as np
 import pytest
 from conftest import A0, CUSTOM, needs_shared, video
+from jax_cache import jax_compilation_cache  # noqa: F401
 
 pytest.importorskip("jax", reason="jax not installed (the tune extra)")
 
@@ -16,12 +17,18 @@ from vidcls.errors import VidclsError  # noqa: E402
 from vidcls.model import StreamModel  # noqa: E402
 from vidcls.preprocess import Preprocessor  # noqa: E402
 from vidcls.training import graph  # noqa: E402
-from vidcls.training.tune.replica import Graph, Replica, StreamReplica  # noqa: E402
+from vidcls.training.tune.replica import (  # noqa: E402
+    Graph,
+    Replica,
+    StreamReplica,
+    stream_replica,
+)
 
 # Measured over the shared clips (python -m vidcls.training.tune parity): LiteRT's integer kernels
 # and the fake-quantized float replica differ by a grid step here and there, which the
 # recurrent states carry from frame to frame.
 TOLERANCE = 2.5  # max |logit difference| over 10 frames
+pytestmark = pytest.mark.usefixtures("jax_compilation_cache")
 
 
 def _frames(model: StreamModel, n: int) -> list[np.ndarray]:
@@ -37,8 +44,7 @@ def test_replica_logits_match_litert_frame_by_frame(path):
     stream = model.new_stream()
     images = _frames(model, 8)
     lite = np.array([stream.step(im).copy() for im in images])
-    replica = StreamReplica(Graph(path.read_bytes(), str(path)))
-    rep = replica.run(images)
+    rep = stream_replica(path.read_bytes(), str(path)).run(images)
     assert rep.shape == lite.shape
     assert np.abs(lite - rep).max() < TOLERANCE
     assert (lite.argmax(1) == rep.argmax(1)).mean() >= 0.75

@@ -9,6 +9,7 @@ tensors (:func:`~vidcls.training.graph.with_outputs`), as an ordinary
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import tempfile
@@ -63,16 +64,29 @@ class FeatureExtractor:
         # The cache key's model part; features of other fits are other features.
         self.digest = hashlib.sha256(data).hexdigest()[:16] + ("" if fit == "squash" else fit)
         extra = {HIDDEN: self.head.hidden, POOLED: self.head.pooled}
-        featured = with_outputs(data, self.head.signature_key, extra)
+        self.featured = with_outputs(data, self.head.signature_key, extra)
+        self._load(threads)
+
+    def _load(self, threads: int) -> None:
+        """The featured model loaded on ``threads`` LiteRT threads, its streams and
+        preprocessor."""
         # LiteRT maps the file it loads: it may go once loaded (POSIX keeps the mapping).
         with tempfile.TemporaryDirectory(prefix="vidcls-", ignore_cleanup_errors=True) as tmp:
-            copy = write_bytes(Path(tmp) / self.path.name, featured)
-            self.model = StreamModel(copy, threads, extra_outputs=tuple(extra))
+            path = write_bytes(Path(tmp) / self.path.name, self.featured)
+            self.model = StreamModel(path, threads, extra_outputs=(HIDDEN, POOLED))
         self.stream = self.model.new_stream()
         self.window_stream = self.model.new_stream()
         lay = self.model.layout
-        self.preprocessor = Preprocessor(lay.height, lay.width, fit=fit)
+        self.preprocessor = Preprocessor(lay.height, lay.width, fit=self.fit)
         self.short_side = 2 * max(lay.height, lay.width)
+
+    def another(self, threads: int = 1) -> FeatureExtractor:
+        """An extractor of the same model and fit with its own model instance and streams
+        (for another thread), on ``threads`` LiteRT threads; the featured model is not built
+        again."""
+        other = copy.copy(self)
+        other._load(threads)
+        return other
 
     def __call__(self, frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """``(hidden, pooled)`` float features after the last of ``frames`` (RGB uint8)."""

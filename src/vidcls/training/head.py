@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .fit import Scoring, SoftmaxClassifier, fit_softmax
+from .fit import Scoring, SoftmaxClassifier, fit_softmax, one_blas_thread
 
 ACTIVATIONS = ("relu6", "relu", "swish", "hard_swish", "none")
 CHECK_EVERY = 5  # steps between the accuracy checks that early stopping chooses among
@@ -106,38 +106,46 @@ def train_head(
     def head() -> Head:
         return replace(start, w1=params[0], b1=params[1], w2=params[2], b2=params[3])
 
-    for step in range(schedule.steps + 1):
-        if on_check is not None and step % CHECK_EVERY == 0:
-            on_check(step, head())
-        if step == schedule.steps:
-            break
-        w1, b1, w2, b2 = params
-        z1 = x @ w1.T + b1
-        h = activate(z1, act)
-        z2 = h @ w2.T + b2
-        z2 -= z2.max(axis=1, keepdims=True)
-        p = np.exp(z2)
-        p /= p.sum(axis=1, keepdims=True)
-        g2 = (p - onehot) * weight[:, None]
-        dz1 = (g2 @ w2) * _derivative(z1, act)
-        grads = [
-            dz1.T @ x + schedule.l2_sp * (w1 - anchor),
-            dz1.sum(axis=0),
-            g2.T @ h + schedule.l2 * w2,
-            g2.sum(axis=0),
-        ]
-        _adam(params, grads, moments, schedule.lr, step + 1)
+    with one_blas_thread():  # thin products, as the classifier's fits (see there)
+        for step in range(schedule.steps + 1):
+            if on_check is not None and step % CHECK_EVERY == 0:
+                on_check(step, head())
+            if step == schedule.steps:
+                break
+            w1, b1, w2, b2 = params
+            z1 = x @ w1.T + b1
+            h = activate(z1, act)
+            z2 = h @ w2.T + b2
+            z2 -= z2.max(axis=1, keepdims=True)
+            p = np.exp(z2)
+            p /= p.sum(axis=1, keepdims=True)
+            g2 = (p - onehot) * weight[:, None]
+            dz1 = (g2 @ w2) * _derivative(z1, act)
+            grads = [
+                dz1.T @ x + schedule.l2_sp * (w1 - anchor),
+                dz1.sum(axis=0),
+                g2.T @ h + schedule.l2 * w2,
+                g2.sum(axis=0),
+            ]
+            _adam(params, grads, moments, schedule.lr, step + 1)
     return head()
 
 
 def _adam(params, grads, moments, lr: float, t: int, b1=0.9, b2=0.999, eps=1e-8) -> None:
-    """One Adam update of ``params`` in place."""
+    """One Adam update of ``params`` in place (through two scratch arrays a tensor rather than
+    a new array per operation: the first conv has a million weights)."""
     for p, g, (m, v) in zip(params, grads, moments, strict=True):
+        step, scale = np.empty_like(p), np.empty_like(p)
         m *= b1
-        m += (1 - b1) * g
+        m += np.multiply(g, 1 - b1, out=step)
         v *= b2
-        v += (1 - b2) * g * g
-        p -= lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+        np.multiply(g, 1 - b2, out=step)
+        v += np.multiply(step, g, out=step)
+        np.sqrt(np.divide(v, 1 - b2**t, out=scale), out=scale)
+        scale += eps
+        np.divide(m, 1 - b1**t, out=step)
+        step *= lr
+        p -= np.divide(step, scale, out=step)
 
 
 def starting_head(

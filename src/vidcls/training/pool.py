@@ -118,8 +118,7 @@ class ClipPool:
             # Loaded here, one after the other: LiteRT's loading messages never interleave
             # with the warnings of clips being skipped.
             for _ in range(n):
-                extractor = FeatureExtractor(self.extractor.path, 1, checked=True, fit=self.fit)
-                self._spare.put(extractor)
+                self._spare.put(self.extractor.another(1))
             return ThreadPoolExecutor(n, thread_name_prefix="vidcls-features")
         args = (self.extractor.path, self.cache.folder, self.fps, self.fit)
         context = multiprocessing.get_context("spawn")  # LiteRT's threads do not survive fork

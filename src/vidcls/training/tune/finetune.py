@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jax.numpy as jnp
+import jax
 import numpy as np
 
 from ... import media
@@ -31,7 +31,7 @@ from ..fit import choose_l2, cv_splits, fit_softmax
 from ..graph import replace_classifier
 from ..progress import Phase
 from .blocks import BoundaryExtractor, cut
-from .replica import Graph, StreamReplica
+from .replica import Graph, stream_replica
 from .requant import fit_grids, write_back
 from .tuner import Sequences, Settings, Tuner, logits_of, run_epochs, sequences
 
@@ -73,7 +73,7 @@ def cross_validate(
     for f, (tr, te) in enumerate(splits):
         params = tuner.init_params()
         fitted = classifier_params(tuner.cut.graph, s, tr, classes, l2, seed)
-        params.update({t: jnp.asarray(v) for t, v in fitted.items()})
+        params.update({t: jax.device_put(v) for t, v in fitted.items()})
 
         def score(p, epoch, f=f, te=te):
             accs[f, epoch] = (logits_of(tuner, p, s, te).argmax(1) == s.labels[te]).mean()
@@ -127,7 +127,7 @@ def fine_tune(
     secs["cross-validate"] = time.monotonic() - t1
     t2 = time.monotonic()
     params = tuner.init_params()
-    params.update({t: jnp.asarray(v) for t, v in head.items()})
+    params.update({t: jax.device_put(v) for t, v in head.items()})
     params = run_epochs(tuner, params, s, rows, st, seed, epochs, lambda p, e: phase.advance())
     secs["train"] = time.monotonic() - t2
     out = write_tuned(tuner, params, s)
@@ -154,7 +154,7 @@ def run_written(
         written = Path(tmp) / "tuned.tflite"
         written.write_bytes(data)
         model = StreamModel(written, 1)
-    replica = StreamReplica(Graph(data, path))
+    replica = stream_replica(data, path)  # compiled once for the checks of one file
     pre, worst, last = Preprocessor(model.layout.height, model.layout.width), 0.0, []
     stream = model.new_stream()
     for i, clip in enumerate(clips):
@@ -183,8 +183,7 @@ def write_tuned(tuner: Tuner, params: dict, s: Sequences) -> bytes:
     lo, hi = {}, {}
     rows = np.arange(len(s.labels))
     for b in np.array_split(rows, max(1, len(rows) // 64)):
-        x = {t: jnp.asarray(a[b]) for t, a in s.x.items()}
-        blo, bhi = tuner.ranges(params, x, jnp.asarray(s.mask[b]))
+        blo, bhi = tuner.ranges(params, {t: a[b] for t, a in s.x.items()}, s.mask[b])
         for t in blo:
             lo[t] = min(lo.get(t, np.inf), float(np.min(blo[t])))
             hi[t] = max(hi.get(t, -np.inf), float(np.max(bhi[t])))

@@ -14,7 +14,7 @@ import numpy as np
 from ... import media
 from ...model import StreamModel
 from ...preprocess import Preprocessor
-from .replica import Graph, StreamReplica
+from .replica import StreamReplica, stream_replica
 
 
 def shared_assets() -> Path:
@@ -84,7 +84,7 @@ def run_parity(
     ``every_frame_max`` frames; ``on_result(line)`` as each comparison ends."""
     out = []
     for model in models:
-        replica = StreamReplica(Graph(model.read_bytes(), str(model)))
+        replica = stream_replica(model.read_bytes(), str(model))
         for clip in clips:
             rates = [5.0]
             if len(media.read_frames(clip)) <= every_frame_max:

@@ -10,6 +10,7 @@ signature's state inputs go in and its state outputs come out, by name, as the f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -115,8 +116,10 @@ def _text(name) -> str:
 
 def fake_quant(x, scale: float, zero_point: int):
     """``x`` rounded (half away from zero on the raw int8 value, as LiteRT's kernels round)
-    and clipped to an int8 grid; the gradient passes straight through."""
-    raw = x / scale + zero_point
+    and clipped to an int8 grid; the gradient passes straight through. ``scale`` and
+    ``zero_point`` may be traced: ``x`` is multiplied by the float32 reciprocal of the scale,
+    as XLA computes ``x / scale`` for a constant scale, so the result does not depend on it."""
+    raw = x * (1 / jnp.float32(scale)) + zero_point
     q = jnp.clip(jnp.sign(raw) * jnp.floor(jnp.abs(raw) + 0.5), -128, 127)
     return x + jax.lax.stop_gradient((q - zero_point) * scale - x)
 
@@ -127,7 +130,9 @@ class Replica:
     ``replica(params, values)`` runs them in file order: ``values`` maps the tensors they read
     that no op in the set produces (graph inputs, or cut points) to arrays; ``params`` maps
     constant tensor indices to arrays that override the file's (the trainable weights). It
-    returns every tensor value it computed, by index. ``qparams`` overrides int8 grids.
+    returns every tensor value it computed, by index. ``qparams`` overrides int8 grids;
+    ``grids``, the call's third argument, replaces them (arrays: a jitted caller passes them
+    in rather than compiling them into its program).
     """
 
     def __init__(
@@ -151,9 +156,10 @@ class Replica:
             if op.name not in _OPS:
                 raise VidclsError(f"the replica does not support op {op.name}", graph.path)
 
-    def __call__(self, params: dict, values: dict) -> dict:
+    def __call__(self, params: dict, values: dict, grids: dict | None = None) -> dict:
         env = dict(values)
         consts = self.graph.constants
+        grid = self.grid if grids is None else grids
         for op in self.ops:
             args = [
                 None if t < 0 else env[t] if t in env else params.get(t, consts.get(t))
@@ -161,8 +167,8 @@ class Replica:
             ]
             out = _OPS[op.name](self.graph, op, args)
             t = op.outputs[0]
-            if self.quantize and t in self.grid and op.name not in _COPY_OPS:
-                out = fake_quant(out, *self.grid[t])
+            if self.quantize and t in grid and op.name not in _COPY_OPS:
+                out = fake_quant(out, *grid[t])
             env[t] = out
         return env
 
@@ -320,36 +326,45 @@ _OPS: dict[str, Callable] = {
 
 def weights(graph: Graph) -> dict:
     """The graph's float constants as JAX arrays: passed to jitted steps as arguments, so XLA
-    does not fold megabytes of weights into its program (slow to compile)."""
-    return {t: jnp.asarray(v) for t, v in graph.constants.items() if v.dtype == np.float32}
+    does not fold megabytes of weights into its program (slow to compile). Moved with
+    ``device_put``: ``jnp.asarray`` would compile a copy program per distinct shape."""
+    return {t: jax.device_put(v) for t, v in graph.constants.items() if v.dtype == np.float32}
 
 
 class StreamReplica:
     """The whole stream model as a jitted step: ``(params, image, states) -> (logits,
-    states)``, states a dict by signature name (zeros from :meth:`zero_states`)."""
+    states)``, states a dict by signature name (zeros from :meth:`zero_states`).
+
+    Weights and int8 grids are arguments of the compiled step, not constants in it: files
+    that differ only in them (a base model and its fine-tunes) compile to the same program.
+    """
 
     def __init__(self, graph: Graph, quantize: bool = True) -> None:
         self.graph = graph
         self.replica = Replica(graph, quantize=quantize)
         self.weights = weights(graph)
+        self.grids = {
+            t: (np.float32(scale), np.float32(zero))
+            for t, (scale, zero) in self.replica.grid.items()
+        }
         self._jit = jax.jit(self._step)
 
     def step(self, params: dict, image, states: dict):
         """One frame: ``(logits, new states)``; ``params`` override the file's weights."""
-        return self._jit({**self.weights, **params}, image, states)
+        return self._jit({**self.weights, **params}, self.grids, image, states)
 
     def zero_states(self) -> dict:
         out = {}
         for name in self.graph.states:
             shape, dtype = self.graph.state_shape(name)
-            out[name] = jnp.zeros(shape, dtype)
+            out[name] = jax.device_put(np.zeros(shape, dtype))  # no program per shape
         return out
 
-    def _step(self, params: dict, image, states: dict):
+    def _step(self, params: dict, grids: dict, image, states: dict):
         g = self.graph
         values = {g.inputs[n]: v for n, v in states.items()}
         values[g.inputs[g.image]] = image.reshape(g.shape(g.inputs[g.image]))
-        env = self.replica(params, values)
+        env = self.replica(params, values, grids)
         new = {n: env[g.outputs[n]] for n in g.states}
         return env[g.outputs[g.logits]].reshape(-1), new
 
@@ -357,6 +372,13 @@ class StreamReplica:
         """Logits after each of ``images`` (preprocessed frames), from zero states."""
         states, out = self.zero_states(), []
         for im in images:
-            logits, states = self.step(params or {}, jnp.asarray(im), states)
+            logits, states = self.step(params or {}, jax.device_put(im), states)
             out.append(np.asarray(logits))
         return np.array(out)
+
+
+@functools.lru_cache(maxsize=2)
+def stream_replica(data: bytes, path: str = "model") -> StreamReplica:
+    """The :class:`StreamReplica` of the .tflite file ``data``, kept for the next call with
+    the same file and path: its step compiles once (seconds) however often the file is run."""
+    return StreamReplica(Graph(data, path))

@@ -80,7 +80,7 @@ class Tuner:
 
     def init_params(self) -> dict:
         """The trainable weights as the file has them."""
-        return {t: jnp.asarray(self.cut.graph.constants[t]) for t in self.cut.params}
+        return {t: jax.device_put(self.cut.graph.constants[t]) for t in self.cut.params}
 
     def _scan(self, params, x, mask, collect: bool):
         g = self.cut.graph
@@ -151,35 +151,39 @@ def run_epochs(
     counts = np.bincount(s.labels[idx], minlength=s.labels.max() + 1).astype(np.float64)
     w_all = (len(idx) / (len(counts) * np.maximum(counts, 1)))[s.labels]
     p0 = dict(params)
-    m = jax.tree_util.tree_map(jnp.zeros_like, params)
-    v = jax.tree_util.tree_map(jnp.zeros_like, params)
+    m = {t: jax.device_put(np.zeros(p.shape, p.dtype)) for t, p in params.items()}
+    v = dict(m)
     rng, step = np.random.default_rng(seed), 0
     for epoch in range(1, epochs + 1):
         for b in batches(s, rng.permutation(idx), st.batch):
             n = padded(s, b)
-            x = {t: jnp.asarray(a[b, :n]) for t, a in s.x.items()}
             _, g = tuner.grad(
                 params,
                 p0,
-                x,
-                jnp.asarray(s.mask[b, :n]),
-                jnp.asarray(s.labels[b]),
-                jnp.asarray(w_all[b], jnp.float32),
+                {t: a[b, :n] for t, a in s.x.items()},
+                s.mask[b, :n],
+                s.labels[b],
+                w_all[b].astype(np.float32),
                 st.decay,
             )
             step += 1
-            m = jax.tree_util.tree_map(lambda a, b: 0.9 * a + 0.1 * b, m, g)
-            v = jax.tree_util.tree_map(lambda a, b: 0.999 * a + 0.001 * b * b, v, g)
-            c1, c2 = 1 - 0.9**step, 1 - 0.999**step
-            params = jax.tree_util.tree_map(
-                lambda p, a, b, c1=c1, c2=c2: p - st.lr * (a / c1) / (jnp.sqrt(b / c2) + 1e-8),
-                params,
-                m,
-                v,
-            )
+            c1, c2 = np.float32(1 - 0.9**step), np.float32(1 - 0.999**step)
+            params, m, v = _adam(params, g, m, v, np.float32(st.lr), c1, c2)
         if on_epoch is not None:
             on_epoch(params, epoch)
     return params
+
+
+@jax.jit
+def _adam(params: dict, g: dict, m: dict, v: dict, lr, c1, c2) -> tuple[dict, dict, dict]:
+    """One Adam step on every tensor at once (one compiled program, not a few per tensor):
+    the new params and moments; ``c1``, ``c2``: the bias corrections of this step."""
+    m = jax.tree_util.tree_map(lambda a, b: 0.9 * a + 0.1 * b, m, g)
+    v = jax.tree_util.tree_map(lambda a, b: 0.999 * a + 0.001 * b * b, v, g)
+    params = jax.tree_util.tree_map(
+        lambda p, a, b: p - lr * (a / c1) / (jnp.sqrt(b / c2) + 1e-8), params, m, v
+    )
+    return params, m, v
 
 
 def batches(s: Sequences, order: np.ndarray, size: int) -> list[np.ndarray]:
@@ -205,7 +209,7 @@ def logits_of(tuner: Tuner, params: dict, s: Sequences, rows: np.ndarray) -> np.
     pos = {r: i for i, r in enumerate(idx)}
     for b in batches(s, idx, 64):
         n = padded(s, b)
-        x = {t: jnp.asarray(a[b, :n]) for t, a in s.x.items()}
-        z = np.asarray(tuner.batch_logits(params, x, jnp.asarray(s.mask[b, :n])))
+        x = {t: a[b, :n] for t, a in s.x.items()}
+        z = np.asarray(tuner.batch_logits(params, x, s.mask[b, :n]))
         out[[pos[r] for r in b]] = z
     return out
