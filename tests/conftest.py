@@ -30,10 +30,20 @@ def _session_mirror(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session")
+def _verified(tmp_path_factory) -> Path:
+    """Which model files LiteRT was tried on (in a child process) this session."""
+    return tmp_path_factory.mktemp("verified")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test sees an empty model cache and the shared folder as the zoo mirror."""
-    monkeypatch.setenv("VIDCLS_CACHE", str(tmp_path_factory.mktemp("cache")))
+def _isolated_cache(tmp_path_factory, monkeypatch, _verified):
+    """Every test sees an empty model cache and the shared folder as the zoo mirror. A model
+    file tried once is remembered for the session, as in a user's cache (tests of the trial
+    itself, in test_modelcheck.py, give a cache of their own)."""
+    cache = tmp_path_factory.mktemp("cache")
+    (cache / "verified").symlink_to(_verified, target_is_directory=True)
+    monkeypatch.setenv("VIDCLS_CACHE", str(cache))
     monkeypatch.setenv("VIDCLS_MIRROR", str(MODELS))
 
 
