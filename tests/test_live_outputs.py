@@ -108,7 +108,7 @@ class Slow(Output):
         self.barrier, self.closed = barrier, False
 
     def close(self, timeout=5.0):
-        self.barrier.wait(timeout=5)  # both must be closing at once to get past this
+        self.barrier.wait(timeout=60)  # both must be closing at once to get past this
         self.closed = True
 
 

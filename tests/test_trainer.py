@@ -303,7 +303,7 @@ def run_on_a_terminal(command: list, timeout: float = HANG) -> str:
                 break
             if not chunks[-1]:
                 break
-        assert p.wait(timeout=10) == 0
+        assert p.wait(timeout=HANG) == 0
     finally:
         p.kill()
         os.close(master)
