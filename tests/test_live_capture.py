@@ -23,7 +23,7 @@ from vidcls.media import VideoFile, open_source
 pytestmark = needs_shared
 
 
-def wait_until(condition, timeout: float = 20.0) -> None:
+def wait_until(condition, timeout: float = 120.0) -> None:  # a hang guard
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
