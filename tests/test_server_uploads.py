@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import contextlib
 import socket
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -248,6 +250,28 @@ class Stalled:
     at: float  # when it sent its last byte
 
 
+@contextlib.contextmanager
+def trickling(uploads: list[Stalled], every: float = 0.25):
+    """The uploads send one more byte every ``every`` seconds (well inside the server's 1.5 s
+    upload timeout) until the block ends, so they stay in progress however long the test's
+    own steps take; then they stall from their last byte."""
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(every):
+            for one in uploads:
+                one.sock.sendall(b"\x00")
+                one.at = time.monotonic()
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def reply(stalled: Stalled) -> tuple[str, dict[str, str], dict, float]:
     """The status line, headers and JSON body a stalled client receives, read to the close,
     and how long after its last byte the server ended it."""
@@ -296,12 +320,15 @@ def test_stalled_uploads_hold_no_job_slot_and_are_dropped(harsh):
         r = client.post("/v1/classify", params=SUMMARY, files={"file": (CLIP, clip)})
         assert r.status_code == 200, r.text
         assert r.json()["summary"]["top"][0]["label"] == "carving ice"
-        stalled.append(stalled_upload(harsh.url, False))
-        wait_for(harsh, "uploads", 3)
-        r = client.post("/v1/classify", params=SUMMARY, files={"file": (CLIP, clip)})
-        assert r.status_code == 503 and r.headers["retry-after"], r.text
-        assert r.json()["detail"] == "busy: 3 uploads are in progress; try again shortly"
         answers = [reply(one) for one in stalled]
+        # Three uploads in progress (kept so by a byte now and then): a fourth is refused.
+        slow = [stalled_upload(harsh.url, form) for form in (False, True, False)]
+        with trickling(slow):
+            wait_for(harsh, "uploads", 3)
+            r = client.post("/v1/classify", params=SUMMARY, files={"file": (CLIP, clip)})
+            assert r.status_code == 503 and r.headers["retry-after"], r.text
+            assert r.json()["detail"] == "busy: 3 uploads are in progress; try again shortly"
+        answers += [reply(one) for one in slow]
     for status, headers, body, after in answers:
         assert after >= 1.5, after  # its 1.5 s without data, never less (a slow machine: more)
         assert status == "HTTP/1.1 408 Request Timeout", status
