@@ -22,6 +22,7 @@ COMMANDS = {  # name: one line for the list of commands (the module's HELP says 
     "classify": "classify video files",
     "live": "classify a camera, network stream or file continuously",
     "serve": "web app (live camera, files) and HTTP API",
+    "users": "who may use vidcls serve: users, passwords, roles, tokens",
     "train": "train a model on new action classes",
     "evaluate": "measure a model's accuracy on labelled clips",
     "dataset": "make and check a folder of labelled clips for training",

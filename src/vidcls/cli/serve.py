@@ -24,6 +24,19 @@ NUMBERS = (  # the numeric flags: field (= flag), type, metavar, help
     ("max_upload_mb", float, "MB", "largest upload; past it 413"),
     ("upload_timeout", float, "SECONDS", "drop an upload that sends nothing this long (408)"),
     ("idle_timeout", float, "SECONDS", "close live streams silent this long"),
+    (
+        "header_timeout",
+        float,
+        "SECONDS",
+        "close a connection that has not sent whole request headers this long after opening "
+        "(or after its previous response)",
+    ),
+    (
+        "max_connections",
+        int,
+        None,
+        "open connections (WebSocket streams included); past it new ones are closed unread",
+    ),
     ("top_k", int, None, "categories live pages show; 0: all"),
 )
 
@@ -76,7 +89,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
         metavar="DIR",
-        help="where the events database lives [$VIDCLS_DATA or ~/.local/share/vidcls]",
+        help="where the events, the teaching folder, the users and the audit log live "
+        "[$VIDCLS_DATA or ~/.local/share/vidcls]",
+    )
+    signin = p.add_mutually_exclusive_group()
+    signin.add_argument(
+        "--auth",
+        dest="auth",
+        action="store_true",
+        default=None,
+        help="callers sign in (users: vidcls users add); the default on any address but loopback",
+    )
+    signin.add_argument(
+        "--no-auth",
+        dest="auth",
+        action="store_false",
+        help="nobody signs in; on an address other than loopback also needs "
+        "VIDCLS_NO_AUTH_ON_NETWORK=1",
     )
     p.add_argument(
         "--log-level",

@@ -1,5 +1,7 @@
-"""The ASGI app: the routers of :mod:`~vidcls.serve.pages`, :mod:`~vidcls.serve.api` and
-:mod:`~vidcls.serve.stream` on one :class:`~vidcls.serve.state.ServerState`; ``/docs`` and
+"""The ASGI app: the routers of :mod:`~vidcls.serve.pages`, :mod:`~vidcls.serve.api`,
+:mod:`~vidcls.serve.stream`, the events, teaching and sign-in routes on one
+:class:`~vidcls.serve.state.ServerState`, behind :class:`~vidcls.serve.access.Gate` (who may
+call what); ``/docs`` and
 ``/redoc`` with their scripts and styles served from here (fastapi-offline), so they work
 without internet."""
 
@@ -15,7 +17,8 @@ from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
-from . import api, events, pages, stream, teach
+from . import api, events, login, pages, stream, teach
+from .access import Gate, routes_of
 from .options import ServeOptions
 from .state import ServerState
 
@@ -44,8 +47,16 @@ def create_app(options: ServeOptions | None = None) -> FastAPI:
     app.include_router(stream.router)
     app.include_router(events.router)
     app.include_router(teach.router)
+    app.include_router(login.router)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(CatchAll)
+    app.add_middleware(  # outermost: nothing runs for a caller it turns away
+        Gate,
+        routes=lambda: routes_of(app),
+        identify=state.identify,
+        enabled=lambda: state.auth,
+        audit=state.audit.record,
+    )
     return app
 
 

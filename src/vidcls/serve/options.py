@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from .. import zoo
 from ..errors import OptionError, VidclsError
 from ..options import check_window
-from .address import shown_host
+from .address import is_loopback, shown_host
 
 MB = 1 << 20
 # Live browser streams one server holds, measured, not guessed: on the 2-core reference machine
@@ -19,6 +19,7 @@ MB = 1 << 20
 # 24 (p50 44 ms, p99 157 ms; at a busier moment p99 357 ms, 4.46 results/s, frames skipped);
 # `--ws 16` alone: p50 21 ms, p99 46 ms. On a bigger machine, measure and raise --max-streams.
 MAX_STREAMS = 16
+OPEN = "VIDCLS_NO_AUTH_ON_NETWORK"  # set to 1, with --no-auth, to serve a network unsigned
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
@@ -43,11 +44,16 @@ class ServeOptions:
     apply to live streams (``window=None``: cumulative until the page clears the state, as
     the Android app). Past ``max_streams`` WebSocket streams, ``max_uploads`` uploads being
     received or ``max_jobs`` file classifications, new ones are refused; an upload that sends
-    nothing for ``upload_timeout`` seconds is answered 408 and dropped. ``host``, ``port``,
+    nothing for ``upload_timeout`` seconds is answered 408 and dropped. A connection that has not
+    sent a whole request head ``header_timeout`` seconds after it opened (or after the previous
+    response) is closed, and past ``max_connections`` open connections (WebSocket streams
+    included) new ones are closed unread (:mod:`vidcls.serve.protocol`). ``host``, ``port``,
     ``certfile``, ``keyfile`` and ``log_level`` are where and how :func:`vidcls.serve.serve`
     listens. ``config``: cameras to watch in the background (``vidcls live --config``), their
     events kept in ``data``/events.db (default ``$VIDCLS_DATA`` or ~/.local/share/vidcls) for
-    the events page.
+    the events page. ``auth``: callers sign in (users of ``data_folder``, ``vidcls users``);
+    None: on unless ``host`` is loopback; False on another host needs
+    ``VIDCLS_NO_AUTH_ON_NETWORK=1`` as well.
     """
 
     model: list[str] = field(default_factory=lambda: [zoo.DEFAULT_MODEL])
@@ -59,6 +65,8 @@ class ServeOptions:
     max_upload_mb: float = 200.0
     upload_timeout: float = 30.0
     idle_timeout: float = 120.0
+    header_timeout: float = 5.0
+    max_connections: int = 512
     window: float | None = None
     top_k: int = 3
     host: str = "127.0.0.1"
@@ -68,6 +76,7 @@ class ServeOptions:
     log_level: str = "info"
     config: str | None = None
     data: str | None = None
+    auth: bool | None = None
     max_frame_bytes: int = 2 * MB
 
     def __post_init__(self) -> None:
@@ -76,7 +85,8 @@ class ServeOptions:
         self.model = [os.fspath(m) for m in self.model]
         if not self.model:
             raise VidclsError("no model to serve")
-        for name in ("threads", "max_streams", "max_jobs", "max_uploads", "max_frame_bytes"):
+        ints = ("threads", "max_streams", "max_jobs", "max_uploads", "max_connections")
+        for name in (*ints, "max_frame_bytes"):
             _positive_int(name, getattr(self, name))
         if self.max_threads is None:
             self.max_threads = max(os.cpu_count() or 1, self.threads)
@@ -86,6 +96,7 @@ class ServeOptions:
         _positive_seconds("max_upload_mb", self.max_upload_mb)
         _positive_seconds("idle_timeout", self.idle_timeout)
         _positive_seconds("upload_timeout", self.upload_timeout)
+        _positive_seconds("header_timeout", self.header_timeout)
         check_window(self.window)
         if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
             raise OptionError("top_k", f"must be 0 (all) or more, not {self.top_k!r}")
@@ -93,6 +104,16 @@ class ServeOptions:
             raise VidclsError("certfile and keyfile go together")
         if self.log_level not in LOG_LEVELS:
             raise OptionError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
+        if self.auth is False and not is_loopback(self.host) and os.environ.get(OPEN) != "1":
+            raise VidclsError(
+                f"--no-auth on {self.host} lets every device that reaches it watch the clips "
+                f"and change the model; to do it anyway, also set {OPEN}=1"
+            )
+
+    @property
+    def auth_on(self) -> bool:
+        """Whether callers must sign in: as asked, else off on loopback and on elsewhere."""
+        return self.auth if self.auth is not None else not is_loopback(self.host)
 
     @property
     def base_url(self) -> str:

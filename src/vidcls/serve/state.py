@@ -14,8 +14,12 @@ from starlette.requests import HTTPConnection
 
 from .. import __version__
 from ..errors import VidclsError
+from .access import Caller
+from .audit import Audit
 from .options import ServeOptions
 from .sessions import ModelPool
+from .signins import COOKIE, Attempts, SignIns
+from .users import Users
 
 log = logging.getLogger("vidcls.serve")
 
@@ -28,6 +32,17 @@ class ServerState:
 
     def __init__(self, options: ServeOptions) -> None:
         self.options = options
+        self.auth = options.auth_on
+        self.users = Users(options.data_folder)
+        if self.auth and len(self.users) == 0:
+            raise VidclsError(
+                f"sign-in is on and {self.users.file} has no users: add one with "
+                f"vidcls users add NAME --role admin --data {options.data_folder}"
+            )
+        self.signins = SignIns()
+        self.attempts = Attempts()
+        keeps_data = self.auth or options.config is not None or options.data is not None
+        self.audit = Audit(options.data_folder if keeps_data else None)
         self.pool = ModelPool(
             options.model,
             top_k=options.top_k,
@@ -87,6 +102,26 @@ class ServerState:
         if self.cameras is not None:
             self.cameras.switch_model(model)
         self.pool.offer(model)
+
+    def identify(self, headers: dict[str, str]) -> Caller | None:
+        """The caller a request's bearer token or session cookie names, or None."""
+        from .access import cookie_value
+
+        try:
+            scheme, _, token = headers.get("authorization", "").partition(" ")
+            if scheme.lower() == "bearer" and token:
+                user = self.users.check_token(token.strip())
+                return None if user is None else Caller(user.name, user.role)
+            session = self.signins.find(cookie_value(headers, COOKIE))
+            if session is None:
+                return None
+            user = self.users.get(session.name)
+        except VidclsError as e:
+            log.error("nobody can sign in: %s", e)
+            return None
+        if user is None or user.epoch != session.epoch:
+            return None  # removed, or a new password or role since this sign-in
+        return Caller(user.name, user.role)
 
     def health(self) -> dict:
         """The ``/healthz`` document."""

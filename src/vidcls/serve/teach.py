@@ -103,7 +103,8 @@ async def clip(state: State, name: str) -> FileResponse:
 
 
 @router.post("/api/teach/clips/{name}", summary="Label a clip (or unlabel it)")
-async def label(state: State, name: str, body: LabelBody) -> dict:
+async def label(state: State, request: Request, name: str, body: LabelBody) -> dict:
+    request.state.audit = {"label": body.label or "(unlabelled)"}
     return {"name": name, "folder": await _call(_teacher(state).label, name, body.label)}
 
 

@@ -117,6 +117,27 @@ async function refresh() {
   } catch (e) {
     problem(e.message);
   }
+  showAudit();
+}
+
+/** The audit log: who signed in and what they changed. */
+async function showAudit() {
+  const list = $("audit");
+  let entries = [];
+  try {
+    entries = (await call("GET", "api/audit?limit=50")).entries;
+  } catch (e) {
+    return;
+  }
+  list.replaceChildren();
+  for (const e of entries) {
+    const li = document.createElement("li");
+    const when = new Date(e.time * 1000).toLocaleString();
+    const status = e.status ? ` → ${e.status}` : "";
+    const extra = e.label !== undefined ? ` (${e.label})` : "";
+    li.textContent = `${when} · ${e.user || "(no sign-in)"} · ${e.action}${extra}${status}`;
+    list.append(li);
+  }
 }
 
 async function act(work) {
