@@ -13,9 +13,11 @@ from .app import create_app
 from .options import ServeOptions
 
 
-def serve(options: ServeOptions | None = None) -> None:
+def serve(options: ServeOptions | None = None, *, plain: str | None = None) -> None:
     """Serve until interrupted (``vidcls serve``); VidclsError for a bad address, certificate
-    or model, before anything is served."""
+    or model, before anything is served. ``plain``: uvicorn's own HTTP protocol of this name
+    (h11, httptools, auto), without the header deadline and connection bound of
+    :mod:`.protocol` (for ``vidcls bench --slow-headers``)."""
     options = options or ServeOptions()
     for f in (options.certfile, options.keyfile):
         if f and not os.path.isfile(f):
@@ -25,6 +27,9 @@ def serve(options: ServeOptions | None = None) -> None:
     except ImportError:
         raise VidclsError("the web server needs uvicorn: pip install 'vidcls[serve]'") from None
     check_listen(options.host, options.port)
+    from .protocol import guarded_protocol
+
+    http = plain or guarded_protocol(options.header_timeout, options.max_connections)
     started = time.perf_counter()
     app = create_app(options)
     ids = ", ".join(e.id for e in app.state.vidcls.pool.entries())
@@ -33,6 +38,7 @@ def serve(options: ServeOptions | None = None) -> None:
         app,
         host=options.host,
         port=options.port,
+        http=http,
         log_level=options.log_level,
         ssl_certfile=options.certfile,
         ssl_keyfile=options.keyfile,
