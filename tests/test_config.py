@@ -4,9 +4,12 @@ naming the file, the line and the key."""
 from __future__ import annotations
 
 import json
+import resource
+import subprocess
 import textwrap
 
 import pytest
+from cli_here import run_here
 from cli_run import assert_clean_error, run
 from conftest import needs_shared, video
 
@@ -141,3 +144,162 @@ def test_live_config_errors_are_one_line(tmp_path):
     assert_clean_error(run("live", "--config", bad), bad, "no such action")
     good = write(tmp_path, f"cameras:\n  a: {{source: {video('carving_ice_rpi.mp4')}}}\n")
     assert_clean_error(run("live", "--config", good, video("carving_ice_rpi.mp4")), "config")
+
+
+# -- hostile configs (issue 28): one line, exit 2, no traceback, bounded memory -------------
+
+AS_LIMIT = 1 << 30  # bytes of address space a hostile config's run may take (the bomb: GBs)
+HANG = 60  # seconds: a hang guard, not a measure of speed
+
+
+def bomb(where: str) -> str:
+    """A YAML "billion laughs": 10 strings, each next list 10 aliases of the one before."""
+    lists = ["&l0 [" + ", ".join(f'"lol{i}"' for i in range(10)) + "]"]
+    lists += [f"&l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    items = "".join(f"      - {x}\n" for x in lists)
+    if where == "top":
+        return (
+            "".join(f"l{i}: {x}\n" for i, x in enumerate(lists))
+            + "cameras:\n  a: {source: x.mp4}\n"
+        )
+    if where == "allow":
+        return f"cameras:\n  a:\n    source: x.mp4\n    allow:\n{items}"
+    return f"junk:\n{items}cameras:\n  a: {{source: x.mp4}}\n"
+
+
+def run_limited(*args) -> subprocess.CompletedProcess:
+    """``vidcls ARGS`` in a process that may map at most AS_LIMIT bytes, with a hang guard."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (AS_LIMIT, AS_LIMIT))
+
+    return run(*args, preexec_fn=limit, timeout=HANG)
+
+
+@pytest.mark.parametrize("where", ["top", "allow", "unknown key"])
+@pytest.mark.parametrize("command", ["live", "serve"])
+def test_a_yaml_alias_bomb_is_one_line_in_bounded_memory(tmp_path, where, command):
+    path = write(tmp_path, bomb(where))
+    assert path.stat().st_size < 1000
+    extra = (
+        ["--headless", "--duration", "4"]
+        if command == "live"
+        else ["--data", tmp_path, "--port", "0"]
+    )
+    r = run_limited(command, "--config", path, *extra)
+    line = assert_clean_error(r, path)
+    assert "aliases (*l" in line and "repeat more than 100,000 values" in line
+
+
+def test_aliases_that_stay_small_still_work(tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        base: &base {source: x.mp4, threshold: 0.3}
+        cameras:
+          a: *base
+          b: {<<: *base, threshold: 0.5}
+        """,
+    )
+    with pytest.raises(VidclsError, match="line 1: base: unknown key"):
+        load_config(path)  # aliases read as written; the unknown key is the only mistake
+    path.write_text("cameras:\n  a: &a {source: x.mp4, threshold: 0.3}\n  b: *a\n")
+    assert [s.name for s in load_config(path).specs()] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cameras: " + "[" * 20000 + "]" * 20000 + "\n",
+        "cameras: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n",
+        # Aliases nested in aliases: each 30 deep, together thousands deep.
+        "".join(
+            f"a{i}: &a{i} " + "[" * 30 + (f"*a{i - 1}" if i else "1") + "]" * 30 + "\n"
+            for i in range(100)
+        )
+        + "cameras:\n  a: {source: x.mp4}\n",
+    ],
+    ids=["lists", "mappings", "aliases"],
+)
+def test_yaml_nested_past_32_levels_is_one_line(tmp_path, text):
+    path = write(tmp_path, text)
+    r = run_limited("live", "--config", path, "--headless")
+    line = assert_clean_error(r, path)
+    assert "nested more than 32 deep" in line
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("mqtt: 'mqtt://[::1'\n", "line 1: mqtt: Value error, mqtt://[::1: MQTT URL must be"),
+        ("mqtt: 'mqtt://u:pw@[::1'\n", "mqtt://***@[::1: MQTT URL must be"),
+        ("webhook: 'http://[::1'\n", "line 1: webhook: Value error, http://[::1: webhook URL"),
+        ("webhook: ['http://ok.local/x', 'http://[::1']\n", "http://[::1: webhook URL"),
+        ("cameras:\n  b: {source: 'rtsp://[::1'}\n", "cameras.b.source: Value error, "
+         "rtsp://[::1: not a valid URL (Invalid IPv6 URL)"),
+        ("cameras:\n  b: {source: 'rtsp://cam:port/x'}\n", "not a valid URL (Port could not"),
+        ("fps: 1e-300\n", "line 1: fps: Input should be greater than or equal to 0.01"),
+        ("cameras:\n  b: {source: x.mp4, fps: 1e300}\n",
+         "cameras.b.fps: Input should be less than or equal to 1000"),
+    ],
+)  # fmt: skip
+def test_urls_and_rates_that_cannot_work_are_one_line(tmp_path, capfd, text, says):
+    cameras = "" if "cameras:" in text else f"cameras:\n  a: {{source: {tmp_path / 'x.mp4'}}}\n"
+    path = write(tmp_path, text + cameras)
+    r = run_here(capfd, "live", "--config", path, "--headless", "--duration", "1")
+    line = assert_clean_error(r, path)
+    assert says in line, line
+    assert "pw" not in line
+
+
+def test_a_bad_url_or_rate_on_the_command_line_is_one_line(capfd):
+    line = assert_clean_error(run_here(capfd, "live", "rtsp://[::1", "--headless"), "rtsp://[::1")
+    assert "not a valid URL" in line  # refused at once, not retried with backoff
+    line = assert_clean_error(run_here(capfd, "live", "a=http://u:pw@[::1", "--headless"))
+    assert "http://***@[::1: not a valid URL" in line
+    line = assert_clean_error(run_here(capfd, "live", "x.mp4", "--fps", "1e-300"), "--fps")
+    assert "from 0.01 to 1000" in line
+
+
+def test_thousands_of_missing_cameras_are_a_few_lines(tmp_path, capfd):
+    many = "".join(f"  c{i}: {{source: /nowhere/{i}.mp4}}\n" for i in range(22000))
+    path = write(tmp_path, "cameras:\n" + many)
+    line = assert_clean_error(run_here(capfd, "live", "--config", path), path)
+    assert "line 1: cameras: more than 1024" in line
+    path.write_text("cameras:\n" + many[: many.index("  c40:")])
+    line = assert_clean_error(run_here(capfd, "live", "--config", path), path)
+    assert "no camera could be opened: camera c0: /nowhere/0.mp4: no such file" in line
+    assert line.endswith("(and 39 more)")
+
+
+@needs_shared
+def test_some_missing_cameras_are_named_five_at_most(tmp_path):
+    many = "".join(f"  c{i}: {{source: {tmp_path}/{i}.mp4}}\n" for i in range(40))
+    path = write(
+        tmp_path,
+        f"replay: true\ncameras:\n{many}  ice: {{source: {video('carving_ice_rpi.mp4')}}}\n",
+    )
+    r = run("live", "--config", path, "--duration", "1", timeout=HANG)
+    assert r.returncode == 0, r.stderr
+    errors = [x for x in r.stderr.splitlines() if x.startswith("vidcls: error:")]
+    assert errors == [
+        *(f"vidcls: error: {path}: camera c{i}: {tmp_path}/{i}.mp4: no such file, camera or stream"
+          for i in range(5)),
+        f"vidcls: error: {path}: and 35 more cameras that cannot be opened",
+    ]  # fmt: skip
+    assert "vidcls: ice: " in r.stderr
+
+
+@needs_shared
+@pytest.mark.parametrize("command", ["live", "serve"])
+def test_a_clips_folder_that_is_a_file_is_refused_at_start(tmp_path, command):
+    clip, afile = video("carving_ice_rpi.mp4"), tmp_path / "afile"
+    afile.write_text("x")
+    path = write(
+        tmp_path, f"replay: true\nclips: {{folder: {afile}}}\ncameras:\n  a: {{source: {clip}}}\n"
+    )
+    extra = ["--headless"] if command == "live" else ["--data", tmp_path / "data", "--port", "0"]
+    r = run(command, "--config", path, *extra, timeout=HANG)
+    line = assert_clean_error(r, afile)
+    assert "is a file, not a folder for the clips" in line
+    assert afile.read_text() == "x"

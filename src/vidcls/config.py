@@ -31,8 +31,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import VidclsError
 from .files import read_text
+from .options import MAX_FPS, MIN_FPS
 
 MAX_CONFIG_BYTES = 1 << 20
+MAX_DEPTH = 32  # nested lists and mappings; a camera's zone's allow list is 5 deep
+MAX_ALIASED = 100_000  # values that aliases (*name) may add by repeating what they name
+MAX_CAMERAS = 1024  # as many as vidcls live takes from the command line
 ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -56,7 +60,7 @@ class Filters(_Strict):
     exit: Fraction | None = None
     min_duration: Seconds | None = None
     cooldown: Seconds | None = None
-    fps: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    fps: Annotated[float, Field(ge=MIN_FPS, le=MAX_FPS)] | None = None
 
 
 class ZoneConfig(Filters):
@@ -78,6 +82,17 @@ class CameraConfig(Filters):
     source: str
     zones: dict[str, ZoneConfig] = {}
     whole: bool | None = None  # classify the whole frame too (default: only without zones)
+
+    @field_validator("source")
+    @classmethod
+    def _url(cls, source: str) -> str:
+        """A URL that cannot be taken apart is refused here, not retried as a dropped stream."""
+        from .live.sources import check_url
+
+        try:
+            return check_url(source)
+        except VidclsError as e:
+            raise ValueError(str(e)) from None
 
     @field_validator("zones", mode="before")
     @classmethod
@@ -108,7 +123,31 @@ class ConfigFile(Filters):
     clips: ClipsConfig | None = None
     loop: bool = False  # files played again from the start at their end (demos, tests)
     replay: bool = False  # files played on a virtual clock, as fast as the CPU goes
-    cameras: Annotated[dict[str, CameraConfig], Field(min_length=1)]
+    cameras: Annotated[dict[str, CameraConfig], Field(min_length=1, max_length=MAX_CAMERAS)]
+
+    @field_validator("mqtt")
+    @classmethod
+    def _mqtt(cls, url: str | None) -> str | None:
+        from .sinks.mqtt import parse_url
+
+        try:
+            if url is not None:
+                parse_url(url)
+        except VidclsError as e:
+            raise ValueError(str(e)) from None
+        return url
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, urls: str | list[str] | None) -> str | list[str] | None:
+        from .sinks.webhook import plain_url
+
+        try:
+            for url in [urls] if isinstance(urls, str) else urls or []:
+                plain_url(url)
+        except VidclsError as e:
+            raise ValueError(str(e)) from None
+        return urls
 
 
 @dataclass
@@ -183,6 +222,7 @@ def load_config(path: str | os.PathLike) -> Config:
 
     file, text = read_text(path, "config file", MAX_CONFIG_BYTES)
     try:
+        _check_shape(text, file)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -205,11 +245,59 @@ def load_config(path: str | os.PathLike) -> Config:
         raise VidclsError(f"{where}{key}: {_message(first)}", file) from None
 
 
+def _check_shape(text: str, file: Path) -> None:
+    """VidclsError, before anything is built from the YAML, when its lists and mappings nest
+    deeper than MAX_DEPTH or its aliases would repeat more than MAX_ALIASED values (a
+    "billion laughs" of a few hundred bytes). One pass over the parser's events: linear in
+    the text, without recursion (PyYAML's composer recurses once per level)."""
+    import yaml
+
+    anchors: dict[str, tuple[int, int]] = {}  # each anchor's (values, depth) it stands for
+    open_: list[list] = []  # the collections being read: [anchor, values, depth below]
+    aliased = 0
+
+    def add(size: int, depth: int, mark) -> None:
+        if open_:
+            open_[-1][1] += size
+            open_[-1][2] = max(open_[-1][2], depth)
+        if len(open_) + depth > MAX_DEPTH:
+            raise VidclsError(
+                f"line {mark.line + 1}: lists and mappings nested more than {MAX_DEPTH} deep",
+                file,
+            )
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            size, depth = anchors.get(event.anchor, (1, 0))
+            aliased += size
+            if aliased > MAX_ALIASED:
+                raise VidclsError(
+                    f"line {event.start_mark.line + 1}: aliases (*{event.anchor}) repeat more "
+                    f"than {MAX_ALIASED:,} values; write the values out instead",
+                    file,
+                )
+            add(size, depth, event.start_mark)
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.anchor is not None:
+                anchors[event.anchor] = (1, 0)
+            add(1, 0, event.start_mark)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            open_.append([event.anchor, 1, 0])
+            add(0, 0, event.start_mark)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, size, below = open_.pop()
+            if anchor is not None:
+                anchors[anchor] = (size, below + 1)
+            add(size, below + 1, event.start_mark)
+
+
 def _message(error: dict) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown key"
     if error["type"] == "missing":
         return "missing"
+    if error["type"] == "too_long":
+        return f"more than {error['ctx']['max_length']} (the most vidcls takes)"
     return error["msg"]
 
 

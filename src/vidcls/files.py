@@ -28,6 +28,8 @@ def check_regular(
         st = os.stat(p)
     except OSError as e:
         raise VidclsError(_stat_problem(e, what, missing), path) from None
+    except ValueError:  # a NUL character: no file can have that name
+        raise VidclsError(f"{what} not found (a NUL character in its name)", path) from None
     if stat.S_ISDIR(st.st_mode):
         raise VidclsError(f"is a directory, not a {what}", path)
     if not stat.S_ISREG(st.st_mode):

@@ -20,6 +20,7 @@ WINDOW_MODES = ("two", "decay")  # --window-mode: how a window forgets (see vidc
 # --fit: how a picture of another shape meets the model's: stretched to it (the official
 # pipeline), its centre cut to the model's aspect, or scaled whole and padded with black.
 FITS = ("squash", "crop", "letterbox")
+MIN_FPS, MAX_FPS = 0.01, 1000.0  # frames fed a second: one every 100 s to a thousand
 
 
 @dataclass

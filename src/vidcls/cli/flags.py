@@ -11,22 +11,33 @@ import os
 from pathlib import Path
 
 from ..errors import VidclsError
-from ..options import DEFAULT_MODEL, FITS, RESIZES, WINDOW_MODES, ClassifierOptions, SegmentOptions
+from ..options import (
+    DEFAULT_MODEL,
+    FITS,
+    MAX_FPS,
+    MIN_FPS,
+    RESIZES,
+    WINDOW_MODES,
+    ClassifierOptions,
+    SegmentOptions,
+)
 
 NATIVE = "native"  # the CLI's word for "every decoded frame" (fps 0 in Python)
 
 
 def fps_value(text: str) -> float:
-    """``--fps``: a positive number, or ``native`` or 0 (every decoded frame), as in Python."""
+    """``--fps``: a number from MIN_FPS to MAX_FPS, or ``native`` or 0 (every decoded
+    frame), as in Python."""
     if text.lower() == NATIVE:
         return 0.0
     try:
         fps = float(text)
     except ValueError:
         fps = -1.0
-    if not (fps >= 0 and fps < float("inf")):
+    if not (fps == 0 or MIN_FPS <= fps <= MAX_FPS):
         raise argparse.ArgumentTypeError(
-            f"expected a positive number, or 'native' or 0 for every frame, got {text!r}"
+            f"expected a rate from {MIN_FPS:g} to {MAX_FPS:g}, or 'native' or 0 for every "
+            f"frame, got {text!r}"
         )
     return fps
 

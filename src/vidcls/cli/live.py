@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import os
 import sys
 
 from ..errors import OptionError, VidclsError
@@ -225,19 +224,16 @@ def _config(args: argparse.Namespace):
 
 
 def _reachable(specs: list, config: str) -> list:
-    """The cameras whose file or device exists: each missing one is an error line, and the
-    others start (network cameras are retried while running)."""
-    from ..live.sources import check_source
+    """The cameras whose file or device exists: the missing ones are error lines (the first
+    few, then how many more), and the others start (network cameras are retried while
+    running). None: one error line."""
+    from ..live.sources import none_reachable, reachable, shown_problems
 
-    ok = []
-    for spec in specs:
-        try:
-            check_source(spec)
-            ok.append(spec)
-        except VidclsError as e:
-            print(f"vidcls: error: {config}: camera {spec.name}: {e}", file=sys.stderr)
+    ok, problems = reachable(specs)
     if not ok:
-        raise VidclsError("no camera could be opened", config)
+        raise none_reachable(problems, config)
+    for line in shown_problems(problems):
+        print(f"vidcls: error: {config}: {line}", file=sys.stderr)
     return ok
 
 
@@ -256,12 +252,9 @@ def _clip_options(args: argparse.Namespace):
     made is an error before anything starts."""
     if not args.clips:
         return None
-    from ..live.clips import ClipOptions
+    from ..live.clips import ClipOptions, make_folder
 
-    try:
-        os.makedirs(args.clips, exist_ok=True)
-    except OSError as e:
-        raise VidclsError(f"cannot make the clips folder ({e.strerror})", args.clips) from None
+    make_folder(args.clips)
     try:
         return ClipOptions(
             args.clips,

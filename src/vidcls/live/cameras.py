@@ -13,9 +13,9 @@ from pathlib import Path
 from ..config import Config
 from ..errors import VidclsError
 from ..options import SegmentOptions
-from .clips import ClipOptions
+from .clips import ClipOptions, make_folder
 from .outputs import Output, Outputs
-from .sources import check_source
+from .sources import none_reachable, reachable, shown_problems
 from .store import EventStore
 
 log = logging.getLogger("vidcls")
@@ -68,15 +68,11 @@ class Cameras:
 
         c = config.file
         self.config, self.store = config, store
-        specs = []
-        for spec in config.specs():
-            try:
-                check_source(spec)
-                specs.append(spec)
-            except VidclsError as e:
-                log.error("%s: camera %s: %s", config.path, spec.name, e)
+        specs, problems = reachable(config.specs())
         if not specs:
-            raise VidclsError("no camera could be opened", config.path)
+            raise none_reachable(problems, config.path)
+        for line in shown_problems(problems):
+            log.error("%s: %s", config.path, line)
         options = {k: getattr(c, k) for k in ("top_k", "threshold", "allow", "deny")}
         classifier = load_classifier(
             c.model,
@@ -101,6 +97,7 @@ class Cameras:
             k = c.clips
             fields = ("pre_roll", "post_roll", "max_clip", "keep_days", "keep_gb", "snapshots")
             self.clips = ClipOptions(k.folder, **{f: getattr(k, f) for f in fields})
+            make_folder(k.folder)  # a file by that name: refused now, as vidcls live does
         if base_url is not None and self.clips is not None:
             sinks = [Linked(sink, Path(self.clips.folder), base_url) for sink in sinks]
         self.outputs = Outputs([*sinks, store])

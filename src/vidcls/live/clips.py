@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import VidclsError
 from ..media import RecordOptions
 from ..results import FrameResult, SegmentEvent
 from .capture import FrameSource
@@ -58,6 +59,22 @@ class ClipOptions:
     def record(self) -> RecordOptions:
         """What each source's recorder keeps."""
         return RecordOptions(self.pre_roll, self.post_roll, self.max_clip)
+
+
+def make_folder(folder: str | os.PathLike) -> Path:
+    """The clips folder, made if missing; VidclsError naming it when it is not a folder (a
+    file by that name) or cannot be made or written, before anything starts."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise VidclsError("is a file, not a folder for the clips", folder) from None
+    except (OSError, ValueError) as e:
+        why = getattr(e, "strerror", None) or str(e)
+        raise VidclsError(f"cannot make the clips folder ({why})", folder) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise VidclsError("cannot write in the clips folder (permission denied)", folder)
+    return path
 
 
 @dataclass

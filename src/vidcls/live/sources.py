@@ -21,6 +21,7 @@ from ..files import check_regular, read_text
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MAX_SOURCES = 1024
 MAX_LIST_BYTES = 1 << 20
+SHOWN_PROBLEMS = 5  # sources that cannot be opened, named one a line; then "and N more"
 
 
 @dataclass(frozen=True)
@@ -97,14 +98,39 @@ class SourceSpec:
 
 
 def parse_source(text: str) -> SourceSpec:
-    """``NAME=SOURCE`` or ``SOURCE``; a source that exists as a file is never split."""
+    """``NAME=SOURCE`` or ``SOURCE``; a source that exists as a file is never split. A URL
+    that cannot be taken apart (``rtsp://[::1``) is a VidclsError naming it."""
     text = text.strip()
     head, sep, rest = text.partition("=")
-    if sep and NAME.fullmatch(head) and rest.strip() and not os.path.exists(text):
-        return SourceSpec(head, rest.strip())
+    if sep and NAME.fullmatch(head) and rest.strip() and not _exists(text):
+        return SourceSpec(head, check_url(rest.strip()))
     if sep and not rest.strip() and NAME.fullmatch(head):
         raise VidclsError(f"source '{head}' has a name but no source")
-    return SourceSpec(default_name(text), text)
+    return SourceSpec(default_name(check_url(text)), text)
+
+
+def _exists(path: str) -> bool:
+    try:
+        return os.path.exists(path)
+    except (OSError, ValueError):  # a NUL, a name too long
+        return False
+
+
+def check_url(source: str) -> str:
+    """``source``, after checking that a URL (``scheme://...``) can be taken apart: a bad
+    IPv6 address (``rtsp://[::1``), a port that is not a number, a URL without a host are a
+    VidclsError naming it (never retried as a stream that dropped)."""
+    if "://" not in source:
+        return source
+    shown = re.sub(r"://[^/@]*@", "://***@", source, count=1)  # no password in a message
+    try:
+        parts = urlsplit(source)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as e:
+        raise VidclsError(f"not a valid URL ({e})", shown) from None
+    if not parts.scheme or (not parts.netloc and parts.scheme != "file"):
+        raise VidclsError("not a valid URL (no host)", shown)
+    return source
 
 
 def default_name(source: str) -> str:
@@ -168,6 +194,37 @@ def check_source(spec: SourceSpec) -> None:
     """VidclsError when a file source does not exist or cannot be read (cameras and network
     streams are tried when they start)."""
     source = spec.source
-    if source.isdigit() or source.startswith("/dev/video") or "://" in source:
+    if "://" in source:
+        check_url(source)
+        return
+    if source.isdigit() or source.startswith("/dev/video"):
         return
     check_regular(source, "video file", missing="no such file, camera or stream")
+
+
+def reachable(specs: list[SourceSpec]) -> tuple[list[SourceSpec], list[str]]:
+    """The sources :func:`check_source` passes, and a line for each of the others
+    (``camera NAME: problem``)."""
+    ok, problems = [], []
+    for spec in specs:
+        try:
+            check_source(spec)
+            ok.append(spec)
+        except VidclsError as e:
+            problems.append(f"camera {spec.name}: {e}")
+    return ok, problems
+
+
+def shown_problems(problems: list[str], most: int = SHOWN_PROBLEMS) -> list[str]:
+    """The first ``most`` problems, then one line for how many more (22,000 missing cameras
+    are not 22,000 lines)."""
+    lines = problems[:most]
+    if len(problems) > most:
+        lines.append(f"and {len(problems) - most} more cameras that cannot be opened")
+    return lines
+
+
+def none_reachable(problems: list[str], where: str | os.PathLike) -> VidclsError:
+    """The one-line error when no source could be opened: the first problem and the count."""
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return VidclsError(f"no camera could be opened: {problems[0]}{more}", where)

@@ -65,10 +65,15 @@ def iso_utc(t: float | None = None) -> str:
 
 
 def shown_url(url: str) -> str:
-    """``url`` for messages: a password in it replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
+    """``url`` for messages: a password in it replaced by ``***`` (a URL that cannot be
+    taken apart, such as ``http://[::1``, is shown up to its ``@``)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        head, at, host = url.rpartition("@")
+        return f"{head.partition('://')[0]}://***@{host}" if at else url
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
