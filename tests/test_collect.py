@@ -4,7 +4,11 @@ and event clips imported to label; through Python and ``vidcls dataset cut|impor
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -122,11 +126,171 @@ def test_import_copies_event_clips_once_into_unlabelled(videos, tmp_path, capfd)
     (clips / "yard" / ".20261203-101503_passing.mp4.part").write_bytes(b"half")  # in progress
     (clips / "yard" / "snap.jpg").write_bytes(b"\xff\xd8")
     data = tmp_path / "data"
-    copied, present = import_events(clips, data)
+    done = import_events(clips, data)
     names = sorted(p.name for p in (data / UNLABELLED).iterdir())
     assert names == ["door_20261203-101500_dribbling.mp4", "yard_20261203-101502_passing.mp4"]
-    assert len(copied) == 2 and present == []
+    assert len(done.copied) == 2 and done.present == [] and done.skipped == []
     r = run("dataset", "import", clips, "-o", data)
     assert r.returncode == 0, r.stderr
     assert "imported 0 clips" in r.stdout and "(2 were already there)" in r.stdout
     assert_clean_error(run_here(capfd, "dataset", "import", tmp_path / "none", "-o", data), "none")
+
+
+# -- hostile annotations, cuts and imports (issue 28) ---------------------------------------
+
+HANG = 120  # seconds: a hang guard for a command, not a measure of speed
+
+
+@pytest.mark.parametrize(
+    "text,problem",
+    [
+        ("game1.mp4,1e18,2e18,x\n", "1e+18 s is past any video (at most 1e+08 s)"),
+        ("game1.mp4,1,2," + "a" * 300 + "\n", "not a label: 'aaaa"),
+        ('game1.mp4,1,2,"a\nb"\n', "not a label: 'a\\nb' (has a line break"),
+        ("game1.mp4,1,2,a\tb\n", "has a line break or a control character"),
+        ("game1.mp4,1,2,unlabelled\n", "'unlabelled' is for clips still to label"),
+        ('{"source": "game1.mp4", "segments": [{"start": 1, "end": 2, "label": ["a", "b"]}]}',
+         "not a label: ['a', 'b'] (must be text, not list)"),
+        ('{"source": ["game1.mp4"], "segments": [{"start": 1, "end": 2, "label": "a"}]}',
+         "a video is named by text, not list"),
+        ('{"source": "game1.mp4", "segments": [{"start": true, "end": 2, "label": "a"}]}',
+         "not a time in seconds: True"),
+        ("[" * 100_000, "JSON nested more than 32 deep"),
+        ('{"a": ' * 50_000 + "1" + "}" * 50_000, "JSON nested more than 32 deep"),
+        ("game1.mp4,1,2," + "x" * 200_000 + "\n", "not CSV (field larger than field limit"),
+    ],
+)  # fmt: skip
+def test_hostile_annotations_are_one_line(videos, tmp_path, capfd, text, problem):
+    f = videos[0].parent / f"hostile-{os.getpid()}.csv"  # beside the videos it names
+    try:
+        f.write_text(text)
+        r = run_here(capfd, "dataset", "cut", *videos, "--annotations", f, "-o", tmp_path / "d")
+        line = assert_clean_error(r, f)
+        assert problem in line, line
+        assert r.stdout == "" and not (tmp_path / "d").exists()  # nothing cut, nothing made
+    finally:
+        f.unlink()
+
+
+def test_cut_errors_come_before_any_progress(videos, tmp_path, capfd):
+    """What can be known before cutting is said before the first progress line."""
+    text = tmp_path / "text.mp4"
+    text.write_text("not a video")
+    cases = [
+        (f"{videos[0]},1,2,a\n{videos[0]},30,31,b\n", "span 30-31 s starts after the video's end"),
+        (f"{videos[0]},1,2,a\n{text},0,1,b\n", "not a readable video"),
+    ]  # fmt: skip
+    for i, (rows, problem) in enumerate(cases):
+        f = tmp_path / f"a{i}.csv"
+        f.write_text(rows)
+        r = run_here(
+            capfd, "dataset", "cut", videos[0], text, "--annotations", f, "-o", tmp_path / "d"
+        )
+        assert problem in assert_clean_error(r), r.stderr  # one line: no "cutting:" before it
+        assert not (tmp_path / "d").exists()
+    f = tmp_path / "ok.csv"
+    f.write_text(f"{videos[0]},1,2,a\n")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    r = run_here(capfd, "dataset", "cut", videos[0], "--annotations", f, "-o", afile)
+    assert "is a file, not a folder" in assert_clean_error(r, afile)
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    data.mkdir()
+    elsewhere.mkdir()
+    (data / "a").symlink_to(elsewhere)
+    r = run_here(capfd, "dataset", "cut", videos[0], "--annotations", f, "-o", data)
+    assert "is a symbolic link" in assert_clean_error(r, data / "a")
+    assert list(elsewhere.iterdir()) == []
+
+
+def event_clips(root, videos, tmp_path):
+    """An event-clips folder with good clips and every kind of file an import must skip."""
+    (root / "door").mkdir(parents=True)
+    (root / "yard").mkdir()
+    shutil.copyfile(videos[0], root / "door" / "1_a.mp4")
+    shutil.copyfile(videos[1], root / "yard" / "3_c.mp4")
+    bad = {
+        "yard/2_b.mp4": "cannot be read (Permission denied)",
+        "yard/empty.mp4": "empty",
+        "yard/notes.mp4": "not a readable video",
+        "yard/pipe.mp4": "not a regular file",
+        "yard/link.mp4": "a symbolic link to outside the folder: not followed",
+        "yard/broken.mp4": "a broken symbolic link",
+    }
+    shutil.copyfile(videos[1], root / "yard" / "2_b.mp4")
+    (root / "yard" / "2_b.mp4").chmod(0)
+    (root / "yard" / "empty.mp4").touch()
+    (root / "yard" / "notes.mp4").write_text("notes, not a video")
+    os.mkfifo(root / "yard" / "pipe.mp4")
+    secret = tmp_path / "secret.mp4"
+    shutil.copyfile(videos[0], secret)
+    (root / "yard" / "link.mp4").symlink_to(secret)
+    (root / "yard" / "broken.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    return bad
+
+
+def as_a_user(*args) -> list[str]:
+    """``vidcls ARGS`` as a user whom file permissions bind (root without the capabilities
+    that let it read any file)."""
+    cmd = [sys.executable, "-m", "vidcls.cli", *map(str, args)]
+    if os.geteuid() != 0:
+        return cmd
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: permissions cannot be tried")
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", *cmd]
+
+
+def test_import_checks_every_file_then_copies_the_valid_ones(videos, tmp_path):
+    clips, data = tmp_path / "clips", tmp_path / "data"
+    bad = event_clips(clips, videos, tmp_path)
+    cmd = as_a_user("dataset", "import", clips, "-o", data)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    assert (
+        r.stdout == f"imported 2 clips into {data}/unlabelled (0 were already there; 6 skipped)\n"
+    )
+    skipped = r.stderr.splitlines()
+    assert len(skipped) == len(bad), r.stderr  # each named once, on a line of its own
+    for name, why in bad.items():
+        assert any(x.startswith(f"vidcls: skipped {clips / name}: {why}") for x in skipped), name
+    assert sorted(p.name for p in (data / UNLABELLED).iterdir()) == ["door_1_a.mp4", "yard_3_c.mp4"]
+
+
+def test_an_import_with_nothing_valid_or_a_linked_target_copies_nothing(videos, tmp_path, capfd):
+    clips = tmp_path / "clips"
+    (clips / "cam").mkdir(parents=True)
+    (clips / "cam" / "a.mp4").write_text("text")
+    (clips / "cam" / "b.mp4").touch()
+    r = run_here(capfd, "dataset", "import", clips, "-o", tmp_path / "data")
+    line = assert_clean_error(r, clips)
+    assert "no clip can be imported: " in line and "(and 1 more)" in line
+    assert not (tmp_path / "data" / UNLABELLED).exists()
+    shutil.copyfile(videos[0], clips / "cam" / "a.mp4")
+    elsewhere, data = tmp_path / "elsewhere", tmp_path / "linked"
+    elsewhere.mkdir()
+    data.mkdir()
+    (data / UNLABELLED).symlink_to(elsewhere)
+    r = run_here(capfd, "dataset", "import", clips, "-o", data)
+    assert "is a symbolic link or not a folder: nothing imported" in assert_clean_error(r)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_an_import_that_fails_half_way_takes_back_its_copies(videos, tmp_path):
+    """The second copy fails (no more than 200 kB may be written, as on a full disk): the
+    first is removed again, and the one line says nothing was imported."""
+    clips, data = tmp_path / "clips", tmp_path / "data"
+    (clips / "cam").mkdir(parents=True)
+    shutil.copyfile(videos[0], clips / "cam" / "1.mp4")
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 255, (96, 128, 3), np.uint8) for _ in range(40)]
+    big = encode_h264(clips / "cam" / "2.mp4", noise, 128, 96, 10)
+    assert videos[0].stat().st_size < 150_000 < 200_000 < big.stat().st_size
+    cmd = ["prlimit", "--fsize=200000", sys.executable, "-m", "vidcls.cli"]
+    r = subprocess.run(
+        [*cmd, "dataset", "import", clips, "-o", data], capture_output=True, text=True, timeout=HANG
+    )
+    line = assert_clean_error(r, data / UNLABELLED)
+    assert f"cannot copy {big} (File too large): nothing imported" in line
+    assert list((data / UNLABELLED).iterdir()) == []

@@ -79,3 +79,17 @@ def test_bad_spans_and_files_are_errors_naming_the_video(long_video, tmp_path):
         cut_clip(bad, 0, 1, tmp_path / "c.mp4")
     assert str(bad) in str(e.value)
     assert not list(tmp_path.glob("*c.mp4*"))  # nothing half-written left behind
+
+
+def test_spans_past_any_video_and_unwritable_clips_are_errors(long_video, tmp_path):
+    """(issue 28) Times past any video are refused before a seek could overflow; a clip
+    that cannot be written is an error naming it, not an OSError."""
+    with pytest.raises(VidclsError, match=r"start < end <= 1e\+08, not 1e\+18 to 2e\+18"):
+        cut_clip(long_video[0], 1e18, 2e18, tmp_path / "c.mp4")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for copy in (False, True):
+        with pytest.raises(VidclsError, match="cannot write the clip") as e:
+            cut_clip(long_video[0], 1, 2, afile / "label" / "c.mp4", copy=copy)
+        assert str(afile / "label" / "c.mp4") in str(e.value)
+    assert afile.read_text() == "x"

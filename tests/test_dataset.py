@@ -341,3 +341,33 @@ def test_no_readable_clip_or_one_class_is_a_one_line_error(tmp_path, capfd):
     out = tmp_path / "m.tflite"
     assert_clean_error(run_here(capfd, "train", one, "-o", out, "--views", "2"), one, "2")
     assert not out.exists()
+
+
+def test_class_folders_that_cannot_be_labels_or_lead_outside_are_skipped(
+    tmp_path, tiny_clip, capfd
+):
+    """(issue 28) A linked class folder outside DIR, a name with a line break, ``unlabelled/``
+    (clips still to label) and a name too long for a label are not classes: each is named
+    and skipped, by training and by ``dataset check`` alike."""
+    root = make(
+        tmp_path / "d",
+        {"a": ["1.mp4", "2.mp4", "3.mp4"], "b": ["1.mp4", "2.mp4", "3.mp4"]},
+        tiny_clip,
+    )
+    outside = make(tmp_path / "outside", {"c": ["1.mp4", "2.mp4", "3.mp4"]}, tiny_clip) / "c"
+    (root / "c").symlink_to(outside)
+    make(root, {"line\nbreak": ["1.mp4"], "unlabelled": ["1.mp4"], "x" * 120: ["1.mp4"]}, tiny_clip)
+    (root / "inside").symlink_to(root / "a")  # a link within DIR is followed as before
+    ds = load_dataset(root)
+    assert ds.classes == ["a", "b", "inside"]
+    why = {
+        "c": "a symbolic link to a folder outside the dataset",
+        "line\nbreak": "has a line break or a control character",
+        "unlabelled": "'unlabelled' is for clips still to label",
+        "x" * 120: "over 100 characters",
+    }
+    for name, problem in why.items():
+        assert f"{root / name}: {problem}" in ds.skipped
+    r = run_here(capfd, "dataset", "check", root, "--format", "json")
+    report = json.loads(r.stdout)
+    assert sorted(report["classes"]) == ["a", "b", "inside"]

@@ -66,7 +66,7 @@ def test_clips_are_filed_by_label_with_safe_unique_names(tmp_path):
     assert t.new_name("../../etc/pass wd.mp4").name == "pass_wd.mp4"
     with pytest.raises(VidclsError, match="named like a video"):
         t.new_name("notes.txt")
-    for bad in ("../up", ".hidden", UNLABELLED, "", "a/b"):
+    for bad in ("../up", ".hidden", UNLABELLED, "", "a/b", "a\nb", "x" * 101, ["a", "b"], "a\x00"):
         with pytest.raises(VidclsError, match="not a label"):
             check_label(bad)
     for bad in ("../x.mp4", "nothere.mp4"):

@@ -3,12 +3,14 @@
 clips, files in two classes, copies and near copies, short clips, classes far apart in size,
 each with what to do. Exit code 1 when there are errors, 0 with warnings only.
 `cut VIDEO... --annotations FILE -o DIR`: one clip per annotation, as DIR/<label>/<clip>.mp4.
-`import CLIPS -o DIR`: the event clips `vidcls live --clips` recorded, into DIR/unlabelled/."""
+`import CLIPS -o DIR`: the event clips `vidcls live --clips` recorded, into DIR/unlabelled/
+(every file checked first; those that are not readable videos are named and skipped)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from . import flags
 
@@ -70,9 +72,16 @@ def _cut(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from ..training.collect import UNLABELLED, import_events
+    from ..training.dataset import UNLABELLED
+    from ..training.importing import import_events
 
-    copied, present = import_events(args.clips, args.output)
+    done = import_events(args.clips, args.output)
+    for note in done.skipped:
+        print(f"vidcls: skipped {note}", file=sys.stderr)
     where = f"{args.output}/{UNLABELLED}"
-    print(f"imported {len(copied)} clips into {where} ({len(present)} were already there)")
+    skipped = f"; {len(done.skipped)} skipped" if done.skipped else ""
+    print(
+        f"imported {len(done.copied)} clips into {where} "
+        f"({len(done.present)} were already there{skipped})"
+    )
     return 0

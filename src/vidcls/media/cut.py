@@ -25,6 +25,7 @@ from .record import write_clip
 from .video import VideoFile
 
 CRF = "18"  # x264 quality of re-encoded clips: visually lossless for training
+MAX_SECONDS = 1e8  # about three years: later than any video's end (and than a seek can go)
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,10 @@ def cut_clip(
 ) -> Cut:
     """Write the part of ``video`` from ``start`` to ``end`` seconds to ``out`` (see the module
     description); VidclsError naming the video when it cannot be read or the span is empty."""
-    if not 0 <= start < end:
-        raise VidclsError(f"a cut needs 0 <= start < end, not {start:g} to {end:g}", video)
+    if not 0 <= start < end <= MAX_SECONDS:
+        raise VidclsError(
+            f"a cut needs 0 <= start < end <= {MAX_SECONDS:g}, not {start:g} to {end:g}", video
+        )
     with VideoFile(video) as v:  # every check a video file gets
         path = v.path
     try:
@@ -59,6 +62,8 @@ def cut_clip(
             return _encode(container, stream, start, end, Path(out), interval)
     except av.FFmpegError as e:
         raise VidclsError(f"cannot cut ({reason(e)})", path) from None
+    except OSError as e:  # the clip's folder: not a folder, full, read-only, ...
+        raise VidclsError(f"cannot write the clip ({e.strerror or e})", out) from None
 
 
 def _keyframe_at_or_before(container, stream, t: float) -> float | None:

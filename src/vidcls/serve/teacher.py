@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -21,22 +22,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import VidclsError
-from ..training.collect import UNLABELLED, import_events
-from ..training.dataset import VIDEO_EXTENSIONS
+from ..training.dataset import UNLABELLED, VIDEO_EXTENSIONS, check_label
+from ..training.importing import import_events
 from ..training.job import MODEL, read_job, save_job
 from ..writers import dumps, write_text
 
+log = logging.getLogger("vidcls")
 DISCARDED = ".discarded"
 NAME = re.compile(r"[A-Za-z0-9][\w.\- ]{0,150}")
-LABEL = re.compile(r"[^\s/\\.][^/\\\0]{0,80}")
-
-
-def check_label(label: str) -> str:
-    """``label`` stripped, if it can be a class folder; else VidclsError."""
-    label = label.strip()
-    if not LABEL.fullmatch(label) or label in (UNLABELLED, DISCARDED) or label.endswith(" "):
-        raise VidclsError(f"not a label: {label!r} (a plain name, not {UNLABELLED!r})")
-    return label
+__all__ = ["Teacher", "check_label"]  # check_label: the one rule for labels (training.dataset)
 
 
 class Teacher:
@@ -128,9 +122,12 @@ class Teacher:
         return self.clips_dir / UNLABELLED / name
 
     def import_events(self, folder: str | os.PathLike) -> int:
-        """Copy the event clips recorded under ``folder`` to ``unlabelled/``; how many."""
-        copied, _ = import_events(folder, self.clips_dir)
-        return len(copied)
+        """Copy the event clips recorded under ``folder`` to ``unlabelled/``; how many (those
+        that cannot be imported are logged and skipped)."""
+        done = import_events(folder, self.clips_dir)
+        for note in done.skipped:
+            log.warning("import: skipped %s", note)
+        return len(done.copied)
 
     # -- training ---------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Clips gathered into a dataset folder (``DIR/<label>/<clip>.mp4``, what ``vidcls train`` and
 ``evaluate`` read): cut from long videos by their annotations, or imported from the event
-clips ``vidcls live --clips`` records (into ``DIR/unlabelled/``).
+clips ``vidcls live --clips`` records (into ``DIR/unlabelled/``; :mod:`.importing`).
 
 Annotations are a CSV of ``video,start,end,label`` (times in seconds; a header row is
 optional; ``video`` names one of the videos given, by path or file name, or a path relative to
@@ -16,18 +16,20 @@ import json
 import math
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import VidclsError
 from ..files import read_text
-from ..media.cut import Cut, cut_clip
-from .dataset import VIDEO_EXTENSIONS
+from ..media.cut import MAX_SECONDS, Cut, cut_clip
+from .dataset import UNLABELLED, check_label
+from .importing import Imported, import_events
 from .progress import Progress, count
 
-UNLABELLED = "unlabelled"
+__all__ = ["UNLABELLED", "Annotation", "Imported", "cut_annotations", "import_events"]
 ANNOTATIONS_LIMIT = 64 * 1024 * 1024  # bytes of an annotation file read at most
+MAX_JSON_DEPTH = 32  # nested lists and objects in JSON annotations (classify's: 4)
+_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
 @dataclass(frozen=True)
@@ -54,31 +56,57 @@ def read_annotations(path: str | os.PathLike, videos: list[str | os.PathLike]) -
         start_s, end_s = _seconds(start, where), _seconds(end, where)
         if not start_s < end_s:
             raise VidclsError(f"start ({start_s:g}) is not before end ({end_s:g})", where)
-        label = str(label).strip()
-        if not label or label.startswith(".") or re.search(r"[/\\\0]", label):
-            raise VidclsError(f"a label must be a plain folder name, not {label!r}", where)
-        out.append(Annotation(_video(str(video), given, path, where), start_s, end_s, label, line))
+        label = check_label(label, where)
+        if not isinstance(video, str):
+            raise VidclsError(f"a video is named by text, not {type(video).__name__}", where)
+        out.append(Annotation(_video(video, given, path, where), start_s, end_s, label, line))
     if not out:
         raise VidclsError("no annotations", path)
     return out
 
 
 def _csv_rows(text: str, path: Path) -> list[tuple[int, tuple]]:
-    rows = []
-    for n, row in enumerate(csv.reader(io.StringIO(text)), 1):
-        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
-            continue
-        if n == 1 and [c.strip().lower() for c in row] == ["video", "start", "end", "label"]:
-            continue
-        if len(row) != 4:
-            raise VidclsError(
-                f"expected 4 columns (video,start,end,label), found {len(row)}", f"{path}:{n}"
-            )
-        rows.append((n, tuple(c.strip() for c in row)))
+    rows, n = [], 0
+    try:
+        for n, row in enumerate(csv.reader(io.StringIO(text)), 1):
+            rows += _csv_row(n, row, path)
+    except csv.Error as e:  # a field over csv's size limit, ...
+        raise VidclsError(f"not CSV ({e})", f"{path}:{n + 1}") from None
     return rows
 
 
+def _csv_row(n: int, row: list[str], path: Path) -> list[tuple[int, tuple]]:
+    """Row ``n`` as ``[(n, (video, start, end, label))]``; ``[]`` for a blank line, a
+    comment or the header."""
+    if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+        return []
+    if n == 1 and [c.strip().lower() for c in row] == ["video", "start", "end", "label"]:
+        return []
+    if len(row) != 4:
+        raise VidclsError(
+            f"expected 4 columns (video,start,end,label), found {len(row)}", f"{path}:{n}"
+        )
+    return [(n, tuple(c.strip() for c in row))]
+
+
+def _json_depth(text: str) -> int:
+    """How deep the lists and objects of a JSON text nest, counted without parsing (the
+    parser recurses once per level): brackets outside strings, in one linear pass."""
+    import numpy as np
+
+    brackets = _STRINGS.sub("", text).encode("utf-8", "replace")
+    brackets = brackets.translate(None, bytes(b for b in range(256) if b not in b"[]{}"))
+    depth = deepest = 0
+    for i in range(0, len(brackets), 1 << 20):
+        chunk = np.frombuffer(brackets[i : i + (1 << 20)], np.uint8)
+        running = depth + np.cumsum(np.where((chunk == 91) | (chunk == 123), 1, -1))
+        deepest, depth = max(deepest, int(running.max())), int(running[-1])
+    return deepest
+
+
 def _json_rows(text: str, path: Path) -> list[tuple[int, tuple]]:
+    if _json_depth(text) > MAX_JSON_DEPTH:
+        raise VidclsError(f"JSON nested more than {MAX_JSON_DEPTH} deep", path)
     try:
         docs = json.loads(text)
         docs = docs if isinstance(docs, list) else [docs]
@@ -101,12 +129,17 @@ def _json_rows(text: str, path: Path) -> list[tuple[int, tuple]]:
 
 
 def _seconds(value, where: str) -> float:
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:30] + "..."
     try:
+        if isinstance(value, bool):
+            raise TypeError
         t = float(value)
-    except (TypeError, ValueError):
-        raise VidclsError(f"not a time in seconds: {value!r}", where) from None
+    except (TypeError, ValueError, OverflowError):
+        raise VidclsError(f"not a time in seconds: {shown}", where) from None
     if not (math.isfinite(t) and t >= 0):
-        raise VidclsError(f"not a time in seconds: {value!r}", where)
+        raise VidclsError(f"not a time in seconds: {shown}", where)
+    if t > MAX_SECONDS:
+        raise VidclsError(f"{t:g} s is past any video (at most {MAX_SECONDS:g} s)", where)
     return t
 
 
@@ -123,17 +156,22 @@ def _video(name: str, given: list[Path], annotations: Path, where: str) -> Path:
 
 
 def clip_name(a: Annotation) -> str:
-    """``<video>_<start>-<end>.mp4``, times in milliseconds: unique per video and span."""
-    return f"{a.video.stem}_{round(a.start * 1000):07d}-{round(a.end * 1000):07d}.mp4"
+    """``<video>_<start>-<end>.mp4``, times in milliseconds: unique per video and span (a
+    long video name is shortened, so that the clip's name fits in a file name)."""
+    stem = a.video.stem.encode("utf-8", "replace")[:150].decode("utf-8", "ignore")
+    return f"{stem}_{round(a.start * 1000):07d}-{round(a.end * 1000):07d}.mp4"
 
 
 def cut_annotations(
     annotations: list[Annotation], out: str | os.PathLike, copy: bool = False, progress=None
 ) -> list[Cut]:
     """One clip per annotation as ``out/<label>/<clip>.mp4`` (see :mod:`vidcls.media.cut`);
-    one phase, advancing per clip. A clip that cannot be cut stops the run with its
-    annotation's line; the clips already written stay."""
+    one phase, advancing per clip. Every video is opened, every span checked against its
+    video's length and every folder to write checked before the first clip is cut (so those
+    errors come before any progress); a clip that cannot be cut then stops the run with its
+    annotation's line, and the clips already written stay."""
     out = Path(out)
+    check_cuts(annotations, out)
     done = []
     detail = f"{count(len(annotations), 'clip')} into {out}"
     with Progress(progress).phase("cutting", detail, "cut", len(annotations), "clip") as phase:
@@ -148,33 +186,40 @@ def cut_annotations(
     return done
 
 
-def import_events(
-    clips_dir: str | os.PathLike, out: str | os.PathLike
-) -> tuple[list[Path], list[Path]]:
-    """Copy the event clips under ``clips_dir`` (``<source>/<start>_<label>.mp4``, as
-    ``vidcls live --clips`` writes them) into ``out/unlabelled/`` as
-    ``<source>_<start>_<label>.mp4``; ``(copied, already there)``."""
-    clips_dir, target = Path(clips_dir), Path(out) / UNLABELLED
-    if not clips_dir.is_dir():
-        raise VidclsError("not a folder of event clips", clips_dir)
-    found = sorted(
-        p
-        for p in clips_dir.rglob("*")
-        if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file() and not p.name.startswith(".")
-    )
-    if not found:
-        raise VidclsError("no event clips found", clips_dir)
-    target.mkdir(parents=True, exist_ok=True)
-    copied, present = [], []
-    for p in found:
-        parts = p.relative_to(clips_dir).parts
-        name = "_".join(parts)
-        dest = target / name
-        if dest.exists():
-            present.append(dest)
-            continue
-        part = dest.with_name(f".{name}.part")
-        shutil.copyfile(p, part)
-        os.replace(part, dest)
-        copied.append(dest)
-    return copied, present
+def check_cuts(annotations: list[Annotation], out: Path) -> None:
+    """VidclsError, before anything is cut, for a video that cannot be read, a span that
+    starts after its video ends, or an output folder (``out`` or ``out/<label>``) that is not
+    a folder, is a symbolic link (not written through) or cannot be made."""
+    from ..media import VideoFile
+
+    lengths: dict[Path, float | None] = {}
+    for a in annotations:
+        if a.video not in lengths:
+            try:
+                with VideoFile(a.video) as v:
+                    lengths[a.video] = v.info.duration
+            except VidclsError as e:
+                raise VidclsError(f"{e.message} (annotation at line {a.line})", a.video) from None
+        length = lengths[a.video]
+        if length is not None and a.start >= length:
+            raise VidclsError(
+                f"the span {a.start:g}-{a.end:g} s starts after the video's end ({length:.2f} s)"
+                f" (annotation at line {a.line})",
+                a.video,
+            )
+    make_folder(out)
+    for label in sorted({a.label for a in annotations}):
+        folder = out / label
+        if folder.is_symlink() or (os.path.lexists(folder) and not folder.is_dir()):
+            what = "a symbolic link" if folder.is_symlink() else "not a folder"
+            raise VidclsError(f"is {what}: clips of {label!r} are not written there", folder)
+
+
+def make_folder(folder: Path) -> None:
+    """``folder`` made if missing; VidclsError naming it when it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise VidclsError("is a file, not a folder", folder) from None
+    except OSError as e:
+        raise VidclsError(f"cannot make the folder ({e.strerror or e})", folder) from None

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import stat
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,41 @@ from ..errors import VidclsError
 log = logging.getLogger("vidcls")
 SPLITS = ("all", "val")
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".gif"}
+UNLABELLED = "unlabelled"  # DIR/unlabelled/: clips waiting for a label, never a class
+MAX_LABEL = 100  # characters of a label: its folder's name, and a line of the label file
+MAX_LABEL_BYTES = 200  # the same in UTF-8 (a file name has at most 255 bytes)
+
+
+def label_problem(label: object) -> str | None:
+    """Why ``label`` (already stripped) cannot be a class, or None. The one rule for a label,
+    wherever it comes from (annotations, the teaching page, a class folder): text, a plain
+    folder name (no ``/``, ``\\``, leading ``.``), no control characters or line breaks (a
+    label is one line of the model's label file), at most MAX_LABEL characters."""
+    if not isinstance(label, str):
+        return f"must be text, not {type(label).__name__}"
+    if not label:
+        return "empty"
+    if len(label) > MAX_LABEL or len(label.encode("utf-8", "replace")) > MAX_LABEL_BYTES:
+        return f"over {MAX_LABEL} characters"
+    if label.startswith(".") or "/" in label or "\\" in label:
+        return "must be a plain folder name: no '/', '\\' or leading '.'"
+    if any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in label):
+        return "has a line break or a control character"
+    if label == UNLABELLED:
+        return f"{UNLABELLED!r} is for clips still to label"
+    return None
+
+
+def check_label(label: object, where: str | os.PathLike | None = None) -> str:
+    """``label`` stripped, if it can be a class (see :func:`label_problem`); else VidclsError
+    naming ``where``."""
+    if isinstance(label, str):
+        label = label.strip()
+    problem = label_problem(label)
+    if problem is not None:
+        shown = repr(label) if len(repr(label)) <= 60 else repr(label)[:50] + "..."
+        raise VidclsError(f"not a label: {shown} ({problem})", where)
+    return label
 
 
 @dataclass(frozen=True)
@@ -54,16 +90,24 @@ def scan_classes(
     root: str | os.PathLike, skipped: list[str] | None = None
 ) -> dict[str, list[Path]]:
     """``{class: [clip paths, naturally sorted]}``. Empty class folders, and entries named like
-    clips that are not regular files (folders, FIFOs, broken links), are skipped with a
-    warning and added to ``skipped``; nothing is opened, so nothing can hang."""
+    clips that are not regular files (folders, FIFOs, broken links), folders whose name
+    cannot be a label (``unlabelled/``, line breaks, too long) and links to folders outside
+    ``root`` are skipped with a warning and added to ``skipped``; nothing is opened, so
+    nothing can hang."""
     root = Path(root)
     if not root.is_dir():
         problem = "not a folder" if os.path.lexists(root) else "dataset folder not found"
         raise VidclsError(problem, root)
     notes = [] if skipped is None else skipped
     found = {}
+    inside = root.resolve()
     for folder in _entries(root):
         if folder.name.startswith(".") or not folder.is_dir():
+            continue
+        problem = label_problem(folder.name) or _outside(folder, inside)
+        if problem:
+            notes.append(f"{folder}: {problem}")
+            log.warning("skipping %s", notes[-1])
             continue
         clips = []
         for p in _entries(folder):
@@ -81,6 +125,17 @@ def scan_classes(
             continue
         found[folder.name] = sorted(clips, key=natural_key)
     return found
+
+
+def _outside(folder: Path, root: Path) -> str | None:
+    """Why a class folder that is a symbolic link is not counted (it leads outside ``root``)."""
+    if not folder.is_symlink():
+        return None
+    try:
+        inside = folder.resolve(strict=True).is_relative_to(root)
+    except (OSError, RuntimeError):
+        inside = False
+    return None if inside else "a symbolic link to a folder outside the dataset"
 
 
 def not_a_clip(path: Path) -> str | None:
