@@ -9,6 +9,8 @@ product's path.
 - :mod:`.streams`: how many live cameras one process holds (``--streams``), on the simulated
   IP cameras of :mod:`.cameras`
 - :mod:`.ws`: how many browser streams one ``vidcls serve`` holds (``--ws``)
+- :mod:`.slowheaders`: slow-header clients against ``vidcls serve`` and plain uvicorn
+  (``--slow-headers``)
 - :mod:`.window`: the window modes compared on the shared clips (``--window-modes``)
 - :mod:`.train`: ``vidcls train`` phase by phase on long 720p clips (``--train``)
 - :mod:`.clips`: the clips they run on (the shared ones, and H.264 made with PyAV)

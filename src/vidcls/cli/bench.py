@@ -1,7 +1,8 @@
 """Per-frame latency of vidcls against the official example's signature-runner loop, by
 stage, in the same run (or, with --batch, the throughput of `vidcls batch`; with --train, the
 time of `vidcls train` by phase on long 720p clips; with --streams, how many live cameras one
-process holds; with --ws, how many browser streams `vidcls serve` holds)."""
+process holds; with --ws, how many browser streams `vidcls serve` holds; with --slow-headers,
+how `vidcls serve` and plain uvicorn stand slow-header clients)."""
 
 from __future__ import annotations
 
@@ -160,6 +161,27 @@ def _add_capacity(p: argparse.ArgumentParser) -> None:
         "skipped frames and server CPU (--seconds each, --video for the frames); `auto`: from "
         "8 up by 8 while p99 < 100 ms and every stream gets 90 %% of 5 results/s",
     )
+    g.add_argument(
+        "--slow-headers",
+        type=int,
+        nargs="?",
+        const=300,
+        metavar="N",
+        help="instead: start `vidcls serve`, then plain uvicorn, and open N sockets each sending "
+        "one request-header byte every --byte-every s for --seconds, while a client asks "
+        "GET /healthz every 0.2 s; print sockets closed, open-to-close time and the client's "
+        "latency and failures [300]",
+    )
+    g.add_argument(
+        "--byte-every", type=float, default=5.0, metavar="SECONDS", help="--slow-headers [5]"
+    )
+    g.add_argument(
+        "--servers",
+        nargs="+",
+        choices=("vidcls", "h11", "httptools"),
+        help="--slow-headers: vidcls (its protocol) and plain uvicorn with h11 or httptools "
+        "[vidcls h11, and httptools if installed]",
+    )
 
 
 def _streams(values: list[str], flag: str = "--streams") -> tuple[list[int], bool]:
@@ -200,6 +222,10 @@ def run(args: argparse.Namespace) -> int:
         from ..bench.window import parser, run_window_study
 
         run_window_study(parser().parse_args(["--model", args.model, "--threads", "1"]))
+    elif args.slow_headers:
+        from ..bench.slowheaders import run_slow_headers
+
+        run_slow_headers(args.model, args.slow_headers, args.byte_every, args.seconds, args.servers)
     elif args.ws:
         from ..bench.ws import run_ws_capacity
 
