@@ -24,6 +24,7 @@ pytestmark = [
 ]
 pytest.importorskip("fastapi", reason="the server needs: pip install -e '.[serve]'")
 playwright = pytest.importorskip("playwright.sync_api")
+HANG = 120  # seconds: a hang guard for one request, not a measure of speed
 
 
 class Hook(BaseHTTPRequestHandler):
@@ -69,7 +70,9 @@ cameras:
 """
     )
     args = ["--config", str(config), "--data", str(tmp / "data"), "--log-level", "warning"]
+    args += ["--upload-timeout", "600"]  # an upload refused at once is not one that stalled
     with ServerProcess(args, server_env(tmp / "cache", MODELS), tmp / "server.log") as s:
+        s.data = tmp / "data"
         deadline = time.monotonic() + 120  # a hang guard: the files are replayed at once
         while httpx.get(s.url + "/healthz").json()["cameras"] != "done":  # both files ended
             assert time.monotonic() < deadline, s.output()
@@ -166,3 +169,92 @@ def test_the_events_page_lists_them_and_plays_a_clip(server):
         page.screenshot(path=ROOT / "test-artifacts" / "web_events.png")
         browser.close()
     assert errors == []
+
+
+# -- hostile requests (issue 28): a 4xx with a clear JSON detail, nothing in the log ---------
+
+LONG_PATH = "/media/" + ("d" * 200 + "/") * 25 + "x.mp4"  # over PATH_MAX once resolved
+
+
+def get(server, path: str) -> tuple[int, dict]:
+    """A GET of ``path`` exactly as written (percent escapes and all): status and JSON body."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=HANG)
+    conn.request("GET", path)
+    r = conn.getresponse()
+    body = json.loads(r.read())
+    conn.close()
+    return r.status, body
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/media/ice/x%00.mp4",
+        "/media/..%00/secret.mp4",
+        "/media/%00",
+        "/media/" + "a" * 300 + ".mp4",
+        "/media/ice/" + "%C3%A9" * 200 + ".jpg",  # 200 characters, 400 bytes
+        LONG_PATH,
+    ],
+    ids=["nul", "nul-up", "only-nul", "long-name", "long-utf8-name", "long-path"],
+)
+def test_media_paths_with_nul_or_past_the_limits_are_404(server, path):
+    status, body = get(server, path)
+    assert (status, body) == (404, {"detail": "no such clip or snapshot"})
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("before=99999999999999999999999999", "before: Input should be less than or equal to"),
+        ("before=-99999999999999999999999999", "before: Input should be greater than or equal"),
+        ("before=-1", "before: Input should be greater than or equal to 0"),
+        ("since=1e400", "since: not a time"),
+        ("until=nan", "until: not a time"),
+        ("since=99999-01-01", "since: not a time"),
+    ],
+)
+def test_event_queries_out_of_range_are_422_with_the_parameter_named(server, query, says):
+    status, body = get(server, "/api/events?" + query)
+    assert status == 422 and says in body["detail"], body
+
+
+def test_a_teach_upload_declaring_a_huge_length_is_refused_at_once(server):
+    """413 before any of the body is sent (the server waits 600 s for a stalled upload)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=HANG)
+    conn.putrequest("POST", "/api/teach/upload?filename=big.mp4")
+    conn.putheader("Content-Type", "video/mp4")
+    conn.putheader("Content-Length", "1000000000000")
+    conn.endheaders()  # and not a byte of the body
+    r = conn.getresponse()
+    detail = json.loads(r.read())["detail"]
+    conn.close()
+    assert r.status == 413 and detail == "upload larger than the server's limit"
+
+
+def test_teach_errors_name_the_clients_file_never_the_servers_paths(server):
+    notes = httpx.post(
+        server.url + "/api/teach/upload",
+        files={"file": ("notes.mp4", b"notes, not a video" * 100, "video/mp4")},
+        timeout=HANG,
+    )
+    detail = notes.json()["detail"]
+    assert notes.status_code == 400 and detail.startswith("notes.mp4: "), detail
+    assert str(server.data) not in detail and ".upload-" not in detail and "/tmp" not in detail
+    good = httpx.post(
+        server.url + "/api/teach/upload",
+        files={"file": ("clip.mp4", video("carving_ice_rpi.mp4").read_bytes(), "video/mp4")},
+        timeout=HANG,
+    )
+    assert good.status_code == 200, good.text
+    name = good.json()["name"]
+    for label, status, says in [
+        ("a\nb", 400, "has a line break or a control character"),
+        ("x" * 300, 400, "over 100 characters"),
+        ("unlabelled", 400, "'unlabelled' is for clips still to label"),
+        (["a", "b"], 422, "label: Input should be a valid string"),
+    ]:
+        r = httpx.post(f"{server.url}/api/teach/clips/{name}", json={"label": label}, timeout=HANG)
+        assert r.status_code == status and says in r.json()["detail"], (label, r.text)
+    clips = httpx.get(server.url + "/api/teach", timeout=HANG).json()["clips"]
+    assert clips["labels"] == [] and name in clips["unlabelled"]

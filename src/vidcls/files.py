@@ -82,3 +82,34 @@ def read_text(path: str | os.PathLike, what: str, limit: int) -> tuple[Path, str
         raise VidclsError(f"{what} is not UTF-8 text", file) from None
     except OSError as e:
         raise VidclsError(f"cannot read {what} ({e.strerror or e})", file) from None
+
+
+NAME_MAX = 255  # bytes of one file name
+PATH_MAX = 4096  # bytes of a path
+
+
+def inside(root: str | os.PathLike, relative: str) -> Path | None:
+    """``root/relative`` with its links resolved, if it stays inside ``root`` (resolved)
+    and is a name the file system could hold; None otherwise. Never raises: a NUL, a name or
+    path too long, ``..`` out of ``root``, a link loop are all None (for routes that serve
+    files by a path from a URL)."""
+    try:
+        encoded = os.fsencode(relative)
+        if b"\0" in encoded or len(encoded) > PATH_MAX:
+            return None
+        if any(len(part) > NAME_MAX for part in encoded.split(b"/")):
+            return None
+        base = Path(root).resolve()
+        file = (base / relative).resolve()
+    except (OSError, ValueError, RuntimeError):
+        return None
+    return file if file.is_relative_to(base) and len(os.fsencode(file)) <= PATH_MAX else None
+
+
+def is_regular(path: Path) -> bool:
+    """Whether ``path`` is a regular file (False, never an error, for any path it cannot
+    stat)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False

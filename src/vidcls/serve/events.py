@@ -4,36 +4,43 @@ clips and snapshots, from the clips folder only)."""
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at runtime.
 import datetime
-from pathlib import Path
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse
 
 from ..errors import VidclsError
+from ..files import inside, is_regular
 from .pages import WEB
 from .state import ServerState, get_state
 
 State = Annotated[ServerState, Depends(get_state)]
 router = APIRouter()
 NO_EVENTS = "no events here: start the server with --config (cameras) or --data (a folder)"
+MAX_ID = 2**63 - 1  # SQLite's largest integer
 
 
 def _when(text: str | None, name: str) -> float | None:
     """Seconds since the epoch from a number or an ISO-8601 time (UTC unless it says)."""
     if text is None or text == "":
         return None
+    problem = f"{name}: not a time (ISO 8601 or seconds since 1970)"
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):
+            raise HTTPException(422, problem)
+        return seconds
     try:
         t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise HTTPException(422, f"{name}: not a time (ISO 8601 or seconds since 1970)") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=datetime.timezone.utc)
-    return t.timestamp()
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=datetime.timezone.utc)
+        return t.timestamp()
+    except (ValueError, OverflowError):
+        raise HTTPException(422, problem) from None
 
 
 def _iso(t: float) -> str:
@@ -47,10 +54,10 @@ def _url(state: ServerState, path: str | None) -> str | None:
     media = state.cameras.media if state.cameras is not None else None
     if path is None or media is None:
         return None
-    try:
-        return "/media/" + Path(path).resolve().relative_to(media.resolve()).as_posix()
-    except ValueError:
+    file = inside(media, path)  # an absolute path stays itself
+    if file is None:
         return None
+    return "/media/" + file.relative_to(media.resolve()).as_posix()
 
 
 @router.get("/api/events", summary="Finished events of the config's cameras, newest first")
@@ -60,7 +67,9 @@ async def events(
     label: str | None = None,
     since: Annotated[str | None, Query(description="ISO 8601 or epoch seconds")] = None,
     until: Annotated[str | None, Query(description="ISO 8601 or epoch seconds")] = None,
-    before: Annotated[int | None, Query(description="the `next` of the previous page")] = None,
+    before: Annotated[
+        int | None, Query(ge=0, le=MAX_ID, description="the `next` of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict:
     if state.store is None:
@@ -105,9 +114,8 @@ async def media(state: State, path: str) -> FileResponse:
     folder = state.cameras.media if state.cameras is not None else None
     if folder is None:
         raise HTTPException(404, "no clips folder")
-    root = folder.resolve()
-    file = (root / path).resolve()
-    if not file.is_relative_to(root) or file.suffix not in (".mp4", ".jpg") or not file.is_file():
+    file = inside(folder, path)  # None for a NUL, a name too long, a way out of the folder
+    if file is None or file.suffix not in (".mp4", ".jpg") or not is_regular(file):
         raise HTTPException(404, "no such clip or snapshot")
     kind = "video/mp4" if file.suffix == ".mp4" else "image/jpeg"
     return FileResponse(file, media_type=kind)

@@ -7,6 +7,7 @@ folder."""
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at runtime.
 import asyncio
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -19,15 +20,23 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
+from starlette.requests import ClientDisconnect
 
 from ..errors import VidclsError
 from .pages import WEB
 from .state import ServerState, get_state
 from .teacher import Teacher
-from .upload import UploadError, UploadStalled, UploadTooLarge, receive_upload
+from .upload import (
+    UploadError,
+    UploadStalled,
+    UploadTooLarge,
+    declared_too_large,
+    receive_upload,
+)
 
 State = Annotated[ServerState, Depends(get_state)]
 router = APIRouter()
+log = logging.getLogger("vidcls.serve")
 NO_TEACHER = "teaching needs a data folder: start the server with --data DIR (or --config)"
 
 
@@ -117,31 +126,48 @@ async def discard(state: State, name: str) -> dict:
 @router.post("/api/teach/upload", summary="Add an uploaded video clip to the unlabelled ones")
 async def upload(state: State, request: Request, filename: str | None = None) -> dict:
     t = _teacher(state)
+    limit = state.options.max_upload_bytes
+    if declared_too_large(request.headers.get("content-length"), limit):
+        raise HTTPException(413, "upload larger than the server's limit")  # before reading
+    shown = os.path.basename(filename or "") or "the upload"
     folder = Path(tempfile.mkdtemp(prefix=".upload-", dir=t.root))
     try:
         path, name = await receive_upload(
             request.headers.get("content-type", "application/octet-stream"),
             request.stream(),
             folder,
-            state.options.max_upload_bytes,
+            limit,
             filename,
             state.options.upload_timeout,
         )
+        shown = name
         return {"name": await _call(_keep_upload, t, path, name)}
     except UploadTooLarge:
         raise HTTPException(413, "upload larger than the server's limit") from None
-    except (UploadError, UploadStalled) as e:
+    except UploadError as e:
         raise HTTPException(400, str(e)) from None
+    except UploadStalled as e:  # the client is silent: close rather than wait on it
+        raise HTTPException(408, str(e), {"Connection": "close"}) from None
+    except ClientDisconnect:  # nobody reads this answer
+        raise HTTPException(400, "the client closed the connection during the upload") from None
+    except OSError as e:  # a full disk: said without the server's paths
+        log.error("cannot store an upload: %s", e)
+        why = e.strerror or type(e).__name__
+        raise HTTPException(503, f"{shown}: the server cannot store it now ({why})") from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def _keep_upload(teacher: Teacher, path: Path, name: str) -> str:
-    """Check the upload is a readable video, then file it as unlabelled; its clip name."""
+    """Check the upload is a readable video, then file it as unlabelled; its clip name.
+    Errors name the client's file, never the server's temporary one."""
     from ..media import VideoFile
 
-    with VideoFile(path):
-        pass
+    try:
+        with VideoFile(path):
+            pass
+    except VidclsError as e:
+        raise VidclsError(e.message, name) from None
     target = teacher.new_name(name)
     shutil.move(path, target)
     return target.name

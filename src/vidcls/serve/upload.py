@@ -30,6 +30,13 @@ class UploadStalled(Exception):
     """No body bytes for the timeout: the HTTP answer is 408."""
 
 
+def declared_too_large(content_length: str | None, limit: int) -> bool:
+    """Whether a request's ``Content-Length`` already says its body is over ``limit`` bytes
+    of file (and a form's overhead): such an upload is refused before a byte is read."""
+    length = (content_length or "").strip()
+    return length.isdigit() and int(length) > limit + FORM_OVERHEAD
+
+
 async def _until_stalled(chunks: AsyncIterator[bytes], timeout: float) -> AsyncIterator[bytes]:
     """``chunks``, raising UploadStalled when the next one takes over ``timeout`` seconds."""
     it = aiter(chunks)
