@@ -1,8 +1,10 @@
-"""The teaching page end to end, in real headless Chromium, on a real server watching four
-looping cameras: clips uploaded, labelled with the keyboard (one discarded), checked, trained
-with the phases shown as they go, the report read, the model deployed to the running cameras
-and undone (no camera lost, every segment closed), deployed again, and everything still there
-after the server restarts."""
+"""The teaching page end to end, in real headless Chromium, on a real server with sign-in
+watching four looping cameras: an admin signs in, uploads clips, labels them with the keyboard
+(one discarded), checks them, trains with the phases shown as they go, reads the report,
+deploys the model to the running cameras and undoes it (no camera lost, every segment closed)
+and deploys it again; a viewer signs in, plays an event's clip, finds no way to teach or
+deploy, signs out, and the clip's address answers 401; everything is still there after the
+server restarts."""
 
 from __future__ import annotations
 
@@ -54,9 +56,32 @@ def started(labels: set[str], after: int = 0) -> set[str]:
     return {source for source, label in Starts.seen[after:] if label in labels}
 
 
+ADMIN, VIEWER = ("ada", "ada-password-1"), ("vic", "vic-password-1")
+AUTH: dict[str, str] = {}  # the admin's API token, for the test's own requests
+
+
 def events(server, since: float = 0) -> list[dict]:
-    got = httpx.get(server.url + "/api/events", params={"limit": 500, "since": since}).json()
-    return got["events"]
+    query = {"limit": 500, "since": since}
+    return httpx.get(server.url + "/api/events", params=query, headers=AUTH).json()["events"]
+
+
+def add_users(data: Path) -> None:
+    """The admin and the viewer, as a user adds them; the admin's token for the test."""
+    from vidcls.serve.users import Users
+
+    users = Users(data)
+    users.add(*ADMIN, role="admin")
+    users.add(*VIEWER, role="viewer")
+    AUTH["Authorization"] = "Bearer " + users.new_token(ADMIN[0])[1]
+
+
+def sign_in(page, user: tuple[str, str]) -> None:
+    """Fill the sign-in page the server sent the browser to, and wait to be let through."""
+    page.wait_for_selector("#signin")
+    page.fill("#name", user[0])
+    page.fill("#password", user[1])
+    page.click("#go")
+    page.wait_for_function("() => !location.pathname.endsWith('/login')")
 
 
 def uploads(tmp: Path) -> list[Path]:
@@ -102,6 +127,8 @@ def test_teach_label_train_deploy_undo_and_restart(tmp_path):
 
 def run_the_page(config: Path, tmp_path: Path) -> None:
     args = ["--config", str(config), "--data", str(tmp_path / "data"), "--log-level", "warning"]
+    args.append("--auth")
+    add_users(tmp_path / "data")
     env = server_env(tmp_path / "cache", MODELS)
     files = uploads(tmp_path)
     with ServerProcess(args, env, tmp_path / "server.log") as server:
@@ -113,7 +140,9 @@ def run_the_page(config: Path, tmp_path: Path) -> None:
             page.set_default_timeout(HANG * 1000)  # waits end when their condition holds
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(server.url + "/teach")
+            page.goto(server.url + "/teach")  # not signed in: to the sign-in page, and back
+            sign_in(page, ADMIN)
+            assert page.url == server.url + "/teach"
             page.wait_for_selector("#none:not([hidden])")
             page.set_input_files("#upload", [str(f) for f in files])
             page.wait_for_function(
@@ -179,20 +208,66 @@ def run_the_page(config: Path, tmp_path: Path) -> None:
             )
             (ROOT / "test-artifacts").mkdir(exist_ok=True)
             page.screenshot(path=ROOT / "test-artifacts" / "web_teach.png", full_page=True)
+            assert "POST /api/teach/jobs/" in page.inner_text("#audit")  # who deployed
+            jobs = httpx.get(server.url + "/api/teach", headers=AUTH).json()["jobs"]
+            as_a_viewer(browser, server, jobs[0]["id"], errors)
             browser.close()
         assert errors == []
-        before = httpx.get(server.url + "/api/teach").json()
+        before = httpx.get(server.url + "/api/teach", headers=AUTH).json()
     assert "Traceback" not in server.output(), server.output()
     with ServerProcess(args, env, tmp_path / "server2.log") as server:
-        after = httpx.get(server.url + "/api/teach").json()
+        after = httpx.get(server.url + "/api/teach", headers=AUTH).json()
         assert after["clips"] == before["clips"] and after["deployed"] == before["deployed"]
         assert [j["state"] for j in after["jobs"]] == ["done"]
         # The cameras run the deployed model again: its labels come.
         wait_for(
-            lambda: httpx.get(server.url + "/v1/models").json()["default"].endswith(".tflite"),
+            lambda: (
+                httpx.get(server.url + "/v1/models", headers=AUTH)
+                .json()["default"]
+                .endswith(".tflite")
+            ),
             "model",
         )
     assert "Traceback" not in server.output(), server.output()
+
+
+def as_a_viewer(browser, server, job: str, errors: list[str]) -> None:
+    """A viewer plays an event's clip, has no way to teach or deploy, signs out, and then the
+    clip's address (and the old cookie) answer 401."""
+    context = browser.new_context(viewport={"width": 900, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(HANG * 1000)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url + "/events")
+    sign_in(page, VIEWER)
+    page.wait_for_selector("#list li.event")
+    page.wait_for_selector("#signout")  # the header knows who is signed in
+    assert page.locator('nav a[href="teach"]').count() == 0
+    page.click("#list li.event")
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#clip'); "
+        "return v.readyState >= 2 && v.videoWidth > 0; }"
+    )
+    clip = page.evaluate("document.querySelector('#clip').src")
+    assert "/media/" in clip
+    refused = page.evaluate(
+        """async (job) => [
+            (await fetch('teach')).status,
+            (await fetch('api/teach')).status,
+            (await fetch(`api/teach/jobs/${job}/deploy`, {method: 'POST'})).status,
+            (await fetch('api/teach/undo', {method: 'POST'})).status,
+        ]""",
+        job,
+    )
+    assert refused == [403, 403, 403, 403]
+    cookie = next(c["value"] for c in context.cookies() if c["name"] == "vidcls_session")
+    assert context.request.get(clip).status == 200
+    page.click("#signout")
+    page.wait_for_selector("#signin")
+    assert context.request.get(clip).status == 401
+    old = httpx.get(clip, cookies={"vidcls_session": cookie})
+    assert old.status_code == 401  # the session ended on the server, not just in the browser
+    context.close()
 
 
 def label_all_with_the_keyboard(page) -> None:

@@ -65,8 +65,12 @@ def read_password(from_stdin: bool) -> str:
         return line[:-1] if line.endswith("\n") else line
     if not sys.stdin.isatty():
         raise VidclsError("no terminal to ask for the password: use --password-stdin")
-    first = getpass.getpass("password: ")
-    if getpass.getpass("again: ") != first:
+    try:
+        first = getpass.getpass("password: ")
+        again = getpass.getpass("again: ")
+    except EOFError:
+        raise VidclsError("no password given") from None
+    if again != first:
         raise VidclsError("the two passwords differ")
     return first
 

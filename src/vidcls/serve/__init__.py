@@ -36,11 +36,13 @@ __all__ = ["ServeOptions", "create_app", "serve"]
 def require() -> None:
     """VidclsError naming what to install when the web server's packages are missing."""
     try:
+        import argon2  # noqa: F401 - password hashes
         import fastapi  # noqa: F401
         import fastapi_offline  # noqa: F401 - /docs without a CDN
+        import itsdangerous  # noqa: F401 - signed session cookies
         import python_multipart  # noqa: F401 - the upload parser
     except ImportError as e:
-        name = (e.name or "fastapi").replace("_", "-")
+        name = {"argon2": "argon2-cffi"}.get(e.name, (e.name or "fastapi").replace("_", "-"))
         raise VidclsError(f"the web server needs {name}: pip install 'vidcls[serve]'") from None
 
 

@@ -52,10 +52,7 @@ ACCESS = {  # route path (as registered): who may call it. Unlisted: ADMIN.
 }
 PAGES = {"/", "/file", "/events", "/teach", "/docs", "/redoc"}  # no sign-in: to /login
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-NOT_AUDITED = {
-    "/v1/classify",
-    "/login",
-}  # a classification changes nothing; sign-ins log themselves
+NOT_AUDITED = {"/v1/classify", "/login", "/logout"}  # change nothing, or log themselves
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,8 @@ async def login(request: Request, state: State) -> JSONResponse:
         return JSONResponse({"name": None, "role": "admin", "auth": False})
     wait = state.attempts.wait(address, name)
     if wait:
-        state.audit.record("sign-in refused (too many)", name, address)
+        known = name if state.users.get(name) is not None else None
+        state.audit.record("sign-in refused (too many)", known, address)
         raise HTTPException(
             429, f"too many wrong passwords: try again in {wait} s", {"Retry-After": str(wait)}
         )
@@ -70,7 +71,9 @@ async def login(request: Request, state: State) -> JSONResponse:
     user = await loop.run_in_executor(None, state.users.verify, name, password)
     if user is None:
         state.attempts.failed(address, name)
-        state.audit.record("sign-in failed", name, address)
+        # An unknown name is not recorded: people type their password there by mistake.
+        known = name if state.users.get(name) is not None else None
+        state.audit.record("sign-in failed", known, address)
         raise HTTPException(401, "wrong name or password")
     state.audit.record("sign-in", user.name, address)
     cookie = state.signins.start(user.name, user.epoch)

@@ -57,6 +57,18 @@ def banner(options: ServeOptions, models: str, seconds: float) -> str:
     )
     if options.config or options.data:
         text += f"\nvidcls: events of the cameras at {scheme}://{shown}:{options.port}/events"
+    if options.auth_on:
+        text += f"\nvidcls: sign-in is on (users: vidcls users list --data {options.data_folder})"
+    elif not is_loopback(host):
+        text += (
+            "\nvidcls: WARNING: sign-in is OFF on a network address: every device that reaches "
+            "this server can watch the clips, upload, train and change the model"
+        )
+    if options.auth_on and not is_loopback(host) and not options.certfile:
+        text += (
+            "\nvidcls: WARNING: without --certfile, passwords and session cookies cross the "
+            "network unencrypted"
+        )
     if not is_loopback(host) and not options.certfile:
         text += (
             "\nvidcls: note: browsers allow the camera only on https:// or localhost pages; for "

@@ -86,7 +86,7 @@ class Attempts:
     def __init__(
         self,
         per_address: int = 5,
-        per_user: int = 20,
+        per_user: int = 10,
         period: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -73,7 +73,10 @@ def _hasher():
         from argon2 import PasswordHasher
     except ImportError:
         raise VidclsError("sign-in needs argon2-cffi: pip install 'vidcls[serve]'") from None
-    return PasswordHasher()
+    # OWASP's argon2id minimum (19 MiB, 2 passes, 1 lane): a guess costs memory, and a
+    # sign-in stays quick on a Raspberry Pi-class board (the library's default takes 64 MiB
+    # and 4 lanes, which a 2-core box cannot run at once).
+    return PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
 def _sha256(text: str) -> str:
