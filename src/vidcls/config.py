@@ -268,6 +268,12 @@ def _check_shape(text: str, file: Path) -> None:
 
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent):
+            if any(o[0] == event.anchor for o in open_):  # &a [*a]: a value inside itself
+                raise VidclsError(
+                    f"line {event.start_mark.line + 1}: the alias *{event.anchor} is inside "
+                    f"the value it names (&{event.anchor})",
+                    file,
+                )
             size, depth = anchors.get(event.anchor, (1, 0))
             aliased += size
             if aliased > MAX_ALIASED:
