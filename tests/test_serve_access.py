@@ -132,6 +132,7 @@ def test_every_route_is_locked_by_role_and_only_the_named_ones_are_public(app):
 def test_a_route_added_later_needs_an_admin_without_being_listed(folder):
     app = make_app(folder, auth=True)
     try:
+        assert signed_in(app, None).get("/healthz").status_code == 200  # the app has started
         app.add_api_route("/api/new-thing", lambda: {"ok": True}, methods=["POST"])
         assert status(signed_in(app, None), "POST", "/api/new-thing") == 401
         assert status(signed_in(app, "vic", VIEWER_PW), "POST", "/api/new-thing") == 403

@@ -142,23 +142,20 @@ class Gate:
     ) -> None:
         self.app = app
         self._routes = routes
-        self._table: list[tuple[BaseRoute, str]] | None = None
         self.identify = identify
         self.enabled = enabled
         self.audit = audit
 
     def route(self, scope: Scope) -> tuple[BaseRoute | None, str]:
         """The route a request goes to and the role it needs (no route: a viewer's)."""
-        if self._table is None:
-            self._table = [(r, needed(r)) for r in self._routes()]
         partial = None
-        for route, role in self._table:
+        for route in self._routes():  # read each time: a route added later is checked too
             match, _ = route.matches(scope)
             if match == Match.FULL:
-                return route, role
+                return route, needed(route)
             if match == Match.PARTIAL and partial is None:
-                partial = (route, role)  # the path is right, the method is not: 405 to come
-        return partial if partial is not None else (None, VIEWER)
+                partial = route  # the path is right, the method is not: 405 to come
+        return (partial, needed(partial)) if partial is not None else (None, VIEWER)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
