@@ -158,6 +158,9 @@ HANG = 120  # seconds: a hang guard for a command, not a measure of speed
         ("[" * 100_000, "JSON nested more than 32 deep"),
         ('{"a": ' * 50_000 + "1" + "}" * 50_000, "JSON nested more than 32 deep"),
         ("game1.mp4,1,2," + "x" * 200_000 + "\n", "not CSV (field larger than field limit"),
+        ("x" * 300 + ".mp4,1,2,a\n", "the video 'xxxx"),
+        ("/".join(["d" * 200] * 30) + ".mp4,1,2,a\n", "is neither given nor beside"),
+        ("game1.mp4\0,1,2,a\n", "the video 'game1.mp4\\x00' is neither given nor beside"),
     ],
 )  # fmt: skip
 def test_hostile_annotations_are_one_line(videos, tmp_path, capfd, text, problem):

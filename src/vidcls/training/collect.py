@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import VidclsError
-from ..files import read_text
+from ..files import is_regular, read_text
 from ..media.cut import MAX_SECONDS, Cut, cut_clip
 from .dataset import UNLABELLED, check_label
 from .importing import Imported, import_events
@@ -145,14 +145,22 @@ def _seconds(value, where: str) -> float:
 
 def _video(name: str, given: list[Path], annotations: Path, where: str) -> Path:
     """The video an annotation names: one given (same path or file name), else a file beside
-    the annotations; VidclsError when neither."""
+    the annotations; VidclsError when neither (a name with a NUL or too long is neither)."""
     for v in given:
-        if name in (str(v), v.name) or (v.exists() and Path(name).exists() and v.samefile(name)):
+        if name in (str(v), v.name) or _same_file(v, name):
             return v
     beside = annotations.parent / name
-    if name and beside.is_file():
+    if name and is_regular(beside):
         return beside
-    raise VidclsError(f"the video {name!r} is neither given nor beside the annotations", where)
+    shown = repr(name) if len(name) <= 80 else repr(name[:60]) + "..."
+    raise VidclsError(f"the video {shown} is neither given nor beside the annotations", where)
+
+
+def _same_file(a: Path, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # missing, a NUL, a name too long
+        return False
 
 
 def clip_name(a: Annotation) -> str:
