@@ -66,6 +66,14 @@ def error(message: str) -> None:
     print(f"vidcls: error: {text}", file=sys.stderr, flush=True)
 
 
+class OneLine(logging.Formatter):
+    """Each warning on one line, as :func:`error` prints errors: a line break in a file name
+    (``a\nb.mp4``) must not start a line that does not begin with ``vidcls:``."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # a traceback stays as it is
+        return " ".join(super().formatMessage(record).splitlines())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``vidcls`` command; returns its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -81,7 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(
             2, f"vidcls: error: -o/--output FILE is required (see vidcls {args.command} --help)\n"
         )
-    logging.basicConfig(format="vidcls: %(message)s", level=logging.WARNING, stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLine("vidcls: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
         return args.run(args)
     except OptionError as e:

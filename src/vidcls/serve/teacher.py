@@ -213,10 +213,13 @@ class Teacher:
         return doc
 
     def cancel(self, job_id: str) -> None:
-        """Stop a running job (its folder stays, marked failed)."""
+        """Stop a running job (its folder stays, marked failed); nothing for a job that does
+        not exist (an id that is not a job's folder name is none)."""
         with self._lock:
             p = self._process
-            doc = read_job(self.jobs_dir / job_id)
+            doc = self.job(job_id)
+            if not doc:
+                return
             if p is not None and p.poll() is None and doc.get("pid") in (p.pid, None):
                 p.kill()
                 p.wait(10)
