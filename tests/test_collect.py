@@ -297,3 +297,17 @@ def test_an_import_that_fails_half_way_takes_back_its_copies(videos, tmp_path):
     line = assert_clean_error(r, data / UNLABELLED)
     assert f"cannot copy {big} (File too large): nothing imported" in line
     assert list((data / UNLABELLED).iterdir()) == []
+
+
+def test_import_names_files_with_odd_names_on_one_line_each(videos, tmp_path):
+    clips, data = tmp_path / "clips", tmp_path / "data"
+    (clips / "cam").mkdir(parents=True)
+    shutil.copyfile(videos[0], clips / "cam" / "ok.mp4")
+    shutil.copyfile(videos[0], clips / "cam" / "new\nline.mp4")
+    shutil.copyfile(videos[0], clips / "cam" / ("y" * 250 + ".mp4"))  # cam_ + it: over 255
+    done = import_events(clips, data)
+    assert [p.name for p in done.copied] == ["cam_ok.mp4"]
+    assert sorted(done.skipped) == [
+        f"{clips}/cam/new\\nline.mp4: a line break or control character in its name",
+        f"{clips}/cam/{'y' * 250}.mp4: its name would be too long for a file",
+    ]

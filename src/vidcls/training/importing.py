@@ -48,7 +48,7 @@ def import_events(clips_dir: str | os.PathLike, out: str | os.PathLike) -> Impor
         name = "_".join(p.relative_to(clips_dir).parts)
         problem = _name_problem(name) or _clip_problem(p, root)
         if problem:
-            done.skipped.append(f"{p}: {problem}")
+            done.skipped.append(f"{_shown(p)}: {problem}")
         else:
             found.append((p, name))
     if not found:
@@ -58,6 +58,11 @@ def import_events(clips_dir: str | os.PathLike, out: str | os.PathLike) -> Impor
         raise VidclsError(f"no clip can be imported: {done.skipped[0]}{more}", clips_dir)
     _copy_all(found, target, done)
     return done
+
+
+def _shown(path: Path) -> str:
+    """``path`` for a line of text: a line break or control character in it escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(path))
 
 
 def _clip_files(folder: Path) -> list[Path]:
