@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
+
+# A run started in the background of a script (`.ci/run &`) inherits SIGINT ignored, and so
+# would every command a test starts: a test's Ctrl-C (SIGINT) would then do nothing and its
+# wait would hang. A handler instead of "ignored" is reset to the default in each command
+# started from here, so they take Ctrl-C as they would from a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VIDCLS_SHARED", ROOT.parent / "shared"))
