@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -30,6 +31,7 @@ def serve(options: ServeOptions | None = None, *, plain: str | None = None) -> N
     from .protocol import guarded_protocol
 
     http = plain or guarded_protocol(options.header_timeout, options.max_connections)
+    logging.getLogger("uvicorn.error").addFilter(client_faults)
     started = time.perf_counter()
     app = create_app(options)
     ids = ", ".join(e.id for e in app.state.vidcls.pool.entries())
@@ -44,6 +46,15 @@ def serve(options: ServeOptions | None = None, *, plain: str | None = None) -> N
         ssl_keyfile=options.keyfile,
         timeout_graceful_shutdown=3,
     )
+
+
+def client_faults(record: logging.LogRecord) -> bool:
+    """A client's fault that uvicorn logs with a traceback, as one line: a WebSocket text
+    message that is not UTF-8 (uvicorn closes the connection with 1007, as it should)."""
+    if record.exc_info and str(record.msg).startswith("Invalid UTF-8 sequence received"):
+        record.msg, record.args = f"{record.getMessage()} Closed (1007).", ()
+        record.exc_info = record.exc_text = None
+    return True
 
 
 def banner(options: ServeOptions, models: str, seconds: float) -> str:
