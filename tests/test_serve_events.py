@@ -258,3 +258,18 @@ def test_teach_errors_name_the_clients_file_never_the_servers_paths(server):
         assert r.status_code == status and says in r.json()["detail"], (label, r.text)
     clips = httpx.get(server.url + "/api/teach", timeout=HANG).json()["clips"]
     assert clips["labels"] == [] and name in clips["unlabelled"]
+
+
+@pytest.mark.parametrize("route", ["/api/teach/upload", "/v1/classify"])
+def test_a_form_with_a_boundary_over_256_bytes_is_400(server, route):
+    """(found by tests/fuzz_surfaces.py) python-multipart refuses such a boundary when its
+    parser is made: a malformed form, not a 500."""
+    boundary = "b" * 5000
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=file; filename=a.mp4\r\n\r\n"
+        f"data\r\n--{boundary}--\r\n"
+    ).encode()
+    kind = f"multipart/form-data; boundary={boundary}"
+    r = httpx.post(server.url + route, content=body, headers={"content-type": kind}, timeout=HANG)
+    assert r.status_code == 400, r.text
+    assert r.json()["detail"].startswith("malformed multipart/form-data (Boundary length 5000")

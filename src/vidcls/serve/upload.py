@@ -177,7 +177,10 @@ async def _receive_form(
     if not params.get(b"boundary"):
         raise UploadError("multipart/form-data without a boundary")
     reader = _FormReader(folder, limit)
-    parser = MultipartParser(params[b"boundary"], reader.callbacks())
+    try:
+        parser = MultipartParser(params[b"boundary"], reader.callbacks())
+    except Exception as e:  # python-multipart's FormParserError: a boundary over 256 bytes
+        raise UploadError(f"malformed multipart/form-data ({e})") from None
     received = 0
     try:
         async for chunk in chunks:
