@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from .pages import WEB
 from .signins import COOKIE
@@ -32,10 +33,13 @@ def _address(request: Request) -> str:
 async def _credentials(request: Request) -> tuple[str, str]:
     """(name, password) from a JSON or form body; 400 when it is neither."""
     body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            raise HTTPException(413, "a sign-in is a name and a password")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM:
+                raise HTTPException(413, "a sign-in is a name and a password")
+    except ClientDisconnect:
+        raise HTTPException(400, "the sign-in was cut off") from None
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if kind == "application/json":
