@@ -8,8 +8,8 @@ a silent client excepted); temporary files must be gone once an upload is answer
 from __future__ import annotations
 
 import asyncio
-import json
 import contextlib
+import json
 import socket
 import threading
 import time
