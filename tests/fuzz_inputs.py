@@ -63,6 +63,7 @@ class Plan:
     argv: list[str]
     expect: str  # how the run is judged: live, cut, check, import
     clips: list[bytes] = field(default_factory=list)  # import: the only bytes it may copy
+    # (the case's clips, and its truncated ones: vidcls reads the frames before the cut)
     output: str = ""  # the folder the command writes to (relative to the case folder)
 
     @property
@@ -536,9 +537,10 @@ def _folder_entry(rng: random.Random, folder: bytes, clips: list[bytes]) -> tupl
         return [Entry("file", path, b"")], f"empty {path!r}"
     if op == 5:
         return [Entry("file", path, b"not a video\n" * 10)], f"text {path!r}"
-    if op == 6:
+    if op == 6:  # may still be readable (vidcls reads the frames before the cut): may be copied
         data = _clip(rng)
-        return [Entry("file", path, data[: rng.randrange(1, len(data))])], f"truncated {path!r}"
+        clips.append(data[: rng.randrange(1, len(data))])
+        return [Entry("file", path, clips[-1])], f"truncated {path!r}"
     if op == 7:
         target = rng.choice(("{outside}/secret.mp4", "{outside}/notes.txt", "{outside}/missing"))
         return [Entry("link", path, target=target)], f"link {path!r} -> {target}"

@@ -483,6 +483,8 @@ class ServerFuzzer:
         if MARKER in answer.body:
             category = category or "leak"
             detail.append("the answer holds the sentinel's bytes (a file outside the data folder)")
+        if not req.complete:  # the server learns of the disconnect after the socket closed
+            time.sleep(0.3)
         log = s.new_log()
         if "Traceback" in log:
             category = category or "traceback-in-log"
