@@ -32,6 +32,8 @@ SERVER_KNOWN = [
 KNOWN = [
     ("config", 3, 41, "seed1; edge cameras.eye.zones.right.box.2=2147483647; recursive-alias",
      "RecursionError traceback: a YAML alias inside the value it names (x: &r [*r])"),
+    ("config", 5150, 44, "seed2; edge clips.keep_days=1e-300; set model='mqtt://127.0.0.1:1/xx",
+     "OSError traceback: a model name with a part over 255 bytes (zoo.resolve_model)"),
 ]  # fmt: skip
 
 
@@ -143,6 +145,17 @@ def test_cancelling_a_job_that_is_not_there_changes_nothing(tmp_path):
         teacher.cancel(job_id)
         assert teacher.job(job_id) == {}
     assert changes(before, snapshot(tmp_path)) == []
+
+
+def test_a_model_name_too_long_for_a_file_is_an_error_line():
+    """Found by the config target (seed 5150, case 44): `model:` (or --model) with a part over
+    255 bytes was an OSError traceback from the check whether such a file exists."""
+    from vidcls.errors import VidclsError
+    from vidcls.zoo import resolve_model
+
+    with pytest.raises(VidclsError, match="unknown model"):
+        resolve_model("x" * 300)
+    assert str(resolve_model("x" * 300 + "/y")).endswith("/y")  # the loader names the problem
 
 
 def test_a_warning_naming_a_file_with_a_line_break_is_one_line(tmp_path):

@@ -120,7 +120,11 @@ def resolve_model(model: str | os.PathLike, progress: bool | None = None) -> Pat
     if text.lower() in MODELS:
         return fetch(MODELS[text.lower()], progress=progress)
     path = Path(text).expanduser()
-    if path.exists() or os.sep in text or text.endswith(".tflite"):
+    try:
+        exists = path.exists()
+    except (OSError, ValueError):  # a name too long for a file, a NUL: none exists
+        exists = False
+    if exists or os.sep in text or text.endswith(".tflite"):
         return path  # the loader reports a missing or invalid file
     raise VidclsError(
         f"unknown model '{text}' (zoo models: {', '.join(MODELS)}; or a .tflite path)"
