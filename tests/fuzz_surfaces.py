@@ -34,7 +34,6 @@ import argparse
 import contextlib
 import hashlib
 import os
-import resource
 import shutil
 import signal
 import stat
@@ -58,20 +57,14 @@ MAX_LIVE_LINES = 20  # `live`: an error line per camera it could not open, then 
 # -- running one CLI case ---------------------------------------------------------------------
 
 
-def _limit(memory: int):
-    def preexec() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-
-    return preexec
-
-
 def run_cli(argv: list[str], env: dict, cwd: Path, timeout: float, memory: int) -> Outcome:
     """``python -m vidcls.cli ARGV`` in ``cwd``, its own session and an address-space limit;
     ``note`` names processes of its session still running after it exited (then killed)."""
     start = time.monotonic()
-    p = subprocess.Popen(
-        [*CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-        env=env, cwd=cwd, start_new_session=True, preexec_fn=_limit(memory),
+    limit = ["prlimit", f"--as={memory}"]  # execs the command: its pid, its session (no
+    p = subprocess.Popen(  # preexec_fn, which is not safe beside the job threads)
+        [*limit, *CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True,
     )  # fmt: skip
     try:
         out, err = p.communicate(timeout=timeout)
