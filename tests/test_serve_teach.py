@@ -243,7 +243,13 @@ def as_a_viewer(browser, server, job: str, errors: list[str]) -> None:
     page.wait_for_selector("#list li.event")
     page.wait_for_selector("#signout")  # the header knows who is signed in
     assert page.locator('nav a[href="teach"]').count() == 0
-    page.click("#list li.event")
+    # A camera whose clips Chromium plays (the eye camera's AVI is MPEG-4 part 2, kept as is).
+    page.select_option("#source", "rpi")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#list li .where')].every(e => e.textContent === "
+        "'rpi') && document.querySelector('#list li.event')"
+    )
+    page.click("#list li.event >> nth=-1")  # the oldest listed: its clip long written
     page.wait_for_function(
         "() => { const v = document.querySelector('#clip'); "
         "return v.readyState >= 2 && v.videoWidth > 0; }"

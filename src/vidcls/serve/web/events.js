@@ -42,13 +42,26 @@ function item(e) {
   return li;
 }
 
-function play(e) {
+function play(e, tries = 0) {
   $("player").hidden = false;
-  $("playing").textContent = `${e.label} · ${e.zone ? e.source + " · " + e.zone : e.source}`;
+  const title = `${e.label} · ${e.zone ? e.source + " · " + e.zone : e.source}`;
+  $("playing").textContent = title;
   const video = $("clip");
+  // A clip ends a post-roll after its event: the newest may still be being written.
+  video.onerror = async () => {
+    const r = await fetch(e.clip.slice(1), { method: "HEAD" }).catch(() => null);
+    if (r && r.status === 404 && tries < 15) {
+      $("playing").textContent = `${title} (the clip is still being written…)`;
+      setTimeout(() => play(e, tries + 1), 2000);
+    } else if (r && r.ok) {
+      $("playing").textContent = `${title} (this browser cannot play the clip's video codec)`;
+    } else {
+      $("playing").textContent = `${title} (no clip)`;
+    }
+  };
   video.src = e.clip.slice(1);
   video.play().catch(() => {});
-  $("player").scrollIntoView({ behavior: "smooth" });
+  if (tries === 0) $("player").scrollIntoView({ behavior: "smooth" });
 }
 
 let asked = 0;  // the latest load: answers to older ones (a filter typed on) are dropped
