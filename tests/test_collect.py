@@ -182,6 +182,8 @@ def test_cut_errors_come_before_any_progress(videos, tmp_path, capfd):
     cases = [
         (f"{videos[0]},1,2,a\n{videos[0]},30,31,b\n", "span 30-31 s starts after the video's end"),
         (f"{videos[0]},1,2,a\n{text},0,1,b\n", "not a readable video"),
+        (f"{videos[0]},1,2,a\n{videos[0]},0,0.0000001,b\n", "shorter than one frame"),
+        (f"{videos[0]},1,2,a\n{videos[0]},0,1e-320,b\n", "shorter than one frame"),
     ]  # fmt: skip
     for i, (rows, problem) in enumerate(cases):
         f = tmp_path / f"a{i}.csv"

@@ -210,20 +210,27 @@ def cut_annotations(
 
 
 def check_cuts(annotations: list[Annotation], out: Path) -> None:
-    """VidclsError, before anything is cut, for a video that cannot be read, a span that
-    starts after its video ends, or an output folder (``out`` or ``out/<label>``) that is not
-    a folder, is a symbolic link (not written through) or cannot be made."""
+    """VidclsError, before anything is cut, for a video that cannot be read, a span shorter
+    than one of its frames or starting after its end, or an output folder (``out`` or
+    ``out/<label>``) that is not a folder, is a symbolic link (not written through) or cannot
+    be made."""
     from ..media import VideoFile
 
-    lengths: dict[Path, float | None] = {}
+    lengths: dict[Path, tuple[float | None, float]] = {}
     for a in annotations:
         if a.video not in lengths:
             try:
                 with VideoFile(a.video) as v:
-                    lengths[a.video] = v.info.duration
+                    lengths[a.video] = (v.info.duration, 1 / (v.info.fps or 30.0))
             except VidclsError as e:
                 raise VidclsError(f"{e.message} (annotation at line {a.line})", a.video) from None
-        length = lengths[a.video]
+        length, interval = lengths[a.video]
+        if a.end - a.start < interval:
+            raise VidclsError(
+                f"the span {a.start:g}-{a.end:g} s is shorter than one frame ({interval:.3f} s):"
+                f" no clip (annotation at line {a.line})",
+                a.video,
+            )
         if length is not None and a.start >= length:
             raise VidclsError(
                 f"the span {a.start:g}-{a.end:g} s starts after the video's end ({length:.2f} s)"
