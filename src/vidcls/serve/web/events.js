@@ -49,11 +49,17 @@ function play(e, tries = 0) {
   const video = $("clip");
   // A clip ends a post-roll after its event: the newest may still be being written.
   video.onerror = async () => {
-    const r = await fetch(e.clip.slice(1), { method: "HEAD" }).catch(() => null);
-    if (r && r.status === 404 && tries < 15) {
-      $("playing").textContent = `${title} (the clip is still being written…)`;
-      setTimeout(() => play(e, tries + 1), 2000);
-    } else if (r && r.ok) {
+    const code = video.error ? video.error.code : 0;
+    let status = 0;  // what the server says of the clip now (a 1-byte read)
+    if (code !== 2) {
+      const r = await fetch(e.clip.slice(1), { headers: { Range: "bytes=0-0" } }).catch(() => null);
+      status = r ? r.status : 0;
+    }
+    if (tries < 15 && (code === 2 || status === 404 || status === 0)) {
+      // A network hiccup, or the newest clip still being written: try again.
+      if (status === 404) $("playing").textContent = `${title} (the clip is still being written…)`;
+      setTimeout(() => play(e, tries + 1), code === 2 ? 500 : 2000);
+    } else if (status === 200 || status === 206) {
       $("playing").textContent = `${title} (this browser cannot play the clip's video codec)`;
     } else {
       $("playing").textContent = `${title} (no clip)`;
