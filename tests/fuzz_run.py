@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class Outcome:
     seconds: float
     via: str = "process"
     note: str = ""  # worker: why it needs confirming in a fresh process ("" if not)
+    pid: int = 0  # process: its pid (and process group)
 
 
 def judge(o: Outcome) -> str | None:
@@ -106,12 +108,20 @@ def excerpt(stderr: str, n: int = 4) -> list[str]:
     return ([ours[-1]] if ours and ours[-1] not in last else []) + last
 
 
-def run_process(argv: list[str], env: dict[str, str], timeout: float) -> Outcome:
-    """``python -m vidcls.cli ARGV`` in a fresh process (its own process group)."""
+def run_process(
+    argv: list[str],
+    env: dict[str, str],
+    timeout: float,
+    *,
+    cwd: str | os.PathLike | None = None,
+    prefix: Sequence[str] = (),
+) -> Outcome:
+    """``python -m vidcls.cli ARGV`` in a fresh process (its own process group), in ``cwd``,
+    started through ``prefix`` (a command that execs the rest, as ``prlimit``)."""
     start = time.monotonic()
     p = subprocess.Popen(
-        [*CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-        stdin=subprocess.DEVNULL, start_new_session=True,
+        [*prefix, *CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        stdin=subprocess.DEVNULL, cwd=cwd, start_new_session=True,
     )  # fmt: skip
     try:
         out, err = p.communicate(timeout=timeout)
@@ -125,7 +135,7 @@ def run_process(argv: list[str], env: dict[str, str], timeout: float) -> Outcome
         out, err = p.communicate()
         rc = None
     text = (out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
-    return Outcome(rc, *text, time.monotonic() - start)
+    return Outcome(rc, *text, time.monotonic() - start, pid=p.pid)
 
 
 class Worker:

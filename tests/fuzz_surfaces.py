@@ -37,17 +37,16 @@ import os
 import shutil
 import signal
 import stat
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fuzz_inputs import MODELS, RPI, TARGETS, Plan, argv_of, lay_out, make_case
-from fuzz_run import CLI, Outcome, exception_type, excerpt, signature
+from fuzz_run import Outcome, exception_type, excerpt, run_process, signature
 
 ALL = (*TARGETS, "server")
 MEMORY_MB = 1536  # RLIMIT_AS of each child: a normal `live` peaks at ~0.9 GB of address space
@@ -60,35 +59,16 @@ MAX_LIVE_LINES = 20  # `live`: an error line per camera it could not open, then 
 def run_cli(argv: list[str], env: dict, cwd: Path, timeout: float, memory: int) -> Outcome:
     """``python -m vidcls.cli ARGV`` in ``cwd``, its own session and an address-space limit;
     ``note`` names processes of its session still running after it exited (then killed)."""
-    start = time.monotonic()
-    limit = ["prlimit", f"--as={memory}"]  # execs the command: its pid, its session (no
-    p = subprocess.Popen(  # preexec_fn, which is not safe beside the job threads)
-        [*limit, *CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True,
-    )  # fmt: skip
-    try:
-        out, err = p.communicate(timeout=timeout)
-        rc = p.returncode
-    except subprocess.TimeoutExpired:  # SIGABRT first: faulthandler prints where it hung
-        os.kill(p.pid, signal.SIGABRT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            p.wait(5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate()
-        rc = None
-    seconds = time.monotonic() - start
-    note = ""
+    # prlimit execs the command: its pid, its session (no preexec_fn, not safe beside threads)
+    outcome = run_process(argv, env, timeout, cwd=cwd, prefix=["prlimit", f"--as={memory}"])
     deadline = time.monotonic() + 3  # children (decoders) get a moment to end after it
-    while _group_alive(p.pid):
+    while _group_alive(outcome.pid):
         if time.monotonic() > deadline:
-            note = "processes left running after it exited"
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGKILL)
-            break
+                os.killpg(outcome.pid, signal.SIGKILL)
+            return replace(outcome, note="processes left running after it exited")
         time.sleep(0.05)
-    text = (out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
-    return Outcome(rc, *text, seconds, "process", note)
+    return outcome
 
 
 def _group_alive(pgid: int) -> bool:
