@@ -13,7 +13,9 @@ Modules: ``options`` (:class:`ServeOptions`), ``app`` (:func:`create_app`), ``st
 running server holds), routers ``pages``, ``api`` and ``stream`` (the WebSocket protocol is in
 its docstring), ``sessions`` (the model pool, one live stream), ``jobs`` (one uploaded file),
 ``upload`` (receiving it), ``schema`` (the API's pydantic models, derived from
-:mod:`vidcls.results`), ``run`` (:func:`serve`: uvicorn).
+:mod:`vidcls.results`), ``run`` (:func:`serve`: uvicorn), ``protocol`` (its HTTP/1.1 with a
+header deadline), and who may call what: ``access`` (one table, the ``Gate`` middleware),
+``login``, ``users``, ``signins``, ``audit``.
 
     from vidcls.serve import ServeOptions, create_app, serve
     serve(ServeOptions(model=["a0", "my_actions.tflite"], port=8080))
