@@ -7,6 +7,7 @@ form: a session cookie), ``POST /logout``, ``GET /api/me`` (who the pages are sh
 import asyncio
 import json
 from typing import Annotated
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -45,8 +46,6 @@ async def _credentials(request: Request) -> tuple[str, str]:
         if kind == "application/json":
             data = json.loads(body)
         elif kind == "application/x-www-form-urlencoded":
-            from urllib.parse import parse_qs
-
             data = {k: v[0] for k, v in parse_qs(body.decode(), max_num_fields=8).items()}
         else:
             raise ValueError

@@ -50,13 +50,19 @@ class SignIns:
             self._sessions[sid] = Session(name, epoch, now + self.max_age)
         return self._signer.sign(sid).decode()
 
-    def find(self, cookie: str | None) -> Session | None:
-        """The live session of a cookie's value, or None."""
+    def _sid(self, cookie: str | None) -> str | None:
+        """The session id a cookie's value carries, if its signature holds."""
         if not cookie:
             return None
         try:
-            sid = self._signer.unsign(cookie.encode("latin-1", "replace")).decode()
+            return self._signer.unsign(cookie.encode("latin-1", "replace")).decode()
         except (self._bad, UnicodeDecodeError):
+            return None
+
+    def find(self, cookie: str | None) -> Session | None:
+        """The live session of a cookie's value, or None."""
+        sid = self._sid(cookie)
+        if sid is None:
             return None
         with self._lock:
             session = self._sessions.get(sid)
@@ -67,14 +73,10 @@ class SignIns:
 
     def end(self, cookie: str | None) -> None:
         """Sign-out: the cookie's session is forgotten."""
-        if not cookie:
-            return
-        try:
-            sid = self._signer.unsign(cookie.encode("latin-1", "replace")).decode()
-        except (self._bad, UnicodeDecodeError):
-            return
-        with self._lock:
-            self._sessions.pop(sid, None)
+        sid = self._sid(cookie)
+        if sid is not None:
+            with self._lock:
+                self._sessions.pop(sid, None)
 
 
 class Attempts:
