@@ -176,6 +176,7 @@ def run_limited(*args) -> subprocess.CompletedProcess:
     return run(*args, preexec_fn=limit, timeout=HANG)
 
 
+@needs_shared  # serve loads the default model from the shared mirror
 @pytest.mark.parametrize("where", ["top", "allow", "unknown key"])
 @pytest.mark.parametrize("command", ["live", "serve"])
 def test_a_yaml_alias_bomb_is_one_line_in_bounded_memory(tmp_path, where, command):

@@ -41,6 +41,7 @@ def _failures(summary) -> str:
     return "\n".join(f.report() for f in summary.failures)
 
 
+@needs_shared
 def test_the_judge_keeps_the_promise_of_each_command():
     live, cut, check = make_case("config", 0, 0), make_case("annotations", 0, 0), None
     check = next(p for n in range(50) if (p := make_case("folders", 0, n)).expect == "check")
@@ -79,6 +80,7 @@ def test_cases_are_functions_of_target_seed_and_number(tmp_path):
     assert listings[0] == listings[1]
 
 
+@needs_shared
 def test_the_sentinel_sees_every_write(tmp_path):
     make_outside(tmp_path)
     before = snapshot(tmp_path)
