@@ -37,7 +37,10 @@ def test_a_bad_flag_value_is_one_line_naming_the_flag():
 
 def test_an_unknown_flag_is_one_line():
     r = run("live", "--no-such-flag", video(CLIP))
-    assert_clean_error(r, "--no-such-flag", "vidcls live --help")
+    line = assert_clean_error(r, "--no-such-flag", "vidcls live --help")
+    assert "did you mean" not in line
+    r = run("classify", video(CLIP), "--top_k", "3")  # a near-miss: the flag it meant
+    assert_clean_error(r, "--top_k 3; did you mean --top-k?", "vidcls classify --help")
 
 
 def test_output_is_one_flag_everywhere_and_required_where_needed(tmp_path, capfd):

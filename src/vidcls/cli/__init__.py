@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from .. import __version__
 from ..errors import OptionError, VidclsError
+from . import suggest
 
 COMMANDS = {  # name: one line for the list of commands (the module's HELP says the same)
     "classify": "classify video files",
@@ -33,10 +34,21 @@ COMMANDS = {  # name: one line for the list of commands (the module's HELP says 
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with a one-line error: the problem and where the flags are listed."""
+    """argparse with a one-line error: the problem and where the flags are listed, and the
+    closest valid choice (command, ``--split`` value, ...) for a near-miss."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"vidcls: error: {message} (see {self.prog} --help)\n")
+
+    def _check_value(self, action: argparse.Action, value: object) -> None:
+        """argparse's check of a value against ``choices`` (commands too, 3.10 to 3.14)."""
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as e:
+            hint = "" if "meant" in e.message else suggest.choice(value, action.choices or ())
+            if not hint:
+                raise
+            raise argparse.ArgumentError(action, e.message + hint) from None
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -80,10 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args, unknown = parser.parse_known_args(argv)
     if unknown:
+        command = suggest.command_parser(parser, args)
+        hint = suggest.unknown_flags(unknown, suggest.flags_of(command))
         parser.exit(
             2,
-            f"vidcls: error: unrecognized arguments: {' '.join(unknown)}"
-            f" (see vidcls {args.command} --help)\n",
+            f"vidcls: error: unrecognized arguments: {' '.join(unknown)}{hint}"
+            f" (see {command.prog} --help)\n",
         )
     if getattr(args, "output_required", False) and args.output is None:
         parser.exit(
