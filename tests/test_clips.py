@@ -148,6 +148,23 @@ def test_prune_deletes_the_oldest_past_the_age_or_size(tmp_path):
     assert left == [".9_x.mp4.part", "2_x.jpg", "2_x.mp4", "3_x.jpg", "3_x.mp4"]
 
 
+def test_prune_counts_a_clips_browser_copy_and_deletes_it_with_the_clip(tmp_path):
+    now = time.time()
+    cam = tmp_path / "cam"
+    cam.mkdir()
+    for i, age_days in enumerate([3, 2, 1]):
+        clip = cam / f"{i}_x.mp4"
+        clip.write_bytes(b"\0" * 1000)
+        os.utime(clip, (now - age_days * 86400,) * 2)
+    (cam / ".0_x.web.mp4").write_bytes(b"\0" * 5000)  # the server's copies of 0 and 1
+    (cam / ".1_x.web.mp4").write_bytes(b"\0" * 500)
+    (cam / ".7_x.web.mp4").write_bytes(b"\0" * 500)  # its clip was deleted by hand
+    (cam / ".2_x.web.mp4.part").write_bytes(b"\0" * 9999)  # being made: not touched
+    # 8.5 kB in all; at most 2 kB: clip 0 goes with its 5 kB copy, then clip 1 with its copy.
+    assert [p.name for p in prune(tmp_path, None, 2000 / 1e9)] == ["0_x.mp4", "1_x.mp4"]
+    assert sorted(p.name for p in cam.iterdir()) == [".2_x.web.mp4.part", "2_x.mp4"]
+
+
 @needs_shared
 def test_python_watch_with_zones_and_clips(tmp_path):
     from vidcls import watch

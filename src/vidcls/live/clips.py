@@ -8,8 +8,9 @@ full-size picture where its label scored highest; at the end it writes that pict
 with the label, score and time drawn, and the end event carries ``clip`` and ``snapshot``.
 Files go to ``FOLDER/<source>/<start>_<label>.mp4|.jpg`` (start: local time of the segment's
 start; ``<start>_<zone>_<label>`` for a zone); the oldest go first past ``keep_days`` or
-``keep_gb``. A folder that cannot be written costs the clip or snapshot (one warning line),
-never the event or the source.
+``keep_gb`` (a clip's browser copy, made by the server, counts and goes with it). A folder
+that cannot be written costs the clip or snapshot (one warning line), never the event or the
+source.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 
 from ..errors import VidclsError
 from ..media import RecordOptions
+from ..media.playable import clip_of, copy_path
 from ..results import FrameResult, SegmentEvent
 from .capture import FrameSource
 
@@ -223,24 +225,40 @@ class EventClips:
 
 def prune(folder: Path, keep_days: float | None, keep_gb: float | None) -> list[Path]:
     """Delete the oldest clips and snapshots under ``folder``: those older than ``keep_days``,
-    then more until they take at most ``keep_gb``; returns what was deleted."""
+    then more until they take at most ``keep_gb``; returns what was deleted. A clip's browser
+    copy (:func:`~vidcls.media.playable.copy_path`) counts with its clip and goes with it; a
+    copy whose clip is gone is deleted."""
     files = []
     for path in folder.glob("*/*"):
         if path.suffix in KINDS and not path.name.startswith("."):
             st = path.stat()
-            files.append((st.st_mtime, st.st_size, path))
+            copy = copy_path(path) if path.suffix == ".mp4" else None
+            size = st.st_size + _size(copy)
+            files.append((st.st_mtime, size, path, copy))
+        elif (clip := clip_of(path)) is not None and not clip.exists():
+            path.unlink(missing_ok=True)  # the copy of a clip deleted by hand
     files.sort()
-    now, total = time.time(), sum(size for _, size, _ in files)
+    now, total = time.time(), sum(size for _, size, _, _ in files)
     deleted = []
-    for mtime, size, path in files:
+    for mtime, size, path, copy in files:
         old = keep_days is not None and now - mtime > keep_days * 86400
         big = keep_gb is not None and total > keep_gb * 1e9
         if not (old or big):
             break
         path.unlink(missing_ok=True)
+        if copy is not None:
+            copy.unlink(missing_ok=True)
         total -= size
         deleted.append(path)
     return deleted
+
+
+def _size(path: Path | None) -> int:
+    """A file's size; 0 for none or one that is not there."""
+    try:
+        return 0 if path is None else path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _safe(text: str) -> str:
