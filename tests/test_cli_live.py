@@ -1,5 +1,6 @@
 """``vidcls live`` as a user runs it: one source or many, a network stream that dies and comes
-back, Ctrl-C flushing every output with exit code 130, bad sources, no window here."""
+back, Ctrl-C flushing every output with exit code 130, bad sources, no window here; the
+example config as written, and a config with cameras that cannot be opened (exit code 3)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import time
 
 import pytest
 from cli_run import CLI, assert_clean_error, run
-from conftest import needs_shared, video
+from conftest import ROOT, SHARED, needs_shared, video
 
 from vidcls.bench.cameras import CameraServer, camera_clip
 
@@ -177,3 +178,66 @@ def test_no_window_here_is_a_note_and_results_are_printed():
         "live", video("carving_ice_rpi.mp4"), video("eye_makeup.avi"), "--mosaic", "--replay"
     )
     assert mosaic.returncode == 0 and "printing events only" in mosaic.stderr
+
+
+def test_the_example_config_runs_as_written_from_a_clone(tmp_path):
+    """docs/cameras.example.yml, unchanged, from a clone's root beside the shared folder
+    (``../shared``): every camera and zone runs, and the clips go under results/. Replayed
+    on a virtual clock: 3 s of video, on any machine."""
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    (tmp_path / "shared").symlink_to(SHARED, target_is_directory=True)
+    example = ROOT / "docs" / "cameras.example.yml"
+    r = run("live", "--config", example, "--replay", "--duration", "3", cwd=clone)
+    assert r.returncode == 0, r.stderr
+    assert "error" not in r.stderr, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    started = {(e["source"], e.get("zone"), e["segment"]["label"]) for e in events}
+    assert ("workshop", None, "carving ice") in started
+    reports = {line.split(":")[1].strip(): line for line in r.stderr.splitlines()}
+    for view in ("workshop", "bathroom", "gym/left", "gym/right"):
+        assert "15 results (5.00/s)" in reports[view], r.stderr  # 3 s at 5 fps
+    clips = clone / "results" / "vidcls-clips"
+    ends = [e for e in events if e["event"] == "end"]
+    assert ends and all((clone / e["clip"]).is_file() for e in ends)
+    assert all(clips in (clone / e["clip"]).parents for e in ends)
+
+
+def test_cameras_that_cannot_be_opened_end_the_run_with_3_after_the_others(tmp_path):
+    """One camera missing, one not a video: both are named, the third plays to its end and
+    its events are printed, then the run ends with the documented exit code 3."""
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    config = tmp_path / "cameras.yml"
+    config.write_text(
+        f"""\
+replay: true
+cameras:
+  gone: {{source: {tmp_path / "missing.mp4"}}}
+  ice: {{source: {video("carving_ice_rpi.mp4")}}}
+  bad: {{source: {tmp_path / "bad.mp4"}}}
+"""
+    )
+    r = run("live", "--config", config)
+    assert r.returncode == 3, r.stderr
+    assert "Traceback" not in r.stderr
+    kinds = [(e["source"], e["event"]) for e in map(json.loads, r.stdout.splitlines())]
+    assert ("ice", "start") in kinds and kinds[-1] == ("ice", "end")  # to the file's end
+    lines = r.stderr.splitlines()
+    assert lines[0] == (
+        f"vidcls: error: {config}: camera gone: {tmp_path / 'missing.mp4'}: no such file, "
+        "camera or stream"
+    )
+    assert any(x.startswith("vidcls: camera bad could not be opened: ") for x in lines)
+    assert any(x.startswith("vidcls: ice: 23 results (5.00/s) of 131 frames") for x in lines)
+    assert lines[-1] == (
+        f"vidcls: error: {config}: 2 of 3 cameras could not be opened (gone, bad); "
+        "the others ran (exit code 3)"
+    )
+
+
+def test_the_exit_codes_are_in_the_help():
+    r = run("live", "--help")
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())
+    assert "exit codes: 0 every source ran" in text
+    assert "3 some of several sources (cameras) could not be opened or gave no frame" in text

@@ -20,9 +20,18 @@ DEFAULT_WINDOW = 4.0  # seconds, unless the model records its own
 DEFAULT_WINDOW_MODE = "decay"  # one model run per frame: half the CPU of "two"
 SINK_TIMEOUT = 5.0  # seconds at exit for the sinks to deliver what is queued
 HELP = "classify a camera, network stream or file continuously"
+SOME_FAILED = 3  # the exit code when some cameras could not be opened and the others ran
+SHOWN_NAMES = 5  # cameras named in the closing line; then "and N more"
+EPILOG = (
+    "exit codes: 0 every source ran (to its end, --duration, or q in the window); 2 bad "
+    "input, or no source could be opened; "
+    f"{SOME_FAILED} some of several sources (cameras) could not be opened or gave no frame: "
+    "each is named on stderr, the others ran to the end; 130 stopped with Ctrl-C."
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.epilog = EPILOG
     p.add_argument("source", metavar="SOURCE", nargs="*", help="[NAME=]SOURCE, one or more")
     p.add_argument(
         "--sources",
@@ -128,11 +137,13 @@ def run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     specs = config.specs() if config else gather(args.source, args.sources)
-    if config:
-        specs = _reachable(specs, args.config)
+    cameras = len(specs)
+    many = cameras > 1 or bool(args.sources) or bool(args.zone)
+    missing: list[str] = []
+    if cameras > 1:  # the ones that cannot be opened are named; the others run
+        specs, missing = _reachable(specs, args.config)
     if args.zone:
         specs = [dataclasses.replace(s, zones=tuple(args.zone), whole=args.whole) for s in specs]
-    many = len(specs) > 1 or bool(args.sources) or bool(args.zone)
     window = None if args.cumulative else flags.window_of(args, DEFAULT_WINDOW)
     args.window_mode = flags.window_mode_of(args, DEFAULT_WINDOW_MODE)
     options = flags.classifier_options(args, window=window)
@@ -185,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     if not many and failed is not None and not watch.stats()[0].fed:
         raise failed  # the only source never gave a frame: an error, as for a bad file
     _report(watch)
-    return 0
+    return _exit_code([*missing, *watch.unopened()], cameras, args.config)
 
 
 def _config(args: argparse.Namespace):
@@ -223,18 +234,38 @@ def _config(args: argparse.Namespace):
     return config
 
 
-def _reachable(specs: list, config: str) -> list:
-    """The cameras whose file or device exists: the missing ones are error lines (the first
-    few, then how many more), and the others start (network cameras are retried while
-    running). None: one error line."""
+def _reachable(specs: list, config: str | None) -> tuple[list, list[str]]:
+    """The cameras whose file or device exists, and the names of the others: those are
+    error lines (the first few, then how many more), and the others start (network cameras
+    are retried while running). None: one error line."""
     from ..live.sources import none_reachable, reachable, shown_problems
 
     ok, problems = reachable(specs)
     if not ok:
         raise none_reachable(problems, config)
+    where = f"{config}: " if config else ""
     for line in shown_problems(problems):
-        print(f"vidcls: error: {config}: {line}", file=sys.stderr)
-    return ok
+        print(f"vidcls: error: {where}{line}", file=sys.stderr)
+    return ok, list(problems)
+
+
+def _exit_code(unopened: list[str], cameras: int, config: str | None) -> int:
+    """0 when every camera was opened; else a closing error line naming those that were not
+    and SOME_FAILED, or a VidclsError when none was."""
+    if not unopened:
+        return 0
+    names = ", ".join(unopened[:SHOWN_NAMES])
+    if len(unopened) > SHOWN_NAMES:
+        names += f" and {len(unopened) - SHOWN_NAMES} more"
+    if len(unopened) >= cameras:
+        raise VidclsError(f"no camera could be opened ({names})", config)
+    where = f"{config}: " if config else ""
+    print(
+        f"vidcls: error: {where}{len(unopened)} of {cameras} cameras could not be opened "
+        f"({names}); the others ran (exit code {SOME_FAILED})",
+        file=sys.stderr,
+    )
+    return SOME_FAILED
 
 
 def _zone(text: str):

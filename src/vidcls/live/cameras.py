@@ -58,7 +58,9 @@ class Linked(Output):
 class Cameras:
     """Watches ``config``'s cameras in a thread once :meth:`start` is called, until
     :meth:`close`; events go to its sinks (with the clips' and snapshots' addresses under
-    ``base_url`` when given) and to ``store`` (with their paths)."""
+    ``base_url`` when given) and to ``store`` (with their paths). A camera that cannot be
+    opened is logged and listed in :attr:`failed`; the others are watched (none: a
+    VidclsError)."""
 
     def __init__(self, config: Config, store: EventStore, base_url: str | None = None) -> None:
         from ..pipeline import load_classifier
@@ -68,11 +70,11 @@ class Cameras:
 
         c = config.file
         self.config, self.store = config, store
-        specs, problems = reachable(config.specs())
+        specs, self.missing = reachable(config.specs())
         if not specs:
-            raise none_reachable(problems, config.path)
-        for line in shown_problems(problems):
-            log.error("%s: %s", config.path, line)
+            raise none_reachable(self.missing, config.path)
+        for line in shown_problems(self.missing):
+            log.error("%s: %s (the others are watched)", config.path, line)
         options = {k: getattr(c, k) for k in ("top_k", "threshold", "allow", "deny")}
         classifier = load_classifier(
             c.model,
@@ -124,6 +126,12 @@ class Cameras:
     def state(self) -> str:
         """``watching``, or ``done`` once every camera has ended (files at their end)."""
         return "watching" if self._thread.is_alive() else "done"
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """Per camera that could not be opened (missing at the start, or ended without a
+        frame), why; the others are watched on."""
+        return {**self.missing, **self.watch.unopened()}
 
     def start(self) -> None:
         self._thread.start()

@@ -202,29 +202,30 @@ def check_source(spec: SourceSpec) -> None:
     check_regular(source, "video file", missing="no such file, camera or stream")
 
 
-def reachable(specs: list[SourceSpec]) -> tuple[list[SourceSpec], list[str]]:
-    """The sources :func:`check_source` passes, and a line for each of the others
-    (``camera NAME: problem``)."""
-    ok, problems = [], []
+def reachable(specs: list[SourceSpec]) -> tuple[list[SourceSpec], dict[str, str]]:
+    """The sources :func:`check_source` passes, and for each of the others (by name) why
+    not."""
+    ok, problems = [], {}
     for spec in specs:
         try:
             check_source(spec)
             ok.append(spec)
         except VidclsError as e:
-            problems.append(f"camera {spec.name}: {e}")
+            problems[spec.name] = str(e)
     return ok, problems
 
 
-def shown_problems(problems: list[str], most: int = SHOWN_PROBLEMS) -> list[str]:
-    """The first ``most`` problems, then one line for how many more (22,000 missing cameras
-    are not 22,000 lines)."""
-    lines = problems[:most]
+def shown_problems(problems: dict[str, str], most: int = SHOWN_PROBLEMS) -> list[str]:
+    """A line for each of the first ``most`` problems (``camera NAME: problem``), then one
+    for how many more (22,000 missing cameras are not 22,000 lines)."""
+    lines = [f"camera {name}: {why}" for name, why in list(problems.items())[:most]]
     if len(problems) > most:
         lines.append(f"and {len(problems) - most} more cameras that cannot be opened")
     return lines
 
 
-def none_reachable(problems: list[str], where: str | os.PathLike) -> VidclsError:
+def none_reachable(problems: dict[str, str], where: str | os.PathLike | None) -> VidclsError:
     """The one-line error when no source could be opened: the first problem and the count."""
+    first = shown_problems(problems, 1)[0]
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return VidclsError(f"no camera could be opened: {problems[0]}{more}", where)
+    return VidclsError(f"no camera could be opened: {first}{more}", where)

@@ -11,6 +11,7 @@ events delivered. ``vidcls live``, :func:`iter_live` and :func:`watch` are this.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -28,6 +29,8 @@ from .rules import Rules
 from .scheduler import Feed, Scheduler
 from .sources import SourceSpec, gather
 from .stats import SourceStats
+
+log = logging.getLogger("vidcls")
 
 
 class Watch:
@@ -75,6 +78,7 @@ class Watch:
         self._open = 0
         self._stopped = False
         self._stop_asked = threading.Event()
+        self._noted: set[str] = set()  # cameras logged as not opened
 
     def run(self, duration: float | None = None, display=None) -> list[SourceStats]:
         """Classify until every source has ended, ``duration`` seconds passed, or Ctrl-C;
@@ -233,6 +237,18 @@ class Watch:
             if online != self._online[name]:
                 self._online[name] = online
                 self.outputs.status(name, online)
+        if not final:
+            self._note_unopened()
+
+    def _note_unopened(self) -> None:
+        """With several cameras, log each that could not be opened once, when it ends."""
+        cameras = {getattr(name, "source", name) for name in self.sources}
+        if len(cameras) < 2:
+            return  # the only camera's error ends the run
+        for camera, why in self.unopened().items():
+            if camera not in self._noted:
+                self._noted.add(camera)
+                log.error("camera %s could not be opened: %s; the others go on", camera, why)
 
     def stats(self) -> list[SourceStats]:
         """Per source: results, drops, reconnects, latency."""
@@ -246,6 +262,18 @@ class Watch:
             if feed is not None:
                 stats.seconds = (feed.ended_at or now) - feed.start
             out.append(stats)
+        return out
+
+    def unopened(self) -> dict[str, str]:
+        """Per camera (a source, whatever its zones) that gave no frame and will give none,
+        why: its error, or ``no frame came`` (a stream never reached before the run
+        stopped). During a run, a stream still being retried is not in it."""
+        out: dict[str, str] = {}
+        for name, source in self.sources.items():
+            camera = getattr(name, "source", name)  # a zone's view: its camera
+            if source.captured or not (source.ended or self._stopped):
+                continue
+            out[camera] = "no frame came" if source.error is None else str(source.error)
         return out
 
 

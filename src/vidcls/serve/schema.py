@@ -124,6 +124,11 @@ class Health(BaseModel):
     cameras: str | None = Field(
         None, description="with --config: `watching`, or `done` once every camera has ended"
     )
+    failed_cameras: dict[str, str] | None = Field(
+        None,
+        description="with --config: each camera that could not be opened, and why (the "
+        "others are watched)",
+    )
 
 
 class ModelInfo(BaseModel):

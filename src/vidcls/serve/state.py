@@ -137,6 +137,7 @@ class ServerState:
             "jobs": self.jobs,
             "max_jobs": o.max_jobs,
             "cameras": None if self.cameras is None else self.cameras.state,
+            "failed_cameras": None if self.cameras is None else self.cameras.failed,
         }
 
     def models(self) -> dict:
