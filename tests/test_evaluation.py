@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from cli_here import run_here
 from cli_run import assert_clean_error, run
-from conftest import A0, needs_shared, video
+from conftest import A0, SHARED, needs_shared, video
 
 from vidcls.errors import VidclsError
 from vidcls.results import Category
 from vidcls.training import Evaluation, Prediction, evaluate, plot_confusion
+from vidcls.training.dataset import load_dataset, natural_key
 from vidcls.training.evaluation import OTHER
+from vidcls.training.export import export_model
+from vidcls.training.fit import SoftmaxClassifier
+from vidcls.training.seen import TrainedOn
 
 CARVING = ("carving_ice_rpi.mp4", "carving_ice_android.mp4")
+BASKETBALL = SHARED / "datasets" / "basketball"
 
 
 def by_label(root: Path, folders: dict[str, tuple[str, ...]]) -> Path:
@@ -51,17 +57,21 @@ def test_a0_on_carving_ice_clips_via_the_cli(tmp_path):
         "top5",
         "per_class",
         "confusion",
+        "seen_in_training",
+        "seen_left_out",
         "skipped",
         "predictions",
     }
     assert json.loads(report.read_text()) == doc
+    assert doc["seen_in_training"] is None and doc["seen_left_out"] == 0  # A0 records nothing
     assert doc["clips"] == 2 and doc["skipped"] == []
     assert doc["top1"] == 1.0 and doc["top5"] == 1.0
     assert doc["per_class"] == {"carving ice": {"precision": 1.0, "recall": 1.0, "support": 2}}
     assert doc["confusion"] == {"labels": ["carving ice"], "matrix": [[2]]}
     assert sorted(Path(p["path"]).name for p in doc["predictions"]) == sorted(CARVING)
     for p in doc["predictions"]:
-        assert set(p) == {"path", "label", "predicted", "top5", "top"}
+        assert set(p) == {"path", "label", "predicted", "top5", "top", "seen_in_training"}
+        assert p["seen_in_training"] is None
         assert p["label"] == p["predicted"] == "carving ice" and len(p["top5"]) == 5
         assert [c["label"] for c in p["top"]] == p["top5"]
         scores = [c["score"] for c in p["top"]]
@@ -115,6 +125,84 @@ def test_split_val_on_explicit_train_and_val_folders(tmp_path, capfd):
     assert doc["clips"] == 2
     assert all(Path(p["path"]).parent.parent.name == "val" for p in doc["predictions"])
     assert set(doc["per_class"]) == {"carving ice", "situp"}
+    assert "note:" not in r.stderr  # the folders are the split: nothing assumed
+
+
+@needs_shared
+def test_split_val_for_a_model_that_records_nothing_says_what_it_assumed(tmp_path, capfd):
+    """The official model records no training clips: --split val holds out the last 30 % of
+    each class, as it always did, and says so in one line; not when --val-fraction is given."""
+    data = by_label(tmp_path / "data", {"carving ice": CARVING})
+    r = run_here(capfd, "evaluate", data, "--model", A0, "--split", "val", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    (note,) = [line for line in r.stderr.splitlines() if "note:" in line]
+    assert "does not record the clips it was trained on" in note and "0.3" in note
+    doc = json.loads(r.stdout)
+    assert [Path(p["path"]).name for p in doc["predictions"]] == ["carving_ice_rpi.mp4"]
+    assert doc["seen_in_training"] is None
+    given = "--val-fraction", "0.5"
+    r = run_here(capfd, "evaluate", data, "--model", A0, "--split", "val", *given)
+    assert r.returncode == 0 and "note:" not in r.stderr, r.stderr
+    assert r.stdout.startswith(f"{A0}: 1 clip, top-1 100.0%, top-5 100.0%\n")
+
+
+def basketball(root: Path, skip: int, n: int) -> list[Path]:
+    """Copies of clips ``skip`` to ``skip + n`` (natural order) of two basketball classes under
+    ``root/<class>/``, named ``clip_<i>.mp4`` (not as the originals)."""
+    made = []
+    for c in ("defense", "dribbling"):
+        (root / c).mkdir(parents=True, exist_ok=True)
+        clips = sorted((BASKETBALL / c).glob("*.mp4"), key=natural_key)[skip : skip + n]
+        for i, p in enumerate(clips, start=skip):
+            made.append(Path(shutil.copyfile(p, root / c / f"clip_{i}.mp4")))
+    return made
+
+
+def recording(out: Path, trained: Path) -> Path:
+    """A real model (A0 with a random two-class head) recording that it was fitted on every
+    clip in ``trained``, as ``vidcls train`` records it."""
+    rng = np.random.default_rng(3)
+    head = SoftmaxClassifier(rng.normal(0, 0.1, (2, 2048)), rng.normal(0, 1, 2))
+    record = TrainedOn.of(load_dataset(trained, 0.0), 0.0)
+    rows = rng.uniform(0, 6, (10, 2048))
+    export_model(A0, head, ["defense", "dribbling"], None, rows, out, trained_on=record)
+    return out
+
+
+@needs_shared
+@pytest.mark.skipif(not BASKETBALL.is_dir(), reason=f"{BASKETBALL} not found")
+def test_split_val_leaves_out_the_clips_the_model_was_trained_on_by_content(tmp_path, capfd):
+    """A model trained on every clip of a folder: --split val there is refused in one line;
+    on a moved copy with other names and new clips it classifies the new clips alone, and
+    --split all says how many of the clips the model saw."""
+    seen = basketball(tmp_path / "data", 0, 3)
+    model = recording(tmp_path / "m.tflite", tmp_path / "data")
+    r = run_here(capfd, "evaluate", tmp_path / "data", "--model", model, "--split", "val")
+    assert_clean_error(r, tmp_path / "data", "m.tflite was trained on all 6 clips here")
+    with pytest.raises(VidclsError, match="none is held out"):
+        evaluate(tmp_path / "data", model, split="val")
+
+    moved = tmp_path / "moved"
+    for p in seen:  # the same clips, in another folder under other names
+        (moved / p.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(p, moved / p.parent.name / f"renamed_{p.name}")
+    new = basketball(moved, 3, 2)
+    r = run_here(capfd, "evaluate", moved, "--model", model, "--split", "val", "--format", "json")
+    assert r.returncode == 0 and "note:" not in r.stderr, r.stderr
+    doc = json.loads(r.stdout)
+    assert sorted(p["path"] for p in doc["predictions"]) == sorted(map(str, new))
+    assert doc["seen_in_training"] == 0 and doc["seen_left_out"] == 6
+    assert not any(p["seen_in_training"] for p in doc["predictions"])
+
+    r = run_here(capfd, "evaluate", moved, "--model", model)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].endswith(" (6 of them seen in training)")
+    assert "10 clips" in r.stdout.splitlines()[0]
+    r = run_here(
+        capfd, "evaluate", moved, "--model", model, "--split", "val", "--val-fraction", "0.5"
+    )
+    assert r.returncode == 0 and "--val-fraction ignored" in r.stderr
+    assert "4 clips" in r.stdout and "(held out: 6 clips seen in training left out)" in r.stdout
 
 
 @needs_shared
@@ -251,6 +339,7 @@ def test_to_dict_and_table(hand_made, tmp_path):
             {"label": "a", "index": 0, "score": 0.5},
             {"label": "b", "index": 1, "score": 0.25},
         ],
+        "seen_in_training": None,
     }
     json.dumps(d)  # serializable as is
     table = hand_made.table()

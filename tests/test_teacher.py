@@ -18,6 +18,8 @@ from vidcls import VidclsError
 from vidcls.labels import embedded_labels
 from vidcls.serve.teacher import Teacher, check_label
 from vidcls.training.collect import UNLABELLED
+from vidcls.training.job import _current
+from vidcls.training.seen import clip_hash, trained_on
 
 BASKETBALL = SHARED / "datasets" / "basketball"
 pytestmark = needs_shared
@@ -95,6 +97,9 @@ def test_a_job_trains_in_its_own_process_and_deploys_and_undoes(tmp_path):
     assert result["int8"]["clips"] == 8 and result["int8"]["agreement"] >= 0.9
     model = t.jobs_dir / job["id"] / "model.tflite"
     assert embedded_labels(model) == ["dribbling", "shooting"]
+    # It records the clips it was fitted on, as `vidcls train` does: the labelled ones.
+    labelled = [t.clips_dir / c / n for c, names in t.clips()["labelled"].items() for n in names]
+    assert len(labelled) == 8 and trained_on(model).hashes == set(map(clip_hash, labelled))
     assert t.jobs()[0]["id"] == job["id"]
     # Deploy: the callback switches the sources, the model is kept in models/.
     state = t.deploy(job["id"])
@@ -159,3 +164,15 @@ def test_a_job_killed_midway_leaves_the_deployed_model_untouched(trained, tmp_pa
     # A restart finds it failed too; its document stays readable JSON.
     assert Teacher(tmp_path / "teach", "a0").job(second["id"])["state"] == "failed"
     json.loads((t.jobs_dir / second["id"] / "job.json").read_text())
+
+
+def test_the_deployed_model_on_the_next_jobs_clips_says_how_many_it_trained_on(trained, tmp_path):
+    """A job compares the new model with the deployed one on the same clips; the deployed one
+    was trained on some of them, and the comparison says how many (here: all six)."""
+    t, job_id = copy_of(trained, tmp_path)
+    model = str(t.jobs_dir / job_id / "model.tflite")
+    got = _current(model, str(t.clips_dir), ["dribbling", "shooting"])
+    assert got["clips"] == got["seen"] == 6, got
+    add(t, "dribbling", 4)  # copies of the three it saw, under new names, and one new clip
+    got = _current(model, str(t.clips_dir), ["dribbling", "shooting"])
+    assert (got["clips"], got["seen"]) == (10, 9), got

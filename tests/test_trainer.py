@@ -35,6 +35,8 @@ import vidcls
 from vidcls.labels import embedded_config, embedded_labels
 from vidcls.media import read_frames
 from vidcls.training import TrainOptions, TrainResult, graph
+from vidcls.training.dataset import load_dataset
+from vidcls.training.seen import clip_hash, trained_on
 
 BASKETBALL = SHARED / "datasets" / "basketball"
 CLASSES = ["defense", "dribbling", "nothing", "passing", "shooting"]
@@ -126,6 +128,11 @@ def test_training_writes_model_labels_reports_and_plot(trained):
     config = embedded_config(trained.out)
     assert config["classes"] == CLASSES and config["fps"] is None
     assert config["window"] == 4.0  # the default window, classify's and live's for it
+    # ... and the clips it was fitted on, by content: the first 70 % of each class.
+    assert config["trained_on"]["clips"] == 138 and config["trained_on"]["held_out"] == 60
+    assert config["trained_on"]["val_fraction"] == 0.3
+    fitted = load_dataset(BASKETBALL, 0.3).train
+    assert trained_on(trained.out).hashes == {clip_hash(c.path) for c in fitted}
     model = graph.load(trained.out.read_bytes())
     head = graph.find_head(model)
     assert graph.classifier_weights(model, head)[0].shape == (5, 2048)
@@ -184,6 +191,7 @@ def test_evaluate_on_the_val_split_matches_the_report(trained, tmp_path, monkeyp
     assert doc["clips"] == trained.val_clips
     assert doc["top1"] == pytest.approx(trained.report["val_accuracy_exported"], abs=1e-4)
     assert set(doc["per_class"]) == set(CLASSES)
+    assert doc["seen_in_training"] == 0 and doc["seen_left_out"] == 138  # by the clips' hashes
     for name, stats in doc["per_class"].items():
         assert {"precision", "recall", "support"} <= set(stats)
         assert stats["support"] == trained.report["counts"][name]["val"]
@@ -379,6 +387,23 @@ def test_an_output_folder_that_does_not_exist_is_a_clean_error(tmp_path, capfd):
 def test_a_missing_data_folder_is_a_clean_error(tmp_path, capfd):
     missing = tmp_path / "nothing here"
     assert_clean_error(run_here(capfd, "train", missing, "-o", tmp_path / "m.tflite"), missing)
+
+
+def test_evaluate_knows_a_model_trained_on_every_clip(tmp_path, capfd):
+    """``train`` fits every clip by default: ``evaluate --split val`` on the same folder is
+    refused in one line (it once reported 100 % on the training clips), and ``--split all``
+    says every clip was seen in training."""
+    data = small_dataset(tmp_path / "data", n=3)
+    out = tmp_path / "m.tflite"
+    r = run_here(capfd, "train", data, "-o", out, "--views", "1", "--cache", tmp_path / "f")
+    assert r.returncode == 0, r.stderr
+    assert embedded_config(out)["trained_on"]["held_out"] == 0
+    r = run_here(capfd, "evaluate", data, "--model", out, "--split", "val")
+    assert_clean_error(r, data, "m.tflite was trained on all 6 clips here", "--val-fraction 0.3")
+    r = run_here(capfd, "evaluate", data, "--model", out, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["clips"] == doc["seen_in_training"] == 6 and doc["seen_left_out"] == 0
 
 
 # -- flags and the Python API -------------------------------------------------------------

@@ -66,16 +66,28 @@ def embedded_config(model_path: str | os.PathLike) -> dict:
     """Settings vidcls packed into a model it trained (``vidcls.json``), or {}."""
     import json
 
+    data = embedded_file(model_path, "vidcls.json")
+    try:
+        config = {} if data is None else json.loads(data)
+    except ValueError:  # includes UnicodeDecodeError
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def embedded_file(
+    model_path: str | os.PathLike, name: str, limit: int = LABELS_LIMIT
+) -> bytes | None:
+    """The file ``name`` packed into the model's appended zip, if there is one of at most
+    ``limit`` bytes that reads whole; else None."""
     try:
         if zipfile.is_zipfile(model_path):
             with zipfile.ZipFile(model_path) as z:
-                if "vidcls.json" in z.namelist():
-                    info = z.getinfo("vidcls.json")
-                    config = json.loads(z.read(info)) if info.file_size <= LABELS_LIMIT else {}
-                    return config if isinstance(config, dict) else {}
+                if name in z.namelist():
+                    info = z.getinfo(name)
+                    return z.read(info) if info.file_size <= limit else None
     except _ZIP_ERRORS:
         pass
-    return {}
+    return None
 
 
 def labels_beside(model_path: str | os.PathLike) -> Path | None:

@@ -1,6 +1,8 @@
 """Top-1, top-5, per-class precision and recall and the confusion matrix of a model on a folder
 with one subfolder of clips per class (named as the model's labels). Each clip is classified
-as `vidcls classify` classifies it; its prediction is the summary."""
+as `vidcls classify` classifies it; its prediction is the summary. A model vidcls trained
+knows the clips it was trained on: the report says how many of the clips it saw, and
+--split val evaluates only the others."""
 
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--split",
         choices=("all", "val"),
         default="all",
-        help="all clips, or the held-out part as train splits it [all]",
+        help="all clips, or those the model was not trained on: a model vidcls trained "
+        "records its training clips (by content); for others, the part train holds out [all]",
     )
     p.add_argument("--format", choices=("table", "json"), default="table", help="[table]")
     flags.add_output(p, "write the JSON report to FILE")

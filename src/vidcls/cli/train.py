@@ -40,8 +40,12 @@ def add_dataset_flags(p: argparse.ArgumentParser, *, training: bool) -> None:
             "0 fits the model on every clip, and cross-validation estimates its accuracy [0]"
         )
     else:
-        val_help = "with --split val: the part train --val-fraction held out [0.3]"
-    g.add_argument("--val-fraction", type=float, default=0.0 if training else 0.3, help=val_help)
+        val_help = (
+            "with --split val, for a model that does not record its training clips (the "
+            "official ones, fine-tunes from elsewhere): the part train --val-fraction held "
+            "out [0.3]"
+        )
+    g.add_argument("--val-fraction", type=float, default=0.0 if training else None, help=val_help)
     if training:
         threads_help = "CPU threads: clips extracted at once, inference threads when verifying"
     else:

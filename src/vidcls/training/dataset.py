@@ -69,6 +69,7 @@ class Dataset:
     train: list[Clip]
     val: list[Clip]
     skipped: list[str] = field(default_factory=list)  # what scanning passed over, and why
+    folders: bool = False  # the split is train/ and val/ folders, not a fraction held out
 
     def counts(self) -> dict[str, dict[str, int]]:
         """``{class: {"train": clips, "val": clips}}``."""
@@ -174,7 +175,7 @@ def load_dataset(
     """
     root = Path(root)
     skipped: list[str] = []
-    if _explicit(root):
+    if split_folders(root):
         train_c = scan_classes(root / "train", skipped)
         val_c = scan_classes(root / "val", skipped)
         names = classes or sorted(train_c)
@@ -182,7 +183,7 @@ def load_dataset(
         missing = [c for c in val_c if c not in names]
         if missing:
             raise VidclsError(f"validation classes not in training: {', '.join(missing)}", root)
-        return Dataset(names, _clips(train_c, names), _clips(val_c, names), skipped)
+        return Dataset(names, _clips(train_c, names), _clips(val_c, names), skipped, True)
     found = scan_classes(root, skipped)
     names = classes or sorted(found)
     _check_classes(names, root)
@@ -207,8 +208,9 @@ def split_contiguous(
     return _clips(train, names), _clips(val, names)
 
 
-def _explicit(root: Path) -> bool:
+def split_folders(root: str | os.PathLike) -> bool:
     """Whether ``root`` has ``train/`` and ``val/`` folders (an explicit split)."""
+    root = Path(root)
     return (root / "train").is_dir() and (root / "val").is_dir()
 
 
@@ -237,7 +239,7 @@ def labelled_clips(
     if split not in SPLITS:
         raise VidclsError(f"split must be 'all' or 'val', not {split!r}")
     root = Path(root)
-    explicit = _explicit(root)
+    explicit = split_folders(root)
     if explicit:  # the split is the folders: val, or train and val together
         found: dict[str, list[Path]] = {}
         for part in ["val"] if split == "val" else ["train", "val"]:

@@ -18,13 +18,15 @@ from ..errors import VidclsError
 from ..pipeline import classify_video, load_classifier
 from ..plot import save_figure
 from ..results import Category, VideoResult
-from .dataset import Clip, labelled_clips
+from .dataset import Clip, labelled_clips, split_folders
 from .options import check_fps
 from .progress import Progress, count
+from .seen import trained_on
 
 log = logging.getLogger("vidcls")
 OTHER = "(other)"
 TOP = 5  # categories kept per clip
+ASSUMED_FRACTION = 0.3  # --split val for a model that records nothing: train's old default
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Prediction:
     path: str
     label: str
     top: list[Category]
+    seen: bool | None = None  # whether the model was fitted on this clip (None: not recorded)
 
     @property
     def predicted(self) -> str:
@@ -52,6 +55,7 @@ class Prediction:
             "predicted": self.predicted,
             "top5": self.top5,
             "top": [c.to_dict() for c in self.top[:TOP]],
+            "seen_in_training": self.seen,
         }
 
 
@@ -64,6 +68,7 @@ class Evaluation:
     clips: list[Prediction] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     labels: int = 0  # how many labels the model has (0: not known)
+    left_out: int = 0  # clips left out because the model was fitted on them (split "val")
 
     @property
     def top1(self) -> float:
@@ -76,6 +81,13 @@ class Evaluation:
         if 0 < self.labels <= TOP:
             return None
         return float(np.mean([c.label in c.top5 for c in self.clips]))
+
+    @property
+    def seen(self) -> int | None:
+        """How many of the clips the model was fitted on; None when it records nothing."""
+        if not self.clips or any(c.seen is None for c in self.clips):
+            return None
+        return sum(bool(c.seen) for c in self.clips)
 
     def confusion(self) -> tuple[list[str], np.ndarray]:
         """``m[true, predicted]`` over the dataset's classes, plus a column for any other label."""
@@ -109,6 +121,8 @@ class Evaluation:
             "top5": None if self.top5 is None else round(self.top5, 4),
             "per_class": self.per_class(),
             "confusion": {"labels": cols, "matrix": m.tolist()},
+            "seen_in_training": self.seen,
+            "seen_left_out": self.left_out,
             "skipped": self.skipped,
             "predictions": [c.to_dict() for c in self.clips],
         }
@@ -119,7 +133,8 @@ class Evaluation:
         w = max(len(c) for c in [*cols, "precision"]) + 2
         top5 = "" if self.top5 is None else f", top-5 {self.top5:.1%}"
         lines = [
-            f"{self.model}: {len(self.clips)} clips, top-1 {self.top1:.1%}{top5}",
+            f"{self.model}: {count(len(self.clips), 'clip')}, top-1 {self.top1:.1%}{top5}"
+            + self._seen(),
             "",
             f"{'class':<{w}}{'precision':>10}{'recall':>10}{'clips':>8}",
         ]
@@ -131,6 +146,14 @@ class Evaluation:
         for name, row in zip(self.classes, m, strict=True):
             lines.append(f"{name:<{w}}" + "".join(f"{v:>10}" for v in row))
         return "\n".join(lines) + "\n"
+
+    def _seen(self) -> str:
+        """What the model saw of the clips, for the table's first line."""
+        if self.seen is None:
+            return ""
+        if self.left_out:
+            return f" (held out: {count(self.left_out, 'clip')} seen in training left out)"
+        return f" ({self.seen} of them seen in training)"
 
 
 def classify_clip(
@@ -149,11 +172,18 @@ def evaluate(
     labels: str | os.PathLike | None = None,
     fps: float | None = None,
     split: str = "all",
-    val_fraction: float = 0.3,
+    val_fraction: float | None = None,
     threads: int = 2,
     progress: bool | None = None,
 ) -> Evaluation:
-    """Classify every clip (``split="val"``: only the held-out part, as ``train`` splits it).
+    """Classify every clip (``split="val"``: only the clips the model was not fitted on).
+
+    A model vidcls trained records its training clips by content (:mod:`.seen`): ``"val"``
+    leaves those out, wherever the clips are now, and is a VidclsError when it was fitted on
+    every one; each prediction says whether the model saw its clip. For a model that records
+    nothing, ``"val"`` is the part ``train`` holds out: ``val/`` with ``train/`` and ``val/``
+    folders, else the last ``val_fraction`` of each class (None: 0.3, train's old default,
+    said in a warning).
 
     Class folders are named after the model's labels. Clips are fed as ``vidcls classify``
     feeds them: at the model's own rate (5 fps for MoViNet, a trained model's rate) unless
@@ -164,7 +194,7 @@ def evaluate(
         check_fps(fps)
     clf = load_classifier(model, labels=labels, top_k=TOP, threads=threads)
     result = Evaluation(str(model), [], labels=len(clf.labels))
-    names, clips = labelled_clips(data_dir, split, val_fraction, result.skipped)
+    names, clips, seen = pick_clips(data_dir, model, split, val_fraction, result)
     unknown = [c for c in names if c not in clf.labels]
     if unknown:
         raise VidclsError(
@@ -175,7 +205,9 @@ def evaluate(
     with Progress(progress).phase("evaluating", detail, "evaluated", len(clips), "clip") as phase:
         for clip in clips:
             try:
-                result.clips.append(classify_clip(clf, clip, fps)[0])
+                prediction = classify_clip(clf, clip, fps)[0]
+                prediction.seen = seen.get(clip.path)
+                result.clips.append(prediction)
             except VidclsError as e:
                 result.skipped.append(str(e))
                 log.warning("skipping %s", e)
@@ -185,6 +217,49 @@ def evaluate(
     if not result.clips:
         raise VidclsError("no readable clips to evaluate", data_dir)
     return result
+
+
+def pick_clips(
+    data_dir: str | os.PathLike,
+    model: str | os.PathLike,
+    split: str,
+    val_fraction: float | None,
+    result: Evaluation,
+) -> tuple[list[str], list[Clip], dict[Path, bool]]:
+    """The classes, the clips to evaluate (see :func:`evaluate`) and, when the model records
+    its training clips, whether it saw each; sets ``result.left_out`` and adds what scanning
+    skipped to ``result.skipped``."""
+    record = trained_on(model)
+    if record is None:
+        if split == "val" and val_fraction is None and not split_folders(data_dir):
+            log.warning(
+                "note: %s does not record the clips it was trained on: --split val assumed "
+                "the last %g %% of each class was held out (--val-fraction %g; pass the one "
+                "it was trained with)",
+                model,
+                ASSUMED_FRACTION * 100,
+                ASSUMED_FRACTION,
+            )
+        fraction = ASSUMED_FRACTION if val_fraction is None else val_fraction
+        names, clips = labelled_clips(data_dir, split, fraction, result.skipped)
+        return names, clips, {}
+    names, clips = labelled_clips(data_dir, "all", skipped=result.skipped)
+    seen = {c.path: record.saw(c.path) for c in clips}
+    if split != "val":
+        return names, clips, seen
+    if val_fraction is not None:
+        log.warning("note: --val-fraction ignored: %s records the clips it was trained on", model)
+    held_out = [c for c in clips if not seen[c.path]]
+    result.left_out = len(clips) - len(held_out)
+    if not held_out:
+        raise VidclsError(
+            f"{Path(model).name} was trained on all {count(len(clips), 'clip')} here: none is "
+            "held out for --split val (evaluate other clips, or train with --val-fraction 0.3)",
+            data_dir,
+        )
+    if not result.left_out:
+        log.warning("note: %s was trained on none of these clips: all are held out", model)
+    return names, held_out, seen
 
 
 def plot_confusion(evaluation: Evaluation, out: str | os.PathLike, title: str = "") -> Path:

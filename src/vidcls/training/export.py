@@ -1,5 +1,6 @@
 """The trained classifier written into a copy of the base model: a streaming .tflite that
-carries its labels, the rate and window it was trained with, and a label file beside it."""
+carries its labels, the rate and window it was trained with, the clips it was fitted on, and a
+label file beside it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ..writers import write_bytes
 from . import graph
 from .fit import SoftmaxClassifier
 from .head import Head, activate
+from .seen import TrainedOn
 
 
 def check_target(out: str | os.PathLike) -> Path:
@@ -42,13 +44,15 @@ def export_model(
     out: Path,
     window: float = 0.0,
     fit: str = "squash",
+    trained_on: TrainedOn | None = None,
 ) -> Path:
     """Write ``base`` with ``fitted`` as its classifier (or both head convs) to ``out`` and the
     label file beside it; returns the label file. The int8 ranges of the hidden tensors are
     those on ``train_features`` (the rows ``fitted`` reads), the logits' range theirs plus 10 %
     margin; ``fps`` (None: every frame) goes into the file as the rate to feed, ``window``
     (seconds, 0: none) as the default window to classify with, ``fit`` as the way pictures
-    meet the model's shape."""
+    meet the model's shape, ``trained_on`` (None: nothing recorded) as the clips it was fitted
+    on."""
     data = base.read_bytes()
     logits = fitted.logits(train_features)
     margin = 0.1 * (logits.max() - logits.min())
@@ -75,8 +79,13 @@ def export_model(
             labels=classes,
             path=str(base),
         )
-    config = json.dumps({"fps": fps, "classes": classes, "window": window or None, "fit": fit})
-    write_bytes(out, graph.with_files(exported, {"vidcls.json": config}))
+    config = {"fps": fps, "classes": classes, "window": window or None, "fit": fit}
+    files = {}
+    if trained_on is not None:
+        config["trained_on"] = trained_on.config()
+        files = trained_on.files()
+    files["vidcls.json"] = json.dumps(config)
+    write_bytes(out, graph.with_files(exported, files))
     return write_bytes(labels_path(out), ("\n".join(classes) + "\n").encode())
 
 

@@ -5,10 +5,10 @@
 :class:`~.options.TrainOptions` fields; ``current``: the model deployed now, if any) and,
 as the run goes, its ``state`` (``running``, ``done``, ``failed``), its phases with their
 progress, and at the end the result: the cross-validated accuracy and confusion, the int8
-check, and the current model's accuracy on the same clips. The model is written to
-``FOLDER/model.tflite`` (with its labels and report beside it). The run touches nothing outside
-``FOLDER``, and every file it writes appears whole or not at all, so a run killed midway
-leaves the deployed model as it was.
+check, and the current model's accuracy on the same clips (with how many of them it was
+trained on, when it records that). The model is written to ``FOLDER/model.tflite`` (with its
+labels and report beside it). The run touches nothing outside ``FOLDER``, and every file it
+writes appears whole or not at all, so a run killed midway leaves the deployed model as it was.
 """
 
 from __future__ import annotations
@@ -119,6 +119,7 @@ def _current(model: str, data: str, classes: list[str]) -> dict:
             "model": model,
             "accuracy": ev.top1,
             "clips": len(ev.clips),
+            "seen": ev.seen,  # of them, trained on (None: the model does not record it)
             "confusion": {"labels": cols, "matrix": m.tolist()},
         }
     except VidclsError as e:

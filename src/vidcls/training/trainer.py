@@ -4,10 +4,11 @@ The backbone stays as it is; the clips' head features (pooled and hidden, after 
 frame) are extracted for each clip and for augmented views of it. A new classifier (softmax
 regression, L2 chosen by contiguous cross-validation on the training clips) is fitted with
 numpy, and with ``method="head"`` both head convs are then trained from it (:mod:`.methods`).
-They are written into a copy of the model in place of the original head, so the result is a
-streaming .tflite with the original's inputs, states, signature and ops, and ``logits`` of the
-new class count. That file is then run on the validation clips as ``vidcls classify`` runs it
-and compared with the float head in numpy (:mod:`.guard`).
+They are written into a copy of the model in place of the original head (with the hashes of
+the clips it was fitted on, :mod:`.seen`), so the result is a streaming .tflite with the
+original's inputs, states, signature and ops, and ``logits`` of the new class count. That file
+is then run on the validation clips as ``vidcls classify`` runs it and compared with the float
+head in numpy (:mod:`.guard`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .methods import fit, validation
 from .options import AUTO, TrainOptions
 from .pool import FeatureRun
 from .progress import Progress, count
+from .seen import TrainedOn
 
 RATE_SAMPLE = 64  # clips whose durations decide --fps auto
 
@@ -112,8 +114,9 @@ def train(
     val_acc, confusion, baseline = validation(fitted, tr, va, len(dataset.classes), options)
     with phases.phase("writing", f"{out} and its labels", "written", 2, "file") as phase:
         rows = getattr(tr, fitted.head.feature)
+        seen = TrainedOn.of(dataset, None if dataset.folders else options.val_fraction)
         labels = export_model(
-            base, fitted.head, dataset.classes, rate, rows, out, options.window, options.fit
+            base, fitted.head, dataset.classes, rate, rows, out, options.window, options.fit, seen
         )
         phase.advance(2)
     evaluation, int8 = verify(
