@@ -31,11 +31,23 @@ needs_shared = pytest.mark.skipif(
 
 @pytest.fixture(scope="session", autouse=True)
 def _session_mirror(tmp_path_factory):
-    """The shared folder is the zoo mirror for the whole run (module fixtures included)."""
+    """The shared folder is the zoo mirror for the whole run (module fixtures included), and
+    the default data folder of ``vidcls serve`` and ``vidcls users`` is a temporary one:
+    no test writes into the real home."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VIDCLS_MIRROR", str(MODELS))
         mp.setenv("VIDCLS_CACHE", str(tmp_path_factory.mktemp("session-cache")))
+        mp.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("session-data")))
+        mp.delenv("VIDCLS_DATA", raising=False)
         yield
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data(tmp_path_factory, monkeypatch):
+    """Every test has a default data folder of its own (empty: no events, clips or users
+    left by another test)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))
+    monkeypatch.delenv("VIDCLS_DATA", raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -126,6 +126,7 @@ def test_tokens_carry_the_role_and_stop_when_revoked(app):
         "name": "vic",
         "role": "viewer",
         "auth": True,
+        "pages": {"events": True, "teach": True},  # the pages this server has
     }
     assert c.get("/api/events", headers=bearer).status_code != 401
     assert c.post("/api/teach/undo", headers=bearer).status_code == 403  # a viewer's token

@@ -208,3 +208,41 @@ def test_api_docs_render_without_internet(server, browser):
     page.screenshot(path=ARTIFACTS / "web_docs.png")
     context.close()
     assert not elsewhere and not errors, (elsewhere, errors)
+
+
+def nav_links(page) -> list[str]:
+    """The header's links once the page has left out the pages this server lacks."""
+    page.wait_for_selector('header.bar nav[data-pages="checked"]', state="attached")
+    return page.locator("header.bar nav a").all_inner_texts()
+
+
+def test_plain_serve_links_events_and_teach_and_both_work(server, browser):
+    """No --data: the default data folder (here conftest's temporary one) holds them."""
+    errors: list[str] = []
+    page = open_page(browser, server.url + "/file", errors)
+    assert nav_links(page) == ["Live", "File", "Events", "Teach", "API"]
+    page.click('nav a[href="teach"]')
+    assert nav_links(page) == ["Live", "File", "Events", "Teach", "API"]
+    page.wait_for_selector("#none", state="visible")  # nothing to label yet, no problem
+    assert page.locator("#problem").is_hidden() and page.locator("#upload").is_enabled()
+    page.click('nav a[href="events"]')
+    page.wait_for_selector("#empty", state="visible")  # "No events yet."
+    assert page.locator("#problem").is_hidden()
+    assert not errors, errors
+
+
+def test_without_a_usable_data_folder_events_and_teach_are_not_linked(tmp_path, browser):
+    afile = tmp_path / "afile"
+    afile.write_text("x")  # XDG_DATA_HOME/vidcls cannot be made under a file
+    env = server_env(tmp_path / "cache", MODELS, XDG_DATA_HOME=str(afile))
+    env.pop("VIDCLS_DATA", None)
+    with ServerProcess(["--log-level", "warning"], env, tmp_path / "server.log") as s:
+        errors: list[str] = []
+        page = open_page(browser, s.url + "/file", errors)
+        assert nav_links(page) == ["Live", "File", "API"]
+        page.goto(s.url + "/teach")  # typed in: says why, and offers nothing to press
+        page.wait_for_selector("#problem", state="visible")
+        assert "--data DIR" in page.inner_text("#problem")
+        assert page.locator("main.teach > section:visible").count() == 0
+        assert not errors, errors
+    assert "no events or teaching pages (give a folder: --data DIR)" in s.output()

@@ -7,7 +7,7 @@ import argparse
 import dataclasses
 import os
 
-from ..serve.options import LOG_LEVELS, ServeOptions
+from ..serve.options import DATA_DEFAULT, LOG_LEVELS, ServeOptions
 
 HELP = "web app (live camera, files) and HTTP API"
 NUMBERS = (  # the numeric flags: field (= flag), type, metavar, help
@@ -90,7 +90,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--data",
         metavar="DIR",
         help="where the events, the teaching folder, the users and the audit log live "
-        "[$VIDCLS_DATA or ~/.local/share/vidcls]",
+        f"[{DATA_DEFAULT}]; the events and teaching pages keep their data here",
     )
     signin = p.add_mutually_exclusive_group()
     signin.add_argument(

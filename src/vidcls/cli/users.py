@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 import time
 
 from ..errors import VidclsError
+from ..serve.options import DATA_DEFAULT, default_data_folder
 from ..serve.users import ROLES, Users, check_name
 
 HELP = "who may use vidcls serve: users, passwords, roles, tokens"
@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
         metavar="DIR",
-        help="the server's data folder [$VIDCLS_DATA or ~/.local/share/vidcls]",
+        help=f"the server's data folder, as vidcls serve --data [{DATA_DEFAULT}]",
     )
     sub = p.add_subparsers(dest="action", required=True)
     add = sub.add_parser("add", help="a new user")
@@ -54,8 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def data_folder(args: argparse.Namespace) -> str:
-    default = os.environ.get("VIDCLS_DATA") or os.path.expanduser("~/.local/share/vidcls")
-    return args.data or default
+    """--data, else the default vidcls serve uses."""
+    return args.data or default_data_folder()
 
 
 def read_password(from_stdin: bool) -> str:

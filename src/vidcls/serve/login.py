@@ -1,7 +1,7 @@
 """Signing in and out: the page ``/login``, ``POST /login`` (a name and password, JSON or a
-form: a session cookie), ``POST /logout``, ``GET /api/me`` (who the pages are showing) and
-``GET /api/audit`` (the audit log, admins only). Who may call them is in
-:mod:`~vidcls.serve.access`."""
+form: a session cookie), ``POST /logout``, ``GET /api/me`` (who the pages are showing, and
+which pages this server has) and ``GET /api/audit`` (the audit log, admins only). Who may
+call them is in :mod:`~vidcls.serve.access`."""
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at runtime.
 import asyncio
@@ -103,10 +103,11 @@ async def logout(request: Request, state: State) -> Response:
     return response
 
 
-@router.get("/api/me", summary="Who is signed in, and whether sign-in is on")
+@router.get("/api/me", summary="Who is signed in, whether sign-in is on, the pages on")
 async def me(request: Request, state: State) -> dict:
     caller = request.state.caller
-    return {"name": caller.name, "role": caller.role, "auth": state.auth}
+    pages = {"events": state.store is not None, "teach": state.teacher is not None}
+    return {"name": caller.name, "role": caller.role, "auth": state.auth, "pages": pages}
 
 
 @router.get("/api/audit", summary="Sign-ins and changes, newest first (admins)")

@@ -21,6 +21,18 @@ MB = 1 << 20
 MAX_STREAMS = 16
 OPEN = "VIDCLS_NO_AUTH_ON_NETWORK"  # set to 1, with --no-auth, to serve a network unsigned
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+DATA_DEFAULT = "$VIDCLS_DATA, else $XDG_DATA_HOME/vidcls, else ~/.local/share/vidcls"
+
+
+def default_data_folder() -> str:
+    """The data folder when none is given (``vidcls serve`` and ``vidcls users`` alike):
+    ``$VIDCLS_DATA``, else ``$XDG_DATA_HOME/vidcls`` (an absolute one, as the XDG base
+    directory spec says), else ``~/.local/share/vidcls``."""
+    if os.environ.get("VIDCLS_DATA"):
+        return os.environ["VIDCLS_DATA"]
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = xdg if os.path.isabs(xdg) else os.path.expanduser("~/.local/share")
+    return os.path.join(base, "vidcls")
 
 
 def _positive_int(name: str, value: object) -> None:
@@ -50,9 +62,11 @@ class ServeOptions:
     included) new ones are closed unread (:mod:`vidcls.serve.protocol`). ``host``, ``port``,
     ``certfile``, ``keyfile`` and ``log_level`` are where and how :func:`vidcls.serve.serve`
     listens. ``config``: cameras to watch in the background (``vidcls live --config``), their
-    events kept in ``data``/events.db (default ``$VIDCLS_DATA`` or ~/.local/share/vidcls) for
-    the events page. ``auth``: callers sign in (users of ``data_folder``, ``vidcls users``);
-    None: on unless ``host`` is loopback; False on another host needs
+    events kept in ``data``/events.db for the events page. ``data``: the folder of the
+    events, the teaching page's clips and models, the users and the audit log (None:
+    :func:`default_data_folder`, and when that cannot be made the server runs without the
+    events and teaching pages). ``auth``: callers sign in (users of ``data_folder``,
+    ``vidcls users``); None: on unless ``host`` is loopback; False on another host needs
     ``VIDCLS_NO_AUTH_ON_NETWORK=1`` as well.
     """
 
@@ -124,9 +138,8 @@ class ServeOptions:
 
     @property
     def data_folder(self) -> str:
-        """Where the events database lives."""
-        default = os.environ.get("VIDCLS_DATA") or os.path.expanduser("~/.local/share/vidcls")
-        return self.data or default
+        """Where the events, the teaching folder, the users and the audit log live."""
+        return self.data or default_data_folder()
 
     @property
     def max_upload_bytes(self) -> int:

@@ -41,8 +41,7 @@ class ServerState:
             )
         self.signins = SignIns()
         self.attempts = Attempts()
-        keeps_data = self.auth or options.config is not None or options.data is not None
-        self.audit = Audit(options.data_folder if keeps_data else None)
+        self.audit = Audit(None)  # in memory until the data folder is known to be usable
         self.pool = ModelPool(
             options.model,
             top_k=options.top_k,
@@ -72,13 +71,27 @@ class ServerState:
             self.store = EventStore(os.path.join(options.data_folder, "events.db"))
             self.cameras = Cameras(config, self.store, options.base_url)
             self.cameras.start()
-        elif options.data is not None:
-            from ..live.store import EventStore
-
-            self.store = EventStore(os.path.join(options.data_folder, "events.db"))
-        self.teacher = None  # the teaching page's folder, with a data folder
-        if options.config is not None or options.data is not None:
+        else:  # the events kept before, and teaching: in the data folder, given or not
+            self.store = self._event_store()
+        self.teacher = None  # the teaching page's folder, with a usable data folder
+        if self.store is not None:
             self._start_teacher()
+        if self.auth or self.teacher is not None:
+            self.audit = Audit(options.data_folder)
+
+    def _event_store(self):
+        """The data folder's events database; None, with a warning, when the default folder
+        cannot hold it (the events and teaching pages are then off); a VidclsError when the
+        folder was given (--data)."""
+        from ..live.store import EventStore
+
+        try:
+            return EventStore(os.path.join(self.options.data_folder, "events.db"))
+        except VidclsError as e:
+            if self.options.data is not None:
+                raise
+            log.warning("%s: no events or teaching pages (give a folder: --data DIR)", e)
+            return None
 
     def _start_teacher(self) -> None:
         """The teaching folder in the data folder; the model deployed there before a restart
@@ -88,7 +101,15 @@ class ServerState:
         base = self.pool.entry(self.pool.default).spec
         if self.cameras is not None:
             base = str(self.cameras.config.file.model)
-        self.teacher = Teacher(os.path.join(self.options.data_folder, "teach"), base, self.deploy)
+        folder = os.path.join(self.options.data_folder, "teach")
+        try:
+            self.teacher = Teacher(folder, base, self.deploy)
+        except OSError as e:
+            problem = VidclsError(f"cannot make the teaching folder ({e.strerror})", folder)
+            if self.options.data is not None or self.cameras is not None:
+                raise problem from None
+            log.warning("%s: no teaching page (give a folder: --data DIR)", problem)
+            return
         current = self.teacher.deployed()["current"]
         if current is not None:
             try:

@@ -37,7 +37,7 @@ from .upload import (
 State = Annotated[ServerState, Depends(get_state)]
 router = APIRouter()
 log = logging.getLogger("vidcls.serve")
-NO_TEACHER = "teaching needs a data folder: start the server with --data DIR (or --config)"
+NO_TEACHER = "teaching needs a data folder and the server could not make one: give --data DIR"
 
 
 class LabelBody(BaseModel):

@@ -1,4 +1,6 @@
-// Every page's header: who is signed in, a sign-out button, and no Teach link for viewers.
+// Every page's header: who is signed in, a sign-out button, and links only to the pages
+// this server has (no Events or Teach without a data folder) and the caller may use (no
+// Teach for viewers).
 "use strict";
 
 (async () => {
@@ -7,9 +9,12 @@
   const me = await r.json();
   const nav = document.querySelector("header.bar nav");
   if (!nav) return;
-  if (me.role !== "admin") {
-    nav.querySelectorAll('a[href="teach"]').forEach((a) => a.remove());
+  const pages = me.pages || {};
+  const gone = (page) => page === "teach" ? !pages.teach || me.role !== "admin" : !pages[page];
+  for (const page of ["events", "teach"]) {
+    if (gone(page)) nav.querySelectorAll(`a[href="${page}"]`).forEach((a) => a.remove());
   }
+  nav.dataset.pages = "checked";  // the links left are the ones that work
   if (!me.auth) return;
   const who = document.createElement("span");
   who.className = "account";

@@ -23,7 +23,7 @@ async function call(method, url, body, type) {
   }
   const r = await fetch(url, init);
   const doc = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(doc.detail || `${r.status} ${r.statusText}`);
+  if (!r.ok) throw Object.assign(new Error(doc.detail || `${r.status} ${r.statusText}`), { status: r.status });
   return doc;
 }
 
@@ -116,6 +116,10 @@ async function refresh() {
     render();
   } catch (e) {
     problem(e.message);
+    if (e.status === 404) {  // no teaching on this server (no data folder): nothing to press
+      document.querySelectorAll("main.teach > section").forEach((s) => { s.hidden = true; });
+      return;
+    }
   }
   showAudit();
 }
