@@ -179,8 +179,13 @@ class BenchServer:
         import urllib.request
 
         self.log = tempfile.TemporaryFile()
+        self.data = tempfile.TemporaryDirectory(prefix="vidcls-bench-")  # not the user's
         self.proc = subprocess.Popen(
-            self.args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT
+            self.args,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, VIDCLS_DATA=self.data.name),
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -205,6 +210,7 @@ class BenchServer:
         if "Traceback" in self.output():
             print(self.output(), file=sys.stderr)
         self.log.close()
+        self.data.cleanup()
 
     def output(self) -> str:
         """What the server printed (its last lines)."""
