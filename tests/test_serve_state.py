@@ -110,12 +110,19 @@ def test_a_default_folder_that_cannot_be_made_turns_the_pages_off(tmp_path, monk
         create_app(ServeOptions(data=str(afile / "vidcls"), max_threads=1))
 
 
-def test_serve_config_watches_the_others_and_names_the_cameras_that_cannot_open(tmp_path):
+def test_serve_config_watches_the_others_and_names_the_cameras_that_cannot_open(
+    tmp_path, monkeypatch
+):
+    """A missing camera and one that is not a video are named in /healthz while the third
+    plays; its clip, in a clips folder given relative to where the server started (as in
+    docs/cameras.example.yml), is served at /media/CAMERA/..."""
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.mp4").write_bytes(b"not a video")
     config = tmp_path / "cameras.yml"
     config.write_text(
         f"""\
 replay: true
+clips: {{folder: results/clips}}
 cameras:
   gone: {{source: {tmp_path / "missing.mp4"}}}
   ice: {{source: {video("carving_ice_rpi.mp4")}}}
@@ -133,3 +140,7 @@ cameras:
         assert "no such file" in failed["gone"] and "cannot open" in failed["bad"]
         events = client.get("/api/events").json()["events"]
         assert [(e["source"], e["label"]) for e in events] == [("ice", "carving ice")]
+        assert events[0]["clip"].startswith("/media/ice/"), events[0]
+        clip = client.get(events[0]["clip"])
+        assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4"
+        assert (tmp_path / "results" / "clips" / events[0]["clip"][len("/media/") :]).is_file()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -98,7 +99,8 @@ class Cameras:
         if c.clips is not None:
             k = c.clips
             fields = ("pre_roll", "post_roll", "max_clip", "keep_days", "keep_gb", "snapshots")
-            self.clips = ClipOptions(k.folder, **{f: getattr(k, f) for f in fields})
+            folder = os.path.abspath(k.folder)  # the events keep paths the pages can serve
+            self.clips = ClipOptions(folder, **{f: getattr(k, f) for f in fields})
             make_folder(k.folder)  # a file by that name: refused now, as vidcls live does
         if base_url is not None and self.clips is not None:
             sinks = [Linked(sink, Path(self.clips.folder), base_url) for sink in sinks]
