@@ -21,13 +21,14 @@ def has_encoder(name: str) -> bool:
     return True
 
 
-def stream_copy(source: Path, out: Path) -> Path:
-    """``source``'s video packets remuxed into the MP4 ``out`` as the clip recorder writes
-    them (:func:`vidcls.media.write_clip`): the camera's codec, nothing encoded."""
+def stream_copy(source: Path, out: Path, most: int | None = None) -> Path:
+    """``source``'s video packets (the first ``most``) remuxed into the MP4 ``out`` as the
+    clip recorder writes them (:func:`vidcls.media.write_clip`): the camera's codec, nothing
+    encoded."""
     with av.open(str(source)) as c:
         stream = c.streams.video[0]
         packets = [p for p in c.demux(stream) if p.size]
-        return write_clip(stream, packets, out)
+        return write_clip(stream, packets[:most], out)
 
 
 def reencoded(source: Path, out: Path, codec: str, fps: int = 30) -> Path:

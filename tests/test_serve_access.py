@@ -27,6 +27,7 @@ pytestmark = needs_shared
 PUBLIC = {"/login", "/healthz", "/static", "/static-offline-docs"}
 # What a viewer may call (the rest needs an admin).
 VIEWER = {"/", "/file", "/events", "/api/events", "/media/{path:path}", "/v1/models",
+          "/api/playable/{path:path}",
           "/v1/classify", "/v1/stream", "/openapi.json", "/docs", "/docs/oauth2-redirect",
           "/redoc", "/logout", "/api/me"}  # fmt: skip
 PAGES = {"/", "/file", "/events", "/teach", "/docs", "/redoc"}

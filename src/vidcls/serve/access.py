@@ -45,6 +45,7 @@ ACCESS = {  # route path (as registered): who may call it. Unlisted: ADMIN.
     "/events": VIEWER,
     "/api/events": VIEWER,
     "/media/{path:path}": VIEWER,
+    "/api/playable/{path:path}": VIEWER,  # a clip's browser copy (made on the first call)
     "/openapi.json": VIEWER,
     "/docs": VIEWER,
     "/docs/oauth2-redirect": VIEWER,

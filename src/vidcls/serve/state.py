@@ -62,6 +62,7 @@ class ServerState:
             max_workers=options.max_jobs, thread_name_prefix="vidcls-jobs"
         )
         self.store, self.cameras = None, None  # the events database, the config's cameras
+        self.copies = None  # browser copies of clips (with a clips folder)
         if options.config is not None:
             from ..config import load_config
             from ..live.cameras import Cameras
@@ -71,6 +72,10 @@ class ServerState:
             self.store = EventStore(os.path.join(options.data_folder, "events.db"))
             self.cameras = Cameras(config, self.store, options.base_url)
             self.cameras.start()
+            if self.cameras.media is not None:
+                from .playable import Copies
+
+                self.copies = Copies()  # browser copies of the clips browsers cannot play
         else:  # the events kept before, and teaching: in the data folder, given or not
             self.store = self._event_store()
         self.teacher = None  # the teaching page's folder, with a usable data folder
@@ -182,6 +187,8 @@ class ServerState:
     def close(self) -> None:
         """Stop the worker threads (work under way is not waited for, but for the frame each
         live-stream worker is on)."""
+        if self.copies is not None:
+            self.copies.close()
         if self.cameras is not None:
             self.cameras.close()
         elif self.store is not None:

@@ -42,25 +42,32 @@ function item(e) {
   return li;
 }
 
+let playing = 0;  // the clip clicked last: retries and copies of older ones stop
+
 function play(e, tries = 0) {
+  if (tries === 0) playing++;
+  const mine = playing;
   $("player").hidden = false;
+  $("clip-note").hidden = $("download").hidden = true;
   const title = `${e.label} · ${e.zone ? e.source + " · " + e.zone : e.source}`;
   $("playing").textContent = title;
   const video = $("clip");
   // A clip ends a post-roll after its event: the newest may still be being written.
   video.onerror = async () => {
+    if (mine !== playing) return;
     const code = video.error ? video.error.code : 0;
     let status = 0;  // what the server says of the clip now (a 1-byte read)
     if (code !== 2) {
       const r = await fetch(e.clip.slice(1), { headers: { Range: "bytes=0-0" } }).catch(() => null);
       status = r ? r.status : 0;
     }
+    if (mine !== playing) return;
     if (tries < 15 && (code === 2 || status === 404 || status === 0)) {
       // A network hiccup, or the newest clip still being written: try again.
       if (status === 404) $("playing").textContent = `${title} (the clip is still being written…)`;
-      setTimeout(() => play(e, tries + 1), code === 2 ? 500 : 2000);
+      setTimeout(() => { if (mine === playing) play(e, tries + 1); }, code === 2 ? 500 : 2000);
     } else if (status === 200 || status === 206) {
-      $("playing").textContent = `${title} (this browser cannot play the clip's video codec)`;
+      browserCopy(e, title, mine);  // there, but not in a codec this browser decodes
     } else {
       $("playing").textContent = `${title} (no clip)`;
     }
@@ -68,6 +75,45 @@ function play(e, tries = 0) {
   video.src = e.clip.slice(1);
   video.play().catch(() => {});
   if (tries === 0) $("player").scrollIntoView({ behavior: "smooth" });
+}
+
+// The clip in a codec this browser does not decode: the server makes (once) a copy it can
+// play, and says how far along it is; when no copy can be made, the clip can be downloaded.
+async function browserCopy(e, title, mine) {
+  const video = $("clip");
+  const ask = "api/playable/" + e.clip.slice("/media/".length);
+  for (let polls = 0, silent = 0; polls < 900; polls++) {
+    const r = await fetch(ask).catch(() => null);
+    const body = r ? await r.json().catch(() => ({})) : {};
+    if (mine !== playing) return;
+    if (r && r.status === 200 && body.state === "ready") {
+      $("playing").textContent = `${title} (a copy made for the browser)`;
+      video.onerror = () => { if (mine === playing) offer(e, title, "this browser cannot play the copy either"); };
+      video.src = body.url.slice(1);
+      video.play().catch(() => {});
+      return;
+    }
+    if (r && r.status === 200) break;  // "original": browsers play it, but not this one
+    const waiting = r && (r.status === 202 || r.status === 503);
+    if (!waiting && (r || ++silent > 5)) {
+      offer(e, title, body.detail || `no copy can be made (${r ? r.status : "no answer"})`);
+      return;
+    }
+    const done = body.progress ? ` ${Math.round(body.progress * 100)}%` : "";
+    $("playing").textContent = `${title} (making a copy this browser can play…${done})`;
+    await new Promise((ok) => setTimeout(ok, r && r.status === 503 ? 5000 : 1000));
+    if (mine !== playing) return;
+  }
+  offer(e, title, "this browser cannot play the clip's video codec");
+}
+
+function offer(e, title, why) {
+  $("playing").textContent = title;
+  $("clip").onerror = null;
+  $("clip").removeAttribute("src");
+  $("clip-note").textContent = `Cannot play the clip here: ${why}. Download it to play it in a video player.`;
+  $("download").href = e.clip.slice(1);
+  $("clip-note").hidden = $("download").hidden = false;
 }
 
 let asked = 0;  // the latest load: answers to older ones (a filter typed on) are dropped
