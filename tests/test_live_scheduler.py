@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import needs_shared, video
 
-from vidcls import ClassifierOptions, VideoClassifier
+from vidcls import ClassifierOptions, VidclsError, VideoClassifier
 from vidcls.live.capture import FrameSlot
 from vidcls.live.clock import VirtualClock
 from vidcls.live.scheduler import Scheduler
@@ -181,9 +181,38 @@ def test_a_feed_ends_with_its_source_and_its_open_segment_is_closed(model, frame
     drive(scheduler, clock, [], 1.0)
     opened = [e for r in results for e in r.events if e.kind == "start"]
     assert opened and len(ended) == 1 and [e.kind for e in ended[0]] == ["end"]
+    assert ended[0][0].start_id == opened[-1].id and not ended[0][0].interrupted  # it ended
     assert feed not in scheduler.feeds and feed in scheduler.ended
     scheduler.remove(feed)  # a second end changes nothing
     assert len(ended) == 1
+
+
+@pytest.mark.parametrize("how", ["failed", "offline at the stop"])
+def test_a_segment_closed_because_its_source_was_lost_is_interrupted(model, frames, how):
+    clock = VirtualClock(100.0, run_cost=0.004)
+    scheduler = Scheduler(model, workers=1, clock=clock, segments=True)
+    cam, results, ended = Camera(frames), [], []
+    scheduler.add("cam", cam.slot, lambda f, r: results.append(r), lambda f, e: ended.append(e))
+    drive(scheduler, clock, [cam], 3.0)
+    if how == "failed":
+        cam.slot.error = VidclsError("reading failed (connection reset)", "cam")
+        cam.slot.close()
+        drive(scheduler, clock, [], 1.0)
+    else:  # lost, being retried, when the run stops
+        cam.slot.online = False
+        scheduler.stop()
+    (end,) = ended[0]
+    assert end.interrupted and end.start_id == [e for r in results for e in r.events][-1].id
+
+
+def test_a_run_stopped_while_its_source_is_up_does_not_interrupt_its_segment(model, frames):
+    clock = VirtualClock(100.0, run_cost=0.004)
+    scheduler = Scheduler(model, workers=1, clock=clock, segments=True)
+    cam, ended = Camera(frames), []
+    scheduler.add("cam", cam.slot, lambda f, r: None, lambda f, e: ended.append(e))
+    drive(scheduler, clock, [cam], 3.0)
+    scheduler.stop()  # Ctrl-C, --duration: the watching stopped, not the source
+    assert [(e.kind, e.interrupted) for e in ended[0]] == [("end", False)]
 
 
 def test_a_reset_forgets_the_state_before_the_next_frame(model, frames):

@@ -154,6 +154,7 @@ def test_a_segment_long_enough_only_as_it_closes_starts_and_ends_when_decided():
         events += seg.update(float(t), p)
     assert [(e.kind, round(e.time, 6)) for e in events] == [("start", 1.0), ("end", 1.0)]
     assert (events[0].segment.start, events[0].segment.end) == (0.0, 1.0)
+    assert events[1].start_id == events[0].id != events[1].id  # the end names its start
 
 
 def test_finish_closes_at_last_time_plus_one_frame():
@@ -184,6 +185,7 @@ def test_reset_closes_the_segment_and_forgets_the_smoothing():
     assert feed(seg, b_then_a[0]) == [("start", 0.0, "b")]
     closed = seg.reset()
     assert [(e.kind, round(e.time, 6), e.segment.label) for e in closed] == [("end", 2.0, "b")]
+    assert not closed[0].interrupted  # a reset asked for: the action may go on
     assert seg.reset() == []  # nothing open, nothing remembered
     assert feed(seg, b_then_a[1], t0=2.0) == [("start", 2.0, "a")]  # a at once: fresh average
     seg.finish()
@@ -191,6 +193,27 @@ def test_reset_closes_the_segment_and_forgets_the_smoothing():
         ("b", 0.0, 2.0),
         ("a", 2.0, 4.0),
     ]
+
+
+def test_an_end_names_its_start_and_says_whether_its_source_was_lost():
+    seg = Segmenter(LABELS, SegmentOptions(enter=0.5, exit=0.15, min_duration=1.0, smoothing=0))
+    events = []
+    for t, p in zip(times(10), rows([0.9] * 10), strict=True):
+        events += seg.update(float(t), p)
+    (start,) = events
+    (end,) = seg.reset(interrupted=True)  # the source was lost, the action had not stopped
+    assert (end.kind, end.start_id, end.interrupted, start.start_id) == (
+        "end",
+        start.id,
+        True,
+        None,
+    )
+    again = []
+    for t, p in zip(times(10) + 5.0, rows([0.9] * 10), strict=True):
+        again += seg.update(float(t), p)
+    (end2,) = seg.finish()  # the end of input
+    assert (end2.start_id, end2.interrupted) == (again[0].id, False)
+    assert len({start.id, end.id, again[0].id, end2.id}) == 4
 
 
 def test_random_probabilities_give_consistent_segments_and_events():

@@ -136,6 +136,20 @@ def test_the_webhook_gets_the_clips_web_address(server):
         assert httpx.get(e["snapshot"]).headers["content-type"] == "image/jpeg"
 
 
+def test_the_store_and_the_api_carry_the_webhooks_documents_and_ids(server):
+    hooked = {e["event_id"]: e for e in Hook.received if e["event"] == "end"}
+    listed = httpx.get(server.url + "/api/events", params={"limit": 500}).json()["events"]
+    assert sorted(e["event_id"] for e in listed) == sorted(hooked)  # each end once, one id
+    starts = {e["event_id"] for e in Hook.received if e["event"] == "start"}
+    for e in listed:  # the same document, but the clip's address (the webhook's is absolute)
+        sent = hooked[e["event_id"]]
+        assert {k: e[k] for k in sent if k not in ("clip", "snapshot")} == {
+            k: v for k, v in sent.items() if k not in ("clip", "snapshot")
+        }
+        assert sent["clip"] == server.url + e["clip"] and e["start_id"] in starts
+        assert e["interrupted"] is False  # the files ended: nothing was lost
+
+
 def test_the_events_page_lists_them_and_plays_a_clip(server):
     args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -22,6 +22,7 @@ import pytest
 
 from vidcls.cli.flags import add_sinks, sinks_of
 from vidcls.errors import VidclsError
+from vidcls.events import event_doc
 from vidcls.results import Segment, SegmentEvent
 from vidcls.sinks import MqttSink, WebhookSink, close_all, parse_url, topic_level
 
@@ -65,7 +66,8 @@ def free_port() -> int:
 
 def events(label: str = "running", start: float = 2.0) -> tuple[SegmentEvent, SegmentEvent]:
     seg = Segment(label, 3, start - 1.0, start, 0.8)
-    return SegmentEvent("start", start, seg), SegmentEvent("end", start + 1.5, seg)
+    first = SegmentEvent("start", start, seg)
+    return first, SegmentEvent("end", start + 1.5, seg, start_id=first.id)
 
 
 @pytest.fixture(autouse=True)
@@ -192,6 +194,9 @@ def test_mqtt_events_and_the_retained_current_action(broker):
         (source, "end", 3.5),
     ]
     assert docs[1]["segment"] == start.segment.to_dict()
+    assert [d["event_id"] for d in docs] == [start.id, end.id]  # the ids the events were made with
+    assert (docs[1]["start_id"], docs[1]["interrupted"]) == (start.id, False)
+    assert docs[1] == event_doc(source, end)  # the one shape
     assert watch.on(f"t1/{level}/status") == ["online"]  # implied by the first event
     assert retained(broker.port, "t1/status") == "online"
     sink.close(2)
@@ -396,6 +401,8 @@ def test_webhook_posts_each_event_in_order(hook):
         ("cam 1", kind, label) for label in "abc" for kind in ("start", "end")
     ]
     assert docs[0]["time"] == 2.0 and docs[0]["segment"]["end"] == 2.0
+    assert [d["event_id"] for d in docs] == [e.id for e in sent]
+    assert [d["start_id"] for d in docs[1::2]] == [e.id for e in sent[::2]]
     wall = datetime.datetime.fromisoformat(docs[0]["wall_time"].replace("Z", "+00:00"))
     assert abs(wall - datetime.datetime.now(datetime.timezone.utc)).total_seconds() < 60
     path, headers, _ = hook.requests[0]

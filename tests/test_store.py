@@ -1,5 +1,6 @@
-"""The events database: what a finished event records, filters and pages, a restart, a
-SIGKILL while writing, and files that are not databases or are locked."""
+"""The events database: what a finished event records (its id and document), filters and
+pages, a repeat stored once, a database of the version before ids, a restart, a SIGKILL while
+writing, and files that are not databases or are locked."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import time
 import pytest
 
 from vidcls import VidclsError
+from vidcls.events import event_doc
+from vidcls.ids import id_time
 from vidcls.live.sources import FeedName
 from vidcls.live.store import EventStore
 from vidcls.results import Segment, SegmentEvent
@@ -24,10 +27,11 @@ def end(label: str, start: float, stop: float, decided: float, **files) -> Segme
 
 
 def test_an_end_is_a_row_with_wall_clock_times_and_its_files(tmp_path):
-    store = EventStore(tmp_path / "events.db", clock=lambda: NOW)
+    store = EventStore(tmp_path / "events.db")
     store.event("door", SegmentEvent("start", 1.0, Segment("running", 1, 0.5, 1.0, 0.6)))
-    store.event("door", end("running", 10.0, 14.0, 15.0, clip="/c/a.mp4", snapshot="/c/a.jpg"))
-    store.event(FeedName("yard", "pool"), end("swimming", 2.0, 3.0, 3.0))
+    files = {"clip": "/c/a.mp4", "snapshot": "/c/a.jpg"}
+    store.event("door", end("running", 10.0, 14.0, 15.0, wall_time=NOW, **files))
+    store.event(FeedName("yard", "pool"), end("swimming", 2.0, 3.0, 3.0, wall_time=NOW))
     pool, door = store.query()  # newest first; the start made no row
     assert (door.source, door.zone, door.label) == ("door", None, "running")
     assert (door.start, door.end) == (NOW - 5.0, NOW - 1.0)  # decided at 15 s, "now"
@@ -35,12 +39,96 @@ def test_an_end_is_a_row_with_wall_clock_times_and_its_files(tmp_path):
     assert (pool.source, pool.zone, pool.clip) == ("yard", "pool", None)
 
 
+def test_a_row_keeps_the_events_id_and_document_and_a_repeat_is_stored_once(tmp_path):
+    store = EventStore(tmp_path / "events.db")
+    first = end("running", 10.0, 14.0, 15.0, wall_time=NOW, start_id="s1", interrupted=True)
+    store.event(FeedName("yard", "pool"), first)
+    store.event(FeedName("yard", "pool"), first)  # delivered again (a retry, another path)
+    other = end("running", 10.0, 14.0, 15.0, wall_time=NOW)  # the same but another event
+    store.event("door", other)
+    door, pool = store.query()  # the repeat made no row
+    assert (pool.event_id, door.event_id) == (first.id, other.id) and first.id != other.id
+    assert pool.doc == event_doc(FeedName("yard", "pool"), first)
+    assert (pool.doc["start_id"], pool.doc["interrupted"]) == ("s1", True)
+    again = EventStore(tmp_path / "events.db")
+    again.event(FeedName("yard", "pool"), first)  # after a restart too
+    assert again.query() == [door, pool]
+
+
+OLD_SCHEMA = """
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    zone TEXT,
+    label TEXT NOT NULL,
+    start REAL NOT NULL,
+    end REAL NOT NULL,
+    peak REAL NOT NULL,
+    clip TEXT,
+    snapshot TEXT
+);
+CREATE INDEX events_start ON events (start);
+"""  # the schema of the version before event ids, as it made events.db
+
+
+def test_a_database_of_the_version_before_ids_gains_them(tmp_path):
+    path = tmp_path / "events.db"
+    with sqlite3.connect(path) as old:
+        old.executescript(OLD_SCHEMA)
+        old.execute("PRAGMA journal_mode=WAL")
+        row = "INSERT INTO events (source, zone, label, start, end, peak, clip, snapshot)"
+        old.execute(
+            row + " VALUES (?,?,?,?,?,?,?,?)",
+            ("door", None, "running", NOW, NOW + 4, 0.9, "/c/a.mp4", None),
+        )
+        old.execute(
+            row + " VALUES (?,?,?,?,?,?,?,?)",
+            ("yard", "pool", "swimming", NOW + 9, NOW + 10, 0.8, None, None),
+        )
+    old.close()
+    store = EventStore(path)
+    pool, door = store.query()
+    assert (door.id, door.source, door.label, door.start, door.end) == (
+        1,
+        "door",
+        "running",
+        NOW,
+        NOW + 4,
+    )
+    assert door.doc == {
+        "source": "door",
+        "event": "end",
+        "event_id": door.event_id,
+        "time": NOW + 4,  # an old row's clock is the wall clock
+        "wall_time": "2027-01-15T08:00:04.000Z",
+        "segment": {"label": "running", "index": -1, "start": NOW, "end": NOW + 4, "peak": 0.9},
+        "clip": "/c/a.mp4",
+        "start_id": None,
+        "interrupted": False,
+    }
+    assert (pool.doc["source"], pool.doc["zone"], pool.doc["segment"]["label"]) == (
+        "yard",
+        "pool",
+        "swimming",
+    )
+    assert door.event_id < pool.event_id  # made from their end times: in time order
+    assert id_time(door.event_id) == NOW + 4 and id_time(pool.event_id) == NOW + 10
+    store.close()
+    reopened = EventStore(path)  # the same ids again: nothing left to migrate
+    assert [r.event_id for r in reopened.query()] == [pool.event_id, door.event_id]
+    new = end("walking", 0, 1, 1, wall_time=NOW + 20)
+    reopened.event("door", new)
+    reopened.event("door", new)
+    assert [r.event_id for r in reopened.query()] == [new.id, pool.event_id, door.event_id]
+
+
 def test_filters_and_pages(tmp_path):
     t = [NOW]
-    store = EventStore(tmp_path / "events.db", clock=lambda: t[0])
+    store = EventStore(tmp_path / "events.db")
     for i in range(12):
         t[0] = NOW + 100 * i
-        store.event("door" if i % 2 else "yard", end("walking" if i % 3 else "running", 0, 1, 1))
+        label = "walking" if i % 3 else "running"
+        store.event("door" if i % 2 else "yard", end(label, 0, 1, 1, wall_time=t[0]))
     assert [e.id for e in store.query(limit=5)] == [12, 11, 10, 9, 8]
     assert [e.id for e in store.query(limit=5, before=8)] == [7, 6, 5, 4, 3]
     assert {e.source for e in store.query(source="door")} == {"door"}

@@ -10,6 +10,7 @@ import stat
 
 import pytest
 
+from vidcls.events import frame_doc
 from vidcls.results import Category, FrameResult, Segment, SegmentEvent, VideoResult
 from vidcls.writers import (
     WRITERS,
@@ -51,6 +52,8 @@ def test_summary_only_leaves_frames_out_of_every_format():
     assert "0:00.20" not in render([r], "table", frames=False)
     lines = [json.loads(x) for x in render([r], "jsonl", frames=False).splitlines()]
     assert [set(x) for x in lines] == [{"source", "segment"}, {"source", "model", "fps", "summary"}]
+    lines = [json.loads(x) for x in render([r], "jsonl").splitlines()]
+    assert lines[: len(r.frames)] == [frame_doc(r.source, f) for f in r.frames]  # as live
 
 
 def test_csv_has_one_header_and_a_row_per_category():

@@ -87,14 +87,15 @@ class Pipeline:
             self.classifier.set_feed_rate(fps or fallback_fps or 5.0)
         self.reset()
 
-    def reset(self) -> list[SegmentEvent]:
-        """Forget the state (a new clip, or a source that was reopened); closes open segments."""
+    def reset(self, interrupted: bool = False) -> list[SegmentEvent]:
+        """Forget the state (a new clip, or a source that was reopened after a loss:
+        ``interrupted``); closes open segments."""
         self.classifier.reset()
-        return self.segmenter.reset() if self.segmenter is not None else []
+        return self.segmenter.reset(interrupted) if self.segmenter is not None else []
 
-    def finish(self) -> list[SegmentEvent]:
-        """End of input: closes the open segment."""
-        return self.segmenter.finish() if self.segmenter is not None else []
+    def finish(self, interrupted: bool = False) -> list[SegmentEvent]:
+        """End of input (``interrupted``: the source was lost); closes the open segment."""
+        return self.segmenter.finish(interrupted) if self.segmenter is not None else []
 
     @property
     def segments(self):

@@ -9,7 +9,10 @@ server's pydantic schema is derived from these classes (:mod:`vidcls.serve.schem
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from time import time as _wall_clock
 from typing import TYPE_CHECKING
+
+from .ids import new_id
 
 if TYPE_CHECKING:  # numpy only where it is needed: the command line starts without it
     import numpy as np
@@ -49,21 +52,31 @@ class Segment:
 
 @dataclass(frozen=True)
 class SegmentEvent:
-    """``kind`` is ``"start"`` (once the segment has lasted ``min_duration``) or ``"end"``."""
+    """``kind`` is ``"start"`` (once the segment has lasted ``min_duration``) or ``"end"``.
+
+    ``time`` is when it was decided on the source's clock, ``wall_time`` on the wall clock
+    (seconds since the epoch; default: when made). ``id`` (default: a new
+    :func:`~vidcls.ids.new_id` of ``wall_time``) is made once, where the event is decided,
+    and every output of the event carries it; an end carries its start's id in ``start_id``,
+    and ``interrupted`` when its segment closed because the source was lost, not because the
+    action stopped. Its JSON is :func:`vidcls.events.event_doc`'s.
+    """
 
     kind: str
     time: float
     segment: Segment
     clip: str | None = None  # the end's event clip (written within post_roll seconds)
     snapshot: str | None = None  # the end's snapshot, a JPEG
+    id: str = ""
+    start_id: str | None = None
+    interrupted: bool = False
+    wall_time: float | None = None
 
-    def to_dict(self) -> dict:
-        d = {"time": round(self.time, 3), "event": self.kind, "segment": self.segment.to_dict()}
-        if self.clip is not None:
-            d["clip"] = self.clip
-        if self.snapshot is not None:
-            d["snapshot"] = self.snapshot
-        return d
+    def __post_init__(self) -> None:
+        if self.wall_time is None:
+            object.__setattr__(self, "wall_time", _wall_clock())
+        if not self.id:
+            object.__setattr__(self, "id", new_id(self.wall_time))
 
 
 @dataclass

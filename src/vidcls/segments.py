@@ -34,6 +34,7 @@ class Segmenter:
         self._frame_step = 0.0
         self._active: Segment | None = None
         self._announced = False
+        self._start_id: str | None = None  # the open segment's start event's id
 
     @property
     def last_time(self) -> float | None:
@@ -68,15 +69,17 @@ class Segmenter:
         events += self._announce(time)
         return events
 
-    def finish(self) -> list[SegmentEvent]:
-        """End of input: close the open segment at the end of the last frame."""
+    def finish(self, interrupted: bool = False) -> list[SegmentEvent]:
+        """End of input: close the open segment at the end of the last frame
+        (``interrupted``: because the source was lost, not because the action stopped)."""
         if self._last_time is None:
             return []
-        return self._close(self._last_time + self._frame_step)
+        return self._close(self._last_time + self._frame_step, interrupted)
 
-    def reset(self) -> list[SegmentEvent]:
-        """Forget the smoothing (e.g. after a reconnect); closes the open segment."""
-        events = self.finish()
+    def reset(self, interrupted: bool = False) -> list[SegmentEvent]:
+        """Forget the smoothing (e.g. after a reconnect: ``interrupted``); closes the open
+        segment."""
+        events = self.finish(interrupted)
         self._smoothed, self._last_time = None, None
         return events
 
@@ -97,12 +100,14 @@ class Segmenter:
         if a is None or self._announced or not self._long_enough(a):
             return []
         self._announced = True
-        return [SegmentEvent("start", time, a)]
+        start = SegmentEvent("start", time, a)
+        self._start_id = start.id
+        return [start]
 
     def _long_enough(self, a: Segment) -> bool:
         return a.end - a.start >= self.options.min_duration - 1e-9  # frame times are inexact
 
-    def _close(self, time: float) -> list[SegmentEvent]:
+    def _close(self, time: float, interrupted: bool = False) -> list[SegmentEvent]:
         a, self._active = self._active, None
         if a is None:
             return []
@@ -113,7 +118,9 @@ class Segmenter:
         # A segment found long enough only as it closes starts and ends at once: both events
         # are decided now, and their time says so (the segment keeps its own start).
         events = [] if self._announced else [SegmentEvent("start", time, a)]
-        return [*events, SegmentEvent("end", time, a)]
+        start_id = self._start_id if self._announced else events[0].id
+        end = SegmentEvent("end", time, a, start_id=start_id, interrupted=interrupted)
+        return [*events, end]
 
 
 def find_segments(

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .errors import VidclsError
-from .results import Category, FrameResult, Segment, SegmentEvent, VideoResult, named
+from .events import event_doc, frame_doc
+from .results import Category, FrameResult, Segment, SegmentEvent, VideoResult
 
 # -- atomic files ------------------------------------------------------------------------------
 
@@ -183,17 +184,17 @@ class JsonlWriter(Writer):
     name, live = "jsonl", True
 
     def video(self, r: VideoResult, frames: bool = True) -> str:
-        rows = [{"source": r.source, **f.to_dict()} for f in r.frames] if frames else []
+        rows = [frame_doc(r.source, f) for f in r.frames] if frames else []
         rows += [{"source": r.source, "segment": s.to_dict()} for s in r.segments or []]
         summary = {"top": [c.to_dict() for c in r.summary]}
         rows.append({"source": r.source, "model": r.model, "fps": r.fps, "summary": summary})
         return "".join(dumps(row) + "\n" for row in rows)
 
     def frame(self, f: FrameResult, source: str) -> str:
-        return dumps({**named(source), **f.to_dict()}) + "\n"
+        return dumps(frame_doc(source, f)) + "\n"
 
     def event(self, e: SegmentEvent, source: str) -> str:
-        return dumps({**named(source), **e.to_dict()}) + "\n"
+        return dumps(event_doc(source, e)) + "\n"
 
 
 class CsvWriter(Writer):

@@ -1,25 +1,34 @@
 """Every finished event in an SQLite database, for the events page and ``GET /api/events``.
 
 :class:`EventStore` is an :class:`~.outputs.Output`: each segment's end is one row (source,
-zone, label, start and end as wall-clock times, peak score, clip and snapshot paths),
-committed at once, so the events survive a restart or a crash (SQLite's journal keeps the file
-readable after a SIGKILL). A file that is not an SQLite database, or one another process keeps
-locked, is a :class:`~vidcls.errors.VidclsError` naming it, never a crash.
+zone, label, start and end as wall-clock times, peak score, clip and snapshot paths, the
+event's id and its document as :func:`vidcls.events.event_doc` made it for every other
+output), committed at once, so the events survive a restart or a crash (SQLite's journal
+keeps the file readable after a SIGKILL). An event already stored (the same id delivered
+again) is not stored twice. A database written before events had ids gains them when opened:
+each old row gets an id made from its end time and row number, and a document made from its
+row (no class index: -1; its ``time`` counts seconds since 1970). A file that is not an SQLite
+database, or one another process keeps locked, is a :class:`~vidcls.errors.VidclsError`
+naming it, never a crash.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
 import threading
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import VidclsError
-from ..results import SegmentEvent
+from ..events import event_doc, segment_span
+from ..ids import id_from
+from ..results import Segment, SegmentEvent
+from ..writers import dumps
 from .outputs import Output
+from .sources import FeedName
 
 log = logging.getLogger("vidcls")
 SCHEMA = """
@@ -32,16 +41,22 @@ CREATE TABLE IF NOT EXISTS events (
     end REAL NOT NULL,
     peak REAL NOT NULL,
     clip TEXT,
-    snapshot TEXT
+    snapshot TEXT,
+    event_id TEXT,
+    doc TEXT
 );
 CREATE INDEX IF NOT EXISTS events_start ON events (start);
 """
+ADDED = ("event_id", "doc")  # columns a database of the first version lacks
+UNIQUE_IDS = "CREATE UNIQUE INDEX IF NOT EXISTS events_event_id ON events (event_id)"
+COLUMNS = "id, source, zone, label, start, end, peak, clip, snapshot, event_id, doc"
 MAX_LIMIT = 500
 
 
 @dataclass(frozen=True)
 class StoredEvent:
-    """One finished event; ``start`` and ``end`` in seconds since the epoch."""
+    """One finished event; ``start`` and ``end`` in seconds since the epoch, ``doc`` its
+    :func:`~vidcls.events.event_doc`."""
 
     id: int
     source: str
@@ -52,19 +67,22 @@ class StoredEvent:
     peak: float
     clip: str | None
     snapshot: str | None
+    event_id: str = ""
+    doc: dict = field(default_factory=dict, repr=False)
 
 
 class EventStore(Output):
-    """The events database at ``path`` (made if missing); thread-safe."""
+    """The events database at ``path`` (made if missing, brought up to date); thread-safe."""
 
-    def __init__(self, path: str | os.PathLike, clock=time.time) -> None:
-        self.path, self.clock = Path(path), clock
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=2.0, check_same_thread=False)
             self._db.executescript(SCHEMA)
             self._db.execute("PRAGMA journal_mode=WAL")
+            _migrate(self._db)
         except (sqlite3.Error, OSError) as e:
             raise VidclsError(f"cannot open the events database ({_why(e)})", self.path) from None
 
@@ -72,22 +90,25 @@ class EventStore(Output):
         if event.kind != "end":
             return
         s = event.segment
-        now = self.clock()  # the event was decided now, at event.time on the source's clock
+        start, end = segment_span(event)
         row = (
             getattr(source, "source", source),
             getattr(source, "zone", None),
             s.label,
-            now - (event.time - s.start),
-            now - (event.time - s.end),
+            start,
+            end,
             round(s.peak, 6),
             event.clip,
             event.snapshot,
+            event.id,
+            dumps(event_doc(source, event)),
         )
         try:
             with self._lock, self._db:
                 self._db.execute(
-                    "INSERT INTO events (source, zone, label, start, end, peak, clip, snapshot)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO events ({COLUMNS.partition(', ')[2]})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (event_id) DO NOTHING",  # delivered again: stored once
                     row,
                 )
         except sqlite3.Error as e:  # a full disk or a locked file: the event still went out
@@ -117,7 +138,7 @@ class EventStore(Output):
             if value is not None:
                 where.append(f"{column} {op} ?")
                 args.append(value)
-        sql = "SELECT * FROM events"
+        sql = f"SELECT {COLUMNS} FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
@@ -127,7 +148,7 @@ class EventStore(Output):
                 rows = self._db.execute(sql, args).fetchall()
         except sqlite3.Error as e:
             raise VidclsError(f"cannot read the events database ({_why(e)})", self.path) from None
-        return [StoredEvent(*row) for row in rows]
+        return [StoredEvent(*row[:-1], json.loads(row[-1])) for row in rows]
 
     def sources(self) -> list[str]:
         """The sources that have events."""
@@ -138,6 +159,50 @@ class EventStore(Output):
     def close(self, timeout: float = 5.0) -> None:
         with self._lock:
             self._db.close()
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a database of an earlier version up to date: the columns it lacks, an id and a
+    document for each row without them, the index that keeps ids unique."""
+    if _current(db):
+        return
+    with db:
+        db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then see it
+        have = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+        for column in ADDED:
+            if column not in have:
+                db.execute(f"ALTER TABLE events ADD COLUMN {column} TEXT")
+        old = db.execute(
+            "SELECT id, source, zone, label, start, end, peak, clip, snapshot FROM events"
+            " WHERE event_id IS NULL"
+        ).fetchall()
+        db.executemany("UPDATE events SET event_id = ?, doc = ? WHERE id = ?", map(_dated, old))
+        db.execute(UNIQUE_IDS)
+
+
+def _current(db: sqlite3.Connection) -> bool:
+    """Whether the database is up to date (checked without taking the write lock)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+    indexes = {row[1] for row in db.execute("PRAGMA index_list(events)")}
+    if not have.issuperset(ADDED) or "events_event_id" not in indexes:
+        return False
+    return db.execute("SELECT 1 FROM events WHERE event_id IS NULL LIMIT 1").fetchone() is None
+
+
+def _dated(row: tuple) -> tuple[str, str, int]:
+    """An old row's id and document, made from the row."""
+    number, source, zone, label, start, end, peak, clip, snapshot = row
+    event = SegmentEvent(
+        "end",
+        end,
+        Segment(label, -1, start, end, peak),
+        clip,
+        snapshot,
+        id=id_from(end, number),
+        wall_time=end,
+    )
+    view = source if zone is None else FeedName(source, zone)
+    return event.id, dumps(event_doc(view, event)), number
 
 
 def _why(e: Exception) -> str:

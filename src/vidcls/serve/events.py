@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse
 
 from ..errors import VidclsError
+from ..events import listed_doc
 from ..files import inside, is_regular
 from .pages import WEB
 from .state import ServerState, get_state
@@ -41,12 +42,6 @@ def _when(text: str | None, name: str) -> float | None:
         return t.timestamp()
     except (ValueError, OverflowError):
         raise HTTPException(422, problem) from None
-
-
-def _iso(t: float) -> str:
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(
-        timespec="milliseconds"
-    )
 
 
 def _url(state: ServerState, path: str | None) -> str | None:
@@ -87,14 +82,7 @@ async def events(
         raise HTTPException(503, str(e)) from None
     out = [
         {
-            "id": r.id,
-            "source": r.source,
-            "zone": r.zone,
-            "label": r.label,
-            "start": _iso(r.start),
-            "end": _iso(r.end),
-            "duration": round(r.end - r.start, 2),
-            "peak": r.peak,
+            **listed_doc(r.id, r.doc, r.start, r.end),
             "clip": _url(state, r.clip),
             "snapshot": _url(state, r.snapshot),
         }

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .base import EventSink, close_all, iso_utc, payload
+from ..events import event_doc as payload  # its old name here
+from ..events import iso_utc
+from .base import EventSink, close_all
 from .mqtt import MqttSink, parse_url, require_paho, topic_level
 from .webhook import WebhookSink, plain_url
 

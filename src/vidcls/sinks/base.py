@@ -1,15 +1,15 @@
-"""What every event sink shares: the interface, the JSON payload, throttled warnings."""
+"""What every event sink shares: the interface, throttled warnings. The JSON payload of an
+event is :func:`vidcls.events.event_doc`'s, as every other output's."""
 
 from __future__ import annotations
 
-import datetime
 import logging
 import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
 from ..live.outputs import Output, Outputs
-from ..results import SegmentEvent, named
+from ..results import SegmentEvent
 
 log = logging.getLogger("vidcls")
 
@@ -37,31 +37,6 @@ class EventSink(Output):
 
     def close(self, timeout: float = 5.0) -> None:
         """Deliver what is queued within ``timeout`` seconds, then stop."""
-
-
-def payload(source: str, event: SegmentEvent, wall_time: float | None = None) -> dict:
-    """The JSON document of one event: ``source``, ``event`` (start/end), ``time`` (seconds
-    since the source started), ``wall_time`` (ISO-8601 UTC), ``segment``, and for an end
-    with event clips, ``clip`` and ``snapshot`` (paths)."""
-    doc = event.to_dict()
-    out = {
-        **named(source),
-        "event": doc["event"],
-        "time": doc["time"],
-        "wall_time": iso_utc(wall_time),
-        "segment": doc["segment"],
-    }
-    for key in ("clip", "snapshot"):  # an end event's files, with --clips
-        if key in doc:
-            out[key] = doc[key]
-    return out
-
-
-def iso_utc(t: float | None = None) -> str:
-    """``t`` (seconds since the epoch, default now) as ``2025-01-31T12:00:00.123Z``."""
-    t = time.time() if t is None else t
-    stamp = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
-    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def shown_url(url: str) -> str:

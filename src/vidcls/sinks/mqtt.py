@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from ..errors import VidclsError
+from ..events import event_doc
 from ..results import SegmentEvent
 from ..writers import dumps
-from .base import EventSink, Throttle, log, payload, shown_url
+from .base import EventSink, Throttle, log, shown_url
 
 MAX_SNAPSHOT = 8 * 1024 * 1024  # bytes of JPEG published at most
 NO_PAHO = "MQTT needs paho-mqtt: pip install 'vidcls[mqtt]'"
@@ -166,7 +167,7 @@ class MqttSink(EventSink):
                 self._online[level] = True
         if implied:
             self._publish(self._topic(level, "status"), "online", 1, True)
-        self._publish(self._topic(level, "event"), dumps(payload(source, event)), self.qos, False)
+        self._publish(self._topic(level, "event"), dumps(event_doc(source, event)), self.qos, False)
         action = event.segment.label if event.kind == "start" else "none"
         self._publish(self._topic(level, "action"), action, 1, True)
         if event.snapshot is not None:

@@ -12,9 +12,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .. import __version__
 from ..errors import VidclsError
+from ..events import event_doc
 from ..results import SegmentEvent
 from ..writers import dumps
-from .base import EventSink, Throttle, log, payload, shown_url
+from .base import EventSink, Throttle, log, shown_url
 
 RETRIED_STATUS = frozenset({408, 425, 429})  # and every 5xx
 
@@ -59,7 +60,7 @@ class WebhookSink(EventSink):
         self._thread.start()
 
     def event(self, source: str, event: SegmentEvent) -> None:
-        body = dumps(payload(source, event)).encode("utf-8")  # now: the segment changes later
+        body = dumps(event_doc(source, event)).encode("utf-8")  # now: the segment changes later
         with self._cond:
             if self._closing:
                 self.dropped += 1
