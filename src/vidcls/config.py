@@ -25,7 +25,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -37,6 +37,7 @@ MAX_CONFIG_BYTES = 1 << 20
 MAX_DEPTH = 32  # nested lists and mappings; a camera's zone's allow list is 5 deep
 MAX_ALIASED = 100_000  # values that aliases (*name) may add by repeating what they name
 MAX_CAMERAS = 1024  # as many as vidcls live takes from the command line
+MAX_GROUPS = 256  # processes of cameras (see vidcls.live.groups)
 ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -123,6 +124,8 @@ class ConfigFile(Filters):
     clips: ClipsConfig | None = None
     loop: bool = False  # files played again from the start at their end (demos, tests)
     replay: bool = False  # files played on a virtual clock, as fast as the CPU goes
+    groups: Annotated[int, Field(ge=1, le=MAX_GROUPS)] | Literal["auto"] | None = None
+    cameras_per_group: Annotated[int, Field(ge=1)] | None = None  # instead of the measured
     cameras: Annotated[dict[str, CameraConfig], Field(min_length=1, max_length=MAX_CAMERAS)]
 
     @field_validator("mqtt")

@@ -22,6 +22,11 @@ SINK_TIMEOUT = 5.0  # seconds at exit for the sinks to deliver what is queued
 HELP = "classify a camera, network stream or file continuously"
 SOME_FAILED = 3  # the exit code when some cameras could not be opened and the others ran
 SHOWN_NAMES = 5  # cameras named in the closing line; then "and N more"
+FLAG_DEFAULTS = (  # flags whose values a config file's keys replace
+    *("model", "labels", "threads", "top_k", "threshold", "allow", "deny", "fit"),
+    *("window", "cumulative", "window_mode", "fps"),
+    *("enter", "exit", "min_duration", "smoothing"),
+)
 EPILOG = (
     "exit codes: 0 every source ran (to its end, --duration, or q in the window); 2 bad "
     "input, or no source could be opened; "
@@ -86,6 +91,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "[one per 4 sources, at most one per core]",
     )
     p.add_argument(
+        "--groups",
+        type=_groups,
+        metavar="N|auto",
+        help="processes the cameras are shared among, each with its own model, so inference "
+        "runs on every core; auto: as many as the measured cameras per group (vidcls bench "
+        "--streams) need, at most one per core [the config's groups:, else auto]",
+    )
+    p.add_argument(
         "--mosaic",
         action="store_true",
         help="with several sources: a window with a tile per source (where OpenCV has a GUI)",
@@ -129,62 +142,32 @@ def _add_events(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..classifier import VideoClassifier
-    from ..live.clock import VirtualClock
     from ..live.outputs import JsonLinesFile, Outputs, Printer
-    from ..live.sources import gather
-    from ..live.watch import Watch
 
-    config = _config(args)
-    specs = config.specs() if config else gather(args.source, args.sources)
-    cameras = len(specs)
+    plan = _plan(args)
+    cameras = len(plan.specs)
     many = cameras > 1 or bool(args.sources) or bool(args.zone)
     missing: list[str] = []
     if cameras > 1:  # the ones that cannot be opened are named; the others run
-        specs, missing = _reachable(specs, args.config)
-    if args.zone:
-        specs = [dataclasses.replace(s, zones=tuple(args.zone), whole=args.whole) for s in specs]
-    window = None if args.cumulative else flags.window_of(args, DEFAULT_WINDOW)
-    args.window_mode = flags.window_mode_of(args, DEFAULT_WINDOW_MODE)
-    options = flags.classifier_options(args, window=window)
-    segments = flags.segment_options(args)
+        missing = _reachable(plan, args.config)
     flags.check_output(args.output)
-    clips = _clip_options(args)
-    classifier = VideoClassifier.create_from_options(options)
-    settings = config.feeds() if config else None
-    for name, view in (settings or {}).items():
-        try:
-            classifier.new_stream(**view.changes)
-        except (VidclsError, ValueError) as e:
-            raise VidclsError(f"{name}: {e}", args.config) from None
+    classifier = plan.load()
     fmt = args.format or ("jsonl" if many else "table")
     outputs = Outputs()
     watch = None
     with contextlib.ExitStack() as stack:
         stack.callback(outputs.close, SINK_TIMEOUT)  # last: after the closing events
-        display = _display(args, [s.name for s in specs], many)
+        display = _display(args, [s.name for s in plan.specs], many)
         printing = display is None or many
         if printing:
             outputs.add(Printer(fmt, results=args.results or not many, prefix=many))
         if args.output:
             outputs.add(JsonLinesFile(args.output))
-        for sink in flags.sinks_of(args):
+        for sink in plan.sinks.open():
             outputs.add(sink)
         if display is not None:
             outputs.add(display)
-        watch = Watch(
-            classifier,
-            specs,
-            clock=VirtualClock() if args.replay else None,
-            fps=args.fps,
-            segments=segments,
-            loop=args.loop,
-            workers=args.workers,
-            decoders=args.decoders,
-            outputs=outputs,
-            clips=clips,
-            settings=settings,
-        )
+        watch = plan.engine(classifier, outputs, single=display is not None)
         if display is not None:
             display.on_reset = watch.reset
         try:
@@ -192,61 +175,72 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:  # stopped, every output flushed: say how it went, exit 130
             _report(watch)
             raise
-    failed = next(iter(watch.sources.values())).error
-    if not many and failed is not None and not watch.stats()[0].fed:
-        raise failed  # the only source never gave a frame: an error, as for a bad file
+    if not many:
+        failed = next(iter(watch.sources.values())).error
+        if failed is not None and not watch.stats()[0].fed:
+            raise failed  # the only source never gave a frame: an error, as for a bad file
     _report(watch)
     return _exit_code([*missing, *watch.unopened()], cameras, args.config)
 
 
-def _config(args: argparse.Namespace):
-    """The --config file, loaded and checked, its settings applied to ``args`` (None without
-    --config)."""
-    if not args.config:
-        return None
-    if args.source or args.sources:
-        raise VidclsError("sources come from the config file: drop SOURCE and --sources")
-    from ..config import load_config
+def _plan(args: argparse.Namespace):
+    """What to run: the --config file's cameras under the flags, or the SOURCE arguments
+    with the flags (see :mod:`vidcls.live.build`)."""
+    from ..live.build import Plan, Sinks, classifier_options, from_config
+    from ..live.sources import gather
 
-    config = load_config(args.config)
-    c = config.file
-    args.model, args.labels = c.model, c.labels or args.labels
-    args.threads = c.threads or args.threads
-    args.loop = args.loop or c.loop
-    args.replay = args.replay or c.replay
-    for key in ("top_k", "threshold", "allow", "deny", "window", "fps"):
-        if getattr(c, key) is not None:  # the file's defaults for every camera
-            setattr(args, key, getattr(c, key))
-    for key in ("enter", "exit", "min_duration"):
-        if getattr(c, key) is not None:
-            setattr(args, key, getattr(c, key))
-    if c.mqtt:
-        args.mqtt = [c.mqtt, *args.mqtt]
-    if c.mqtt_prefix:
-        args.mqtt_prefix = c.mqtt_prefix
-    if c.webhook:
-        hooks = [c.webhook] if isinstance(c.webhook, str) else c.webhook
-        args.webhook = [*hooks, *args.webhook]
-    if c.clips:
-        k = c.clips
-        args.clips, args.pre_roll, args.post_roll = k.folder, k.pre_roll, k.post_roll
-        args.max_clip, args.keep_days, args.keep_gb = k.max_clip, k.keep_days, k.keep_gb
-    return config
+    defaults = {k: getattr(args, k) for k in FLAG_DEFAULTS}
+    if args.config:
+        if args.source or args.sources:
+            raise VidclsError("sources come from the config file: drop SOURCE and --sources")
+        from ..config import load_config
+
+        plan = from_config(
+            load_config(args.config),
+            defaults,
+            loop=args.loop,
+            replay=args.replay,
+            webhooks=args.webhook,
+            mqtt=args.mqtt,
+            mqtt_prefix=args.mqtt_prefix,
+            mqtt_discovery=args.mqtt_discovery,
+            workers=args.workers,
+            decoders=args.decoders,
+            groups=args.groups,
+            zones=args.zone,
+            whole=args.whole,
+        )
+        if plan.clips is None:
+            plan.clips = _clip_options(args)
+        return plan
+    specs = gather(args.source, args.sources)
+    if args.zone:
+        specs = [dataclasses.replace(s, zones=tuple(args.zone), whole=args.whole) for s in specs]
+    return Plan(
+        classifier_options(defaults),
+        specs,
+        segments=flags.segment_options(args),
+        fps=args.fps,
+        loop=args.loop,
+        replay=args.replay,
+        workers=args.workers,
+        decoders=args.decoders,
+        clips=_clip_options(args),
+        sinks=Sinks(args.webhook, args.mqtt, args.mqtt_prefix, args.mqtt_discovery),
+        groups=args.groups,
+    )
 
 
-def _reachable(specs: list, config: str | None) -> tuple[list, list[str]]:
-    """The cameras whose file or device exists, and the names of the others: those are
-    error lines (the first few, then how many more), and the others start (network cameras
-    are retried while running). None: one error line."""
-    from ..live.sources import none_reachable, reachable, shown_problems
+def _reachable(plan, config: str | None) -> list[str]:
+    """Keep the cameras whose file or device exists; the names of the others, each an error
+    line (the first few, then how many more); none left: one error line."""
+    from ..live.sources import shown_problems
 
-    ok, problems = reachable(specs)
-    if not ok:
-        raise none_reachable(problems, config)
+    problems = plan.reachable()
     where = f"{config}: " if config else ""
     for line in shown_problems(problems):
         print(f"vidcls: error: {where}{line}", file=sys.stderr)
-    return ok, list(problems)
+    return list(problems)
 
 
 def _exit_code(unopened: list[str], cameras: int, config: str | None) -> int:
@@ -266,6 +260,19 @@ def _exit_code(unopened: list[str], cameras: int, config: str | None) -> int:
         file=sys.stderr,
     )
     return SOME_FAILED
+
+
+def _groups(text: str) -> int | str:
+    """``--groups``: a number of processes, or auto."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 256:
+        raise argparse.ArgumentTypeError(f"'{text}' is not auto or a number from 1 to 256")
+    return n
 
 
 def _zone(text: str):

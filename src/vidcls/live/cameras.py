@@ -7,20 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 from pathlib import Path
 
 from ..config import Config
-from ..errors import VidclsError
-from ..options import SegmentOptions
-from .clips import ClipOptions, make_folder
 from .outputs import Output, Outputs
-from .sources import none_reachable, reachable, shown_problems
+from .sources import shown_problems
 from .store import EventStore
 
 log = logging.getLogger("vidcls")
-WINDOW, WINDOW_MODE = 4.0, "decay"  # as vidcls live
 
 
 class Linked(Output):
@@ -61,62 +56,24 @@ class Cameras:
     :meth:`close`; events go to its sinks (with the clips' and snapshots' addresses under
     ``base_url`` when given) and to ``store`` (with their paths). A camera that cannot be
     opened is logged and listed in :attr:`failed`; the others are watched (none: a
-    VidclsError)."""
+    VidclsError). Built as ``vidcls live --config`` builds them (:mod:`.build`), in groups
+    of processes when there are many (:mod:`.groups`)."""
 
     def __init__(self, config: Config, store: EventStore, base_url: str | None = None) -> None:
-        from ..pipeline import load_classifier
-        from ..sinks import open_sinks
-        from .clock import VirtualClock
-        from .watch import Watch
+        from .build import from_config
 
-        c = config.file
         self.config, self.store = config, store
-        specs, self.missing = reachable(config.specs())
-        if not specs:
-            raise none_reachable(self.missing, config.path)
+        plan = from_config(config, clips_absolute=True)  # the pages serve the stored paths
+        self.missing = plan.reachable()
         for line in shown_problems(self.missing):
             log.error("%s: %s (the others are watched)", config.path, line)
-        options = {k: getattr(c, k) for k in ("top_k", "threshold", "allow", "deny")}
-        classifier = load_classifier(
-            c.model,
-            labels=c.labels,
-            threads=c.threads or 1,
-            window=WINDOW if c.window is None else c.window,
-            window_mode=WINDOW_MODE,
-            **{k: v for k, v in options.items() if v is not None},
-        )
-        settings = config.feeds()
-        for name, view in settings.items():
-            try:
-                classifier.new_stream(**view.changes)
-            except (VidclsError, ValueError) as e:
-                raise VidclsError(f"{name}: {e}", config.path) from None
-        segments = {k: getattr(c, k) for k in ("enter", "exit", "min_duration")}
-        segments = SegmentOptions(**{k: v for k, v in segments.items() if v is not None})
-        hooks = [c.webhook] if isinstance(c.webhook, str) else (c.webhook or [])
-        sinks = open_sinks(hooks, [c.mqtt] if c.mqtt else [], c.mqtt_prefix or "vidcls", False)
-        self.clips = None
-        if c.clips is not None:
-            k = c.clips
-            fields = ("pre_roll", "post_roll", "max_clip", "keep_days", "keep_gb", "snapshots")
-            folder = os.path.abspath(k.folder)  # the events keep paths the pages can serve
-            self.clips = ClipOptions(folder, **{f: getattr(k, f) for f in fields})
-            make_folder(k.folder)  # a file by that name: refused now, as vidcls live does
+        classifier = plan.load()
+        sinks = plan.sinks.open()
+        self.clips = plan.clips
         if base_url is not None and self.clips is not None:
             sinks = [Linked(sink, Path(self.clips.folder), base_url) for sink in sinks]
         self.outputs = Outputs([*sinks, store])
-        self.watch = Watch(
-            classifier,
-            specs,
-            fps=c.fps,
-            segments=segments,
-            decoders=None,
-            loop=c.loop,
-            clock=VirtualClock() if c.replay else None,
-            outputs=self.outputs,
-            clips=self.clips,
-            settings=settings,
-        )
+        self.watch = plan.engine(classifier, self.outputs)
         self._thread = threading.Thread(target=self._run, name="vidcls-cameras", daemon=True)
 
     @property
@@ -147,11 +104,7 @@ class Cameras:
         """Ask camera view ``name`` for a clip of the next ``seconds`` (and its pre-roll) at
         ``path``; False when it records no clips (no ``clips:`` in the config, or a camera
         OpenCV decodes)."""
-        source = self.watch.sources.get(name)
-        if source is None or self.clips is None:
-            return False
-        now = self.watch.scheduler.clock()
-        return bool(source.clip(path, now, now + seconds))
+        return self.watch.record(name, seconds, path)
 
     def _run(self) -> None:
         try:

@@ -261,6 +261,7 @@ class Scheduler:
         self._lock = threading.Lock()
         self.feeds: list[Feed] = []
         self.ended: list[Feed] = []
+        self.phase = 0  # feeds of the same engine in other schedulers (groups): ticks spread
         self._started = False
 
     def start(self) -> Scheduler:
@@ -305,7 +306,9 @@ class Scheduler:
             if source.wakes:
                 source.wake = functools.partial(worker.wake, feed)
             if not slack:  # feeds added together spread over the period: work interleaves
-                feed.next_due = feed.start + period * (len(self.feeds) * 0.618034 % 1.0)
+                feed.next_due = feed.start + period * (
+                    (self.phase + len(self.feeds)) * 0.618034 % 1.0
+                )
             self.feeds.append(feed)
         with worker.cond:
             worker.feeds.append(feed)

@@ -43,7 +43,9 @@ class Watch:
     status go; ``clips``: event clips and snapshots (:class:`~vidcls.live.clips.ClipOptions`);
     ``settings``: per view name, a :class:`vidcls.config.ViewSettings` (its own filters,
     segments, rate and cooldown); ``clock``: the engine's time (a
-    :class:`~vidcls.live.clock.VirtualClock` replays files: see :mod:`vidcls.live.clock`).
+    :class:`~vidcls.live.clock.VirtualClock` replays files: see :mod:`vidcls.live.clock`);
+    ``phase``: views of the same engine fed before these elsewhere (in another group of
+    :mod:`vidcls.live.groups`), so that the ticks spread as in one process.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class Watch:
         clock: Clock | None = None,
         clips: ClipOptions | None = None,
         settings: dict | None = None,
+        phase: int = 0,
     ) -> None:
         self.rules = Rules(settings or {}, segments)
         self.outputs = outputs or Outputs()
@@ -69,6 +72,7 @@ class Watch:
         self.pool, self.sources = open_sources(classifier, sources, decoders, loop, record, replay)
         extra = {} if clock is None else {"clock": clock}
         self.scheduler = Scheduler(classifier, fps=fps, segments=segments, workers=workers, **extra)
+        self.scheduler.phase = phase
         self.clips = None
         if clips is not None:
             self.clips = EventClips(clips, self.sources, self._started, self.scheduler.clock)
@@ -186,6 +190,16 @@ class Watch:
         if self.pool is not None and new.options.fit != old.options.fit:
             self.pool.set_fit(new.options.fit)
         return new
+
+    def record(self, name: str, seconds: float, path: str) -> bool:
+        """Ask view ``name`` for a clip of the next ``seconds`` (and its pre-roll) at
+        ``path``; False when it records no clips (no clip options, an unknown view, or a
+        camera OpenCV decodes)."""
+        source = self.sources.get(name)
+        if source is None or self.clips is None:
+            return False
+        now = self.scheduler.clock()
+        return bool(source.clip(path, now, now + seconds))
 
     def reset(self, name: str) -> None:
         """Forget source ``name``'s state before its next frame (a window's r key)."""

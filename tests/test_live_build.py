@@ -1,0 +1,73 @@
+"""The one builder from a cameras config to a running engine: the layers of options (the
+builder's defaults, the CLI's flags, the file, the forcing flags), and a group's share."""
+
+from __future__ import annotations
+
+import textwrap
+
+from vidcls.config import load_config
+from vidcls.live.build import Plan, classifier_options, from_config
+
+CONFIG = """\
+threshold: 0.2
+min_duration: 1.5
+webhook: http://127.0.0.1:9/hook
+clips: {folder: CLIPS, pre_roll: 2, snapshots: false}
+cameras:
+  yard:
+    source: rtsp://camera.local/stream2
+    zones:
+      pool: [0.5, 0.0, 1.0, 1.0]
+      gate: {box: [0.0, 0.2, 0.3, 0.9], enter: 0.7}
+  door:
+    source: rtsp://door.local/live
+    fps: 2
+"""
+
+
+def _config(tmp_path, extra: str = ""):
+    path = tmp_path / "cameras.yml"
+    text = CONFIG.replace("CLIPS", str(tmp_path / "clips")) + textwrap.dedent(extra)
+    path.write_text(text)
+    return load_config(path)
+
+
+def test_the_file_goes_over_the_flags_and_the_flags_over_the_defaults(tmp_path):
+    config = _config(tmp_path)
+    plain = from_config(config)
+    o = plain.classifier
+    assert (o.model, o.top_k, o.threshold, o.window, o.window_mode) == ("a0", 3, 0.2, 4.0, "decay")
+    assert plain.segments.min_duration == 1.5 and plain.segments.enter == 0.3
+    flagged = from_config(config, {"top_k": 5, "threshold": 0.9, "enter": 0.6, "window": 2.0})
+    o = flagged.classifier
+    assert (o.top_k, o.threshold, o.window) == (5, 0.2, 2.0)  # the file's threshold wins
+    assert flagged.segments.enter == 0.6 and flagged.segments.min_duration == 1.5
+    assert from_config(config, {"cumulative": True}).classifier.window is None
+    # The file's sinks, and the flags' added; the clips as the file says (snapshots too).
+    forced = from_config(config, webhooks=["http://127.0.0.1:9/more"], loop=True, groups=2)
+    assert forced.sinks.webhooks == ["http://127.0.0.1:9/hook", "http://127.0.0.1:9/more"]
+    assert forced.loop and not forced.replay and forced.groups == 2
+    assert plain.clips.pre_roll == 2 and plain.clips.snapshots is False
+    assert (tmp_path / "clips").is_dir()
+    gate = plain.settings["yard/gate"].segments
+    assert plain.settings["door"].fps == 2 and gate == {"min_duration": 1.5, "enter": 0.7}
+
+
+def test_the_config_says_how_many_groups(tmp_path):
+    config = _config(tmp_path, "groups: auto\ncameras_per_group: 10\n")
+    plan = from_config(config)
+    assert (plan.groups, plan.per_group) == ("auto", 10)
+    assert from_config(config, groups=3).groups == 3  # the flag over the file
+
+
+def test_a_share_keeps_its_cameras_views_only(tmp_path):
+    plan = from_config(_config(tmp_path))
+    door = plan.subset([s for s in plan.specs if s.name == "door"])
+    assert [s.name for s in door.specs] == ["door"] and set(door.settings) == {"door"}
+    assert door.groups == 1 and door.classifier == plan.classifier
+
+
+def test_the_options_without_a_config_are_the_same_defaults():
+    o = classifier_options({})
+    assert (o.top_k, o.window, o.window_mode) == (3, 4.0, "decay")
+    assert isinstance(Plan(o, []).segments, bool)
