@@ -15,6 +15,7 @@ import pytest
 from conftest import needs_shared, video
 from media import tiny_clip
 
+from vidcls import VidclsError
 from vidcls.bench.cameras import CameraServer, camera_clip
 from vidcls.live.capture import Arrivals as CountedArrivals
 from vidcls.live.capture import FrameGrabber, FrameSlot
@@ -157,3 +158,14 @@ def test_a_slot_keeps_the_freshest_pushed_frame_and_says_which_it_replaced():
     assert slot.picture((2, 2)).shape == (2, 2, 3)
     slot.close()
     assert slot.ended and not slot.online and woken == [1, 2, 3, 3]
+
+
+def test_a_source_is_lost_when_it_failed_or_is_down_without_having_ended():
+    slot = FrameSlot("cam")
+    assert not slot.lost  # up
+    slot.online = False
+    assert slot.lost  # down, being retried
+    slot.close()
+    assert not slot.lost  # ended: no more frames, nothing lost
+    slot.error = VidclsError("reading failed (connection reset)", "cam")
+    assert slot.lost

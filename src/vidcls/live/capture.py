@@ -57,6 +57,11 @@ class FrameSource:
     input_fps = 0.0  # rate frames arrive (0: not known yet)
     error: VidclsError | None = None  # why the source ended, if it failed
 
+    @property
+    def lost(self) -> bool:
+        """Whether the source failed, or is down (not online) without having ended."""
+        return self.error is not None or not (self.online or self.ended)
+
     def start(self) -> None:
         """Begin capturing."""
 

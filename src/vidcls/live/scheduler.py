@@ -87,10 +87,9 @@ class Feed:
         self._advance(now, got.captured_at)
         self.last_fed, self.used = now, got.index
         if got.generation != self.generation or self.reset_asked:
-            reopened = got.generation != self.generation  # the source was lost meanwhile
-            self.stats.resets += reopened
+            self.stats.resets += got.generation != self.generation  # reopened after a loss
+            self.pending += self.pipeline.reset(interrupted=got.generation != self.generation)
             self.generation, self.reset_asked = got.generation, False
-            self.pending += self.pipeline.reset(interrupted=reopened)
         result = self.pipeline.feed(now - self.start, got.frame)
         if self.worker.ran is not None:  # a virtual clock: the run takes its simulated time
             self.worker.ran()
@@ -131,11 +130,8 @@ class Feed:
             self.pipeline, self.period = replacement
 
     def finish(self) -> list[SegmentEvent]:
-        """Close the feed's open segment (end of input or shutdown); its end events, marked
-        interrupted when the source failed or is lost (offline, not ended) at that moment."""
-        source = self.source
-        lost = source.error is not None or not (source.online or source.ended)
-        events, self.pending = self.pending + self.pipeline.finish(interrupted=lost), []
+        """Close the feed's open segment (end of input, shutdown, a lost source); its end events."""
+        events, self.pending = self.pending + self.pipeline.finish(self.source.lost), []
         return events
 
 
