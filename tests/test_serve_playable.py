@@ -230,9 +230,11 @@ def test_a_clip_browsers_cannot_decode_plays_from_its_copy(server, page, codec):
     click(page, codec)
     page.wait_for_function(PLAYING)  # currentTime advances: it plays
     src = page.evaluate("document.querySelector('#clip').currentSrc")
+    assert page.is_hidden("#clip-note") and page.is_hidden("#download")
+    if codec == "hevc" and src == f"{server.url}/media/cam/hevc.mp4":
+        return  # a Chromium with an HEVC decoder (not Debian's: it has none) plays it as it is
     assert src == f"{server.url}/media/cam/.{codec}.web.mp4", src  # the copy, not the clip
     assert "a copy made for the browser" in page.text_content("#playing")
-    assert page.is_hidden("#clip-note") and page.is_hidden("#download")
     assert copy_path(clip).is_file() and clip.is_file()  # the camera's packets kept
     (ROOT / "test-artifacts").mkdir(exist_ok=True)
     page.screenshot(path=ROOT / "test-artifacts" / f"web_events_{codec}.png")
@@ -249,6 +251,7 @@ def test_an_h264_clip_plays_as_it_is(server, page):
 def test_a_corrupt_clip_says_so_and_offers_a_download_that_works(server, page):
     click(page, "corrupt")
     page.wait_for_selector("#download", state="visible")
+    assert page.is_hidden("#clip")  # no empty player
     note = page.text_content("#clip-note")
     assert note == (
         "Cannot play the clip here: corrupt.mp4: not a video that can be read (Invalid data "

@@ -49,6 +49,7 @@ function play(e, tries = 0) {
   const mine = playing;
   $("player").hidden = false;
   $("clip-note").hidden = $("download").hidden = true;
+  $("clip").hidden = false;
   const title = `${e.label} · ${e.zone ? e.source + " · " + e.zone : e.source}`;
   $("playing").textContent = title;
   const video = $("clip");
@@ -111,6 +112,7 @@ function offer(e, title, why) {
   $("playing").textContent = title;
   $("clip").onerror = null;
   $("clip").removeAttribute("src");
+  $("clip").hidden = true;  // an empty player at 0:00 says nothing
   $("clip-note").textContent = `Cannot play the clip here: ${why}. Download it to play it in a video player.`;
   $("download").href = e.clip.slice(1);
   $("clip-note").hidden = $("download").hidden = false;
