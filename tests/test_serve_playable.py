@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from odd_codecs import reencoded, stream_copy
 
 from vidcls.live.store import EventStore
 from vidcls.media.playable import copy_path, make_copy
+from vidcls.results import Segment, SegmentEvent
 
 pytest.importorskip("fastapi", reason="the server needs: pip install -e '.[serve]'")
 from vidcls.serve.playable import MAX_WAITING, Copies, Status  # noqa: E402
@@ -175,14 +175,11 @@ def server(tmp_path_factory, recorded):
     clips["mpeg4"].write_bytes(recorded.read_bytes())
     clips["h264"].write_bytes(rpi.read_bytes())
     clips["corrupt"].write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
-    EventStore(tmp / "data" / "events.db").close()
-    with sqlite3.connect(tmp / "data" / "events.db") as db:
-        now = time.time()
-        for i, (label, path) in enumerate(clips.items()):
-            db.execute(
-                "INSERT INTO events (source, label, start, end, peak, clip) VALUES (?,?,?,?,?,?)",
-                ("cam", label, now - 100 + i, now - 95 + i, 0.9, str(path)),
-            )
+    store = EventStore(tmp / "data" / "events.db")
+    for label, path in clips.items():
+        end = SegmentEvent("end", 5.0, Segment(label, 0, 0.0, 5.0, 0.9), clip=str(path))
+        store.event("cam", end)
+    store.close()
     config = tmp / "cameras.yml"
     camera = tiny_clip(tmp / "camera.mp4")  # a camera that ends at once, with no events
     config.write_text(
