@@ -23,7 +23,7 @@ from vidcls.media.playable import copy_path, make_copy
 from vidcls.results import Segment, SegmentEvent
 
 pytest.importorskip("fastapi", reason="the server needs: pip install -e '.[serve]'")
-from vidcls.serve.playable import MAX_WAITING, Copies, Status  # noqa: E402
+from vidcls.serve.copies import MAX_WAITING, Copies, Status  # noqa: E402
 
 pytestmark = needs_shared
 HANG = 120  # seconds: a hang guard for one wait, not a measure of speed

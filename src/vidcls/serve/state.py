@@ -73,7 +73,7 @@ class ServerState:
             self.cameras = Cameras(config, self.store, options.base_url)
             self.cameras.start()
             if self.cameras.media is not None:
-                from .playable import Copies
+                from .copies import Copies
 
                 self.copies = Copies()  # browser copies of the clips browsers cannot play
         else:  # the events kept before, and teaching: in the data folder, given or not
