@@ -106,6 +106,7 @@ def test_the_api_lists_a_finished_event_as_its_document_and_the_lists_fields():
     assert (start, stop) == (WALL + 5.6 - 6.6, WALL + 5.6)
     assert listed_doc(7, doc, start, stop) == {
         **doc,
+        "zone": None,  # always in the list, a camera's whole frame here
         "id": 7,
         "label": "dancing",
         "start": "2025-06-01T18:04:30.512+00:00",

@@ -59,11 +59,13 @@ def status_doc(source: str, online: bool, wall_time: float | None = None) -> dic
 
 def listed_doc(row_id: int, doc: dict, start: float, end: float) -> dict:
     """A finished event as ``GET /api/events`` lists it: its :func:`event_doc` ``doc`` and
-    the list's own fields, ``id`` (the row, for paging), ``label``, ``start`` and ``end``
-    (ISO-8601, from the wall-clock ``start`` and ``end`` seconds), ``duration`` and ``peak``."""
+    the list's own fields: ``zone`` (always), ``id`` (the row, for paging), ``label``,
+    ``start`` and ``end`` (ISO-8601, from the wall-clock ``start`` and ``end`` seconds),
+    ``duration`` and ``peak``."""
     segment = doc["segment"]
     return {
         **doc,
+        "zone": doc.get("zone"),  # None: a camera's whole frame
         "id": row_id,
         "label": segment["label"],
         "start": _iso(start),
