@@ -14,6 +14,7 @@ rounds and each one's speed-up over the official loop measured in the same round
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 from .. import zoo
+from ..cpu import machine_busy
 from ..labels import kinetics600_labels
 from .clips import encode_h264, real_frames, shared_clips
 
@@ -56,8 +58,10 @@ def phone_clip(bframes: bool) -> Path:
     return out
 
 
-def timed(command: list[str]) -> tuple[float, float, int]:
-    """Run ``command``; seconds to its first output line and to its end, and its lines."""
+def timed(command: list[str]) -> tuple[float, float, int, float]:
+    """Run ``command``; seconds to its first output line and to its end, its lines, and the
+    cores other processes kept busy meanwhile (the machine's busy time less the command's)."""
+    busy0, own0 = machine_busy(), _children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     first, lines = None, 0
@@ -66,7 +70,30 @@ def timed(command: list[str]) -> tuple[float, float, int]:
         lines += 1
     if proc.wait() != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(command)}")
-    return first or float("nan"), time.perf_counter() - start, lines
+    wall = time.perf_counter() - start
+    others = max(0.0, (machine_busy() - busy0) - (_children_cpu() - own0)) / wall
+    return first or float("nan"), wall, lines, others
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+BUSY = 0.25  # cores other processes may keep busy before a table is called unreliable
+
+
+def busy_note(others: list[float], cores: int | None) -> str | None:
+    """A warning when other processes kept the machine busy during the timed runs (the
+    most of any run, in cores): times then depend on them, and totals can swap order."""
+    worst = max(others, default=0.0)
+    if worst <= BUSY:
+        return None
+    return (
+        f"  note: the machine was busy: other processes kept up to {worst:.1f} of "
+        f"{cores or '?'} cores busy during these runs, so these times depend on them and "
+        "the order of the totals may not hold on a quiet machine"
+    )
 
 
 def contenders(clip: Path, model: str, threads: int) -> dict[str, list[str]]:
@@ -95,17 +122,20 @@ def run_end_to_end(model: str = "a0", rounds: int = 3, threads: int = 1) -> dict
     for bframes in (False, True):
         clip = phone_clip(bframes)
         commands = contenders(clip, model, threads)
-        times: dict[str, list[tuple[float, float, int]]] = {name: [] for name in commands}
+        times: dict[str, list[tuple[float, float, int, float]]] = {n: [] for n in commands}
         for _ in range(rounds):
             for name, command in commands.items():
                 times[name].append(timed(command))
         kind = "with B-frames (re-encoded)" if bframes else "no B-frames (as phones record)"
         print(f"\n{clip.name}: 1080x1920 30 fps H.264, 23 s, {kind}")
         print(f"  {'':22}{'first result s':>15}{'total s':>10}{'results':>9}{'speed-up':>10}")
-        base = statistics.median(t for _, t, _ in times["official loop"])
+        base = statistics.median(run[1] for run in times["official loop"])
         for name, runs in times.items():
-            first = statistics.median(f for f, _, _ in runs)
-            total = statistics.median(t for _, t, _ in runs)
+            first = statistics.median(run[0] for run in runs)
+            total = statistics.median(run[1] for run in runs)
             print(f"  {name:22}{first:>15.2f}{total:>10.2f}{runs[0][2]:>9}{base / total:>9.2f}x")
             out[(bframes, name)] = (first, total)
+        note = busy_note([run[3] for runs in times.values() for run in runs], os.cpu_count())
+        if note:
+            print(note)
     return out
