@@ -51,6 +51,10 @@ MEANINGS = {
     "ConfigFile.loop": "files played again from the start at their end, as `--loop` (demos, tests)",
     "ConfigFile.replay": "files played on a virtual clock, as fast as the CPU goes, as `--replay`",
     "ConfigFile.cameras": "the cameras, by name (letters, digits, `_ . -`)",
+    "ConfigFile.groups": "camera groups, each a process with its own model, N or `auto` "
+    "(`--groups`)",
+    "ConfigFile.cameras_per_group": "cameras one group takes with `groups: auto`, instead "
+    "of the figure `vidcls bench --streams` measured",
 }
 
 SECTIONS = (  # model, heading, what the keys are
