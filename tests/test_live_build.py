@@ -4,6 +4,11 @@ builder's defaults, the CLI's flags, the file, the forcing flags), and a group's
 from __future__ import annotations
 
 import textwrap
+import time
+
+import pytest
+from cli_run import run
+from conftest import needs_shared, video
 
 from vidcls.config import load_config
 from vidcls.live.build import Plan, classifier_options, from_config
@@ -71,3 +76,57 @@ def test_the_options_without_a_config_are_the_same_defaults():
     o = classifier_options({})
     assert (o.top_k, o.window, o.window_mode) == (3, 4.0, "decay")
     assert isinstance(Plan(o, []).segments, bool)
+
+
+def _ends(docs) -> list[tuple]:
+    """The end events' facts both front ends give, per camera in order (not ids or times
+    on the wall clock)."""
+    out = []
+    for d in docs:
+        if d.get("event") == "end":
+            s = d["segment"]
+            out.append((d["source"], d.get("zone"), s["label"], s["start"], s["end"], s["peak"]))
+    return sorted(out)
+
+
+@needs_shared
+def test_live_config_and_serve_config_give_the_same_events(tmp_path):
+    """One config, replayed: ``vidcls live --config`` (in one process and in two groups) and
+    ``vidcls serve --config`` (its events page's list) give the same segments."""
+    import json
+
+    pytest.importorskip("fastapi", reason="the server needs: pip install -e '.[serve]'")
+    from fastapi.testclient import TestClient
+
+    from vidcls.serve import ServeOptions
+    from vidcls.serve.app import create_app
+
+    config = tmp_path / "cameras.yml"
+    config.write_text(
+        f"""\
+replay: true
+groups: 2
+min_duration: 0.4
+cameras:
+  ice: {{source: {video("carving_ice_rpi.mp4")}}}
+  eye: {{source: {video("eye_makeup.avi")}, threshold: 0.1}}
+  zoned:
+    source: {video("carving_ice_android.mp4")}
+    zones: {{left: [0, 0, 0.5, 1]}}
+"""
+    )
+    lives = []
+    for groups in ("1", "2"):
+        out = tmp_path / f"live-{groups}.jsonl"
+        r = run("live", "--config", config, "--groups", groups, "-o", out)
+        assert r.returncode == 0, r.stderr
+        lives.append(_ends(json.loads(line) for line in out.read_text().splitlines()))
+    options = ServeOptions(config=str(config), data=str(tmp_path / "data"), max_threads=1)
+    with TestClient(create_app(options)) as client:
+        deadline = time.monotonic() + 120  # a hang guard: the files are replayed at once
+        while client.get("/healthz").json()["cameras"] != "done":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        served = _ends(client.get("/api/events").json()["events"])
+    assert lives[0] and {d[0] for d in lives[0]} == {"ice", "eye", "zoned"}
+    assert lives[0] == lives[1] == served

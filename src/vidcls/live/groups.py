@@ -1,0 +1,405 @@
+"""Camera groups: a live engine's cameras shared among processes, so inference runs on every
+core, behaving as one engine to its outputs.
+
+Design. :class:`Groups` splits the cameras of a :class:`~.build.Plan` into ``count`` shares
+of consecutive cameras with about as many views each (a camera's zones stay with it), and
+starts a process per share (the ``spawn`` way: no inherited threads) that builds its share
+exactly as one process builds them all and runs it (:mod:`.group_child`): its own model,
+scheduler, decoding processes, clips and snapshots (written there, on the same disk). The
+share's views are given the ticks' phases they have in one process, so on a virtual clock
+(``--replay``) each group replays its files as one process would: the same results.
+
+Everything a group's engine hands its outputs comes to the parent over a pipe, a batch at a
+time, and the parent's one thread (the caller of :meth:`Groups.run`) hands it to the real
+outputs (printer, file, sinks, the events store: one writer), in the order the group made
+it: a camera's events come from one group, so they stay in decision order. A result's
+latency includes its way to the parent (on the real clock); its probabilities stay behind.
+The parent forwards a view's status only when it changes.
+
+Commands go the other way: stop (each group closes its open segments and flushes, then
+reports its stats), switch_model (checked here first, then every group switches; a group
+started later uses the new model), record (the view's group records the clip), reset.
+
+A group process that dies (kill -9, a crash) is noticed by its sentinel: each of its views
+that was online goes ``offline``, each segment it had started without an end gets an end
+``interrupted`` (at the view's last result), and the group is started again with the same
+cameras (at once, then after 1, 2, 4... s, up to 30 s, if it keeps dying within a minute);
+each view says ``online`` again when its source is back. After :data:`MAX_TRIES` deaths in
+a row the group is given up (logged; its cameras are reported as not opened). The other
+groups go on untouched. A group that cannot start (its model fails) is not retried.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing as mp
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import replace
+from multiprocessing.connection import wait
+
+from ..errors import VidclsError
+from ..results import FrameResult, SegmentEvent
+from .outputs import Output
+from .stats import SourceStats
+
+log = logging.getLogger("vidcls")
+MAX_TRIES = 5  # deaths in a row before a group is given up
+STEADY = 60.0  # seconds a group must live for its deaths to be forgiven
+STOP_WAIT = 30.0  # seconds a group has to close its segments and report when stopped
+ASK_WAIT = 120.0  # seconds for a group to answer a command (a model switch loads a model)
+
+
+def shares(specs: list, count: int) -> list[list]:
+    """``specs`` in ``count`` runs of consecutive cameras (at most one a camera) with about
+    as many views each."""
+    count = max(1, min(count, len(specs)))
+    sizes = [len(s.views()) for s in specs]
+    total, done = sum(sizes), 0
+    out: list[list] = [[]]
+    for i, (spec, size) in enumerate(zip(specs, sizes, strict=True)):
+        behind = len(specs) - i <= count - len(out)  # a camera each for the shares left
+        if out[-1] and (done >= total * len(out) / count or behind):
+            out.append([])
+        out[-1].append(spec)
+        done += size
+    return out
+
+
+class _Group:
+    """One group process: its plan, its phase, its process and pipes, its deaths."""
+
+    def __init__(self, index: int, plan, phase: int) -> None:
+        self.index, self.plan, self.phase = index, plan, phase
+        self.views = [v for s in plan.specs for v, _ in s.views()]
+        self.proc = self.conn = self.commands = None
+        self.lock = threading.Lock()
+        self.tries = 0
+        self.started_at = 0.0
+        self.restart_at: float | None = None
+        self.done = False  # reported its end (or could not start, or was given up)
+        self.error: str | None = None
+
+    def start(self, context, duration: float | None) -> None:
+        here, there = context.Pipe(duplex=False)
+        take, orders = context.Pipe(duplex=False)  # (receiving end, sending end)
+        from .group_child import run_group
+
+        self.proc = context.Process(
+            target=run_group,
+            args=(self.plan, self.phase, duration, there, take, os.getpid()),
+            name=f"vidcls-group-{self.index}",
+        )
+        self.proc.start()
+        there.close()
+        take.close()
+        self.conn, self.commands = here, orders
+        self.started_at, self.restart_at = time.monotonic(), None
+
+    def tell(self, command: tuple) -> bool:
+        with self.lock:
+            if self.commands is None:
+                return False
+            try:
+                self.commands.send(command)
+                return True
+            except (OSError, ValueError):
+                return False
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.is_alive()
+
+
+class Groups:
+    """``plan``'s cameras in ``count`` group processes, results, events and status to
+    ``outputs`` on the thread that runs it. As a :class:`~.watch.Watch`: :meth:`run`,
+    :meth:`results`, :meth:`request_stop`, :meth:`stop`, :meth:`switch_model`,
+    :meth:`record`, :meth:`reset`, :meth:`stats`, :meth:`unopened`, ``sources`` (the views'
+    names)."""
+
+    def __init__(self, plan, outputs: Output, count: int, classifier=None) -> None:
+        from ..errors import leave_if_importing_in_a_child
+
+        leave_if_importing_in_a_child("watching cameras in groups")
+        self.plan, self.outputs = plan, outputs
+        self._layout = None if classifier is None else classifier.model.layout
+        self._context = mp.get_context("spawn")  # never fork a process that runs threads
+        self.groups: list[_Group] = []
+        phase = 0
+        for i, share in enumerate(shares(plan.specs, count)):
+            group = _Group(i, plan.subset(share), phase)
+            phase += len(group.views)
+            self.groups.append(group)
+        self.group_of = {v: g for g in self.groups for v in g.views}
+        self.sources = dict.fromkeys(self.group_of)  # the views; their sources are in groups
+        self._online = dict.fromkeys(self.group_of, False)
+        self._open: dict[str, SegmentEvent] = {}  # each view's started segment without an end
+        self._last: dict[str, float] = {}  # each view's last result time
+        self._stats: dict[str, SourceStats] = {}
+        self._unopened: dict[str, str] = {}
+        self._asks: dict[int, Future] = {}
+        self._ask_ids = itertools.count()
+        self._stop_asked = threading.Event()
+        self._stopping = False
+        self._running = False
+        self._duration: float | None = None
+        self.deaths = 0  # group processes that died, all told
+
+    def pids(self) -> list[int]:
+        """The group processes' ids, in group order (0 for one not running)."""
+        return [g.proc.pid if g.alive else 0 for g in self.groups]
+
+    def run(self, duration: float | None = None, display=None) -> list[SourceStats]:
+        """Run every group until each has ended, ``duration`` seconds passed (video seconds
+        with ``replay``), :meth:`request_stop` or Ctrl-C; see :meth:`Watch.run`."""
+        for _ in self.results(duration, display):
+            pass
+        return self.stats()
+
+    def results(self, duration: float | None = None, display=None) -> Iterator[FrameResult]:
+        """As :meth:`run`, yielding each result after the outputs had it."""
+        if display is not None:
+            raise VidclsError("a window needs the cameras in one group (--groups 1)")
+        self._duration = duration
+        end = None if duration is None or self.plan.replay else time.monotonic() + duration
+        self._running = True
+        try:
+            for g in self.groups:
+                g.start(self._context, duration)
+            while not self._stop_asked.is_set() and not all(g.done for g in self.groups):
+                if end is not None and time.monotonic() >= end:
+                    break
+                yield from self._turn(0.25)
+        finally:
+            self.stop()
+
+    def _turn(self, timeout: float) -> Iterator[FrameResult]:
+        """Hand on what the groups sent, notice deaths, start again those due."""
+        now = time.monotonic()
+        due = [g.restart_at for g in self.groups if g.restart_at is not None]
+        if due:
+            timeout = max(0.0, min(timeout, min(due) - now))
+        waits = {}
+        for g in self.groups:
+            if g.conn is not None:
+                waits[g.conn] = g
+            if g.proc is not None:  # until its end is handled
+                waits[g.proc.sentinel] = g
+        if not waits:
+            time.sleep(timeout)
+        for ready in wait(list(waits), timeout) if waits else []:
+            g = waits[ready]
+            if ready is g.conn:
+                yield from self._receive(g)
+            elif g.proc is not None and ready is g.proc.sentinel:
+                yield from self._receive(g, everything=True)
+                self._ended(g)
+        now = time.monotonic()
+        for g in self.groups:
+            if g.restart_at is not None and now >= g.restart_at and not self._stopping:
+                log.warning("group %d starts again (%s)", g.index, _named(g.views))
+                g.start(self._context, self._duration)
+
+    def _receive(self, g: _Group, everything: bool = False) -> Iterator[FrameResult]:
+        """One batch from ``g`` (``everything``: all it sent before it ended)."""
+        while g.conn is not None:
+            try:
+                if everything and not g.conn.poll():
+                    return
+                batch = g.conn.recv()
+            except (EOFError, OSError):
+                g.conn.close()
+                g.conn = None
+                return
+            yield from self._hand_on(g, batch)
+            if not everything:
+                return
+
+    def _hand_on(self, g: _Group, batch: list) -> Iterator[FrameResult]:
+        now = time.monotonic()
+        for item in batch:
+            kind = item[0]
+            if kind == "r":
+                _, view, result, sent = item
+                if result.latency_ms is not None and not self.plan.replay:
+                    result.latency_ms += 1e3 * (now - sent)  # its way here included
+                self._last[view] = result.time
+                self.outputs.result(view, result)
+                yield result
+            elif kind == "e":
+                _, view, event, _ = item
+                if event.kind == "start":
+                    self._open[view] = event
+                else:
+                    self._open.pop(view, None)
+                self.outputs.event(view, event)
+            elif kind == "s":
+                self._status(item[1], item[2])
+            elif kind == "reply":
+                ask = self._asks.pop(item[1], None)
+                if ask is not None:
+                    ask.set_result(item[2])
+            elif kind == "done":
+                g.done = True
+                self._stats.update({s.name: s for s in item[1]})
+                self._unopened.update(item[2])
+            elif kind == "error":
+                g.done, g.error = True, item[1]
+                log.error("group %d could not start: %s", g.index, item[1])
+
+    def _status(self, view: str, online: bool) -> None:
+        if self._online.get(view) != online:
+            self._online[view] = online
+            self.outputs.status(view, online)
+
+    def _ended(self, g: _Group) -> None:
+        """``g``'s process is gone: done, or lost (its views offline, their open segments
+        closed as interrupted, a restart planned or the group given up)."""
+        proc, g.proc = g.proc, None
+        proc.join()
+        with g.lock:
+            if g.commands is not None:
+                g.commands.close()
+                g.commands = None
+        if g.done:
+            return
+        self.deaths += 1
+        log.error("group %d (%s) died (exit code %s)", g.index, _named(g.views), proc.exitcode)
+        self._lost(g.views)
+        if self._stopping:
+            g.done = True
+            return
+        if time.monotonic() - g.started_at > STEADY:
+            g.tries = 0
+        g.tries += 1
+        if g.tries > MAX_TRIES:
+            g.done, g.error = True, f"its group process died {MAX_TRIES} times"
+            log.error("group %d given up: %s", g.index, g.error)
+            return
+        g.restart_at = time.monotonic() + (0.0 if g.tries == 1 else min(30.0, 2.0 ** (g.tries - 2)))
+
+    def _lost(self, views: list[str]) -> None:
+        for view in views:
+            start = self._open.pop(view, None)
+            if start is not None:
+                at = max(self._last.get(view, start.time), start.time)
+                segment = replace(start.segment, end=max(at, start.segment.end))
+                self.outputs.event(
+                    view, SegmentEvent("end", at, segment, start_id=start.id, interrupted=True)
+                )
+            self._status(view, False)
+
+    def request_stop(self) -> None:
+        """Ask a run going on in another thread to end (within a quarter of a second)."""
+        self._stop_asked.set()
+
+    def stop(self) -> None:
+        """Stop every group (each closes its open segments and reports) and hand on what
+        they send until they have ended."""
+        if self._stopping:
+            return
+        self._stopping = True
+        for g in self.groups:
+            g.tell(("stop",))
+        deadline = time.monotonic() + STOP_WAIT
+        while any(g.proc is not None or g.conn is not None for g in self.groups):
+            if time.monotonic() >= deadline:
+                for g in self.groups:
+                    if g.alive:
+                        log.error("group %d did not stop: killed", g.index)
+                        g.proc.kill()
+                deadline = float("inf")
+            for _ in self._turn(0.25):
+                pass
+        self._lost(list(self.group_of))  # what a lost group left open, and every view offline
+        self._running = False
+        for ask in self._asks.values():
+            ask.set_result(None)
+
+    def _ask(self, g: _Group, command: tuple):
+        """Send ``command`` (its second item the ask's id) and wait for the answer."""
+        if not self._running or not g.alive:
+            return None
+        ask_id = next(self._ask_ids)
+        future: Future = Future()
+        self._asks[ask_id] = future
+        if not g.tell((command[0], ask_id, *command[1:])):
+            self._asks.pop(ask_id, None)
+            return None
+        try:
+            return future.result(ASK_WAIT)
+        except TimeoutError:
+            self._asks.pop(ask_id, None)
+            return None
+
+    def switch_model(self, model) -> None:
+        """Classify every camera with ``model`` from its next frame, in every group (see
+        :meth:`Watch.switch_model`); checked here first: VidclsError, nothing changed, when
+        it cannot be loaded or does not fit the cameras."""
+        from ..classifier import VideoClassifier
+
+        old = self.plan.classifier
+        options = replace(old, model=model, labels=None, fit=None, crop=False)
+        new = VideoClassifier.create_from_options(options)
+        check = self._layout or VideoClassifier.create_from_options(old).model.layout
+        if (check.height, check.width) != (new.model.layout.height, new.model.layout.width):
+            raise VidclsError(
+                f"the new model takes {new.model.layout.width}x{new.model.layout.height} "
+                f"pictures, the running one {check.width}x{check.height}: restart to switch",
+                model,
+            )
+        for name, view in self.plan.settings.items():
+            try:
+                new.new_stream(**view.changes)
+            except (VidclsError, ValueError) as e:
+                raise VidclsError(f"{name}: {e}", model) from None
+        self.plan.classifier, self._layout = options, new.model.layout
+        problems = []
+        for g in self.groups:
+            g.plan.classifier = options  # a group started again runs it too
+            answer = self._ask(g, ("switch", model))
+            if isinstance(answer, str):
+                problems.append(answer)
+        if problems:
+            raise VidclsError(problems[0], model)
+
+    def record(self, name: str, seconds: float, path: str) -> bool:
+        """Ask view ``name``'s group for a clip (see :meth:`Watch.record`)."""
+        g = self.group_of.get(name)
+        if g is None or self.plan.clips is None:
+            return False
+        return bool(self._ask(g, ("record", name, seconds, path)))
+
+    def reset(self, name: str) -> None:
+        g = self.group_of.get(name)
+        if g is not None:
+            g.tell(("reset", name))
+
+    def stats(self) -> list[SourceStats]:
+        """Per view, its group's last report (a group that never reported: its error)."""
+        out = []
+        for view, g in self.group_of.items():
+            stats = self._stats.get(view)
+            if stats is None:
+                stats = SourceStats(str(view), error=g.error or "its group did not report")
+            out.append(stats)
+        return out
+
+    def unopened(self) -> dict[str, str]:
+        """Per camera that gave no frame (see :meth:`Watch.unopened`), and those of groups
+        that could not start or were given up."""
+        out = dict(self._unopened)
+        for g in self.groups:
+            if g.error is not None:
+                out.update({s.name: g.error for s in g.plan.specs})
+        return out
+
+
+def _named(views: list[str], most: int = 3) -> str:
+    shown = ", ".join(map(str, views[:most]))
+    return shown + (f" and {len(views) - most} more" if len(views) > most else "")
