@@ -127,7 +127,7 @@ class Plan:
             return self.watch(classifier, outputs)
         from .groups import Groups
 
-        return Groups(self, outputs, count)
+        return Groups(self, outputs, count, classifier)
 
 
 def from_config(config, defaults: dict | None = None, **overrides) -> Plan:
