@@ -307,15 +307,21 @@ class Groups:
         for g in self.groups:
             g.tell(("stop",))
         deadline = time.monotonic() + STOP_WAIT
-        while any(g.proc is not None or g.conn is not None for g in self.groups):
-            if time.monotonic() >= deadline:
-                for g in self.groups:
-                    if g.alive:
-                        log.error("group %d did not stop: killed", g.index)
-                        g.proc.kill()
-                deadline = float("inf")
-            for _ in self._turn(0.25):
-                pass
+        try:
+            while any(g.proc is not None or g.conn is not None for g in self.groups):
+                if time.monotonic() >= deadline:
+                    for g in self.groups:
+                        if g.alive:
+                            log.error("group %d did not stop: killed", g.index)
+                            g.proc.kill()
+                    deadline = float("inf")
+                for _ in self._turn(0.25):
+                    pass
+        finally:  # an output that fails (a full disk) leaves no group running
+            for g in self.groups:
+                if g.proc is not None and g.proc.is_alive():
+                    g.proc.kill()
+                    g.proc.join()
         self._lost(list(self.group_of))  # what a lost group left open, and every view offline
         self._running = False
         for ask in self._asks.values():
