@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 from conftest import needs_shared, video
@@ -41,3 +42,20 @@ def test_holds_needs_both_latency_and_every_streams_rate():
     assert run(150, 4.6).holds
     assert not run(250, 4.9).holds
     assert not run(150, 4.4).holds
+
+
+def test_measure_in_groups_counts_every_process(small_clip):
+    """Two groups watching three cameras: rates, latency, and the memory and CPU of the
+    groups and their decoders (the camera server's left out)."""
+    from vidcls.bench.grouped import descendants, measure_groups
+
+    options = ClassifierOptions(window=None, top_k=1)
+    with CameraServer(small_clip) as server:
+        urls = [server.url(i) for i in range(3)]
+        run = measure_groups(options, urls, 3.0, 2, 2.0, server=server.pid)
+        assert server.pid not in descendants(os.getpid(), {server.pid})
+    assert run.streams == 3 and run.groups == 2 and run.model_rate == 5.0
+    assert 0 < run.rate_mean <= 16 / 3 and run.rate_min <= run.rate_mean
+    assert 0 < run.p50_ms <= run.p99_ms and math.isfinite(run.p99_ms)
+    assert run.cpu_cores > 0 and run.rss_mb > 200  # three processes at least: 100 MB each
+    assert run.row().split()[:2] == ["3", "2"]

@@ -130,3 +130,23 @@ cameras:
         served = _ends(client.get("/api/events").json()["events"])
     assert lives[0] and {d[0] for d in lives[0]} == {"ice", "eye", "zoned"}
     assert lives[0] == lives[1] == served
+
+
+@needs_shared
+def test_start_config_runs_a_config_from_python(tmp_path):
+    from vidcls.live import Output, start_config
+
+    class Count(Output):
+        def __init__(self):
+            self.results = {}
+
+        def result(self, source, result):
+            self.results[source] = self.results.get(source, 0) + 1
+
+    config = tmp_path / "cameras.yml"
+    config.write_text(
+        f"replay: true\ncameras:\n  ice: {{source: {video('carving_ice_rpi.mp4')}}}\n"
+    )
+    count = Count()
+    start_config(config, count).run()
+    assert count.results == {"ice": 23}  # the 4.4 s file at 5 fps, as vidcls live gives

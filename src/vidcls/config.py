@@ -16,7 +16,9 @@ zone) is a :class:`~vidcls.errors.VidclsError` naming the file, the line and the
 ``${NAME}`` in a value is the environment variable NAME (for secrets). Per camera or zone:
 ``allow``, ``deny``, ``threshold``, ``top_k``, ``window``, ``enter``, ``exit``,
 ``min_duration``, ``cooldown`` (no second event of a label within that many seconds) and
-``fps``; a zone takes its camera's unless it says otherwise.
+``fps``; a zone takes its camera's unless it says otherwise. ``groups`` (a number or
+``auto``) and ``cameras_per_group`` say how many processes the cameras are shared among
+(see :mod:`vidcls.live.sizing`).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ latency is under 200 ms and every stream gets at least 90 % of the model's rate.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -53,6 +54,7 @@ class Capacity:
     infer_ms: float  # median time of one result's preprocessing + model + postprocessing
     rss_mb: float = 0.0  # this process's resident memory and its decoding processes'
     clips: int | None = None  # event clips written (None: clips off)
+    groups: int = 1  # processes the cameras ran in (1: vidcls live's one process)
 
     @property
     def holds(self) -> bool:
@@ -61,15 +63,16 @@ class Capacity:
     def row(self) -> str:
         verdict = "holds" if self.holds else "fails"
         return (
-            f"{self.streams:>7} {self.p50_ms:>8.0f} {self.p99_ms:>8.0f} {self.rate_mean:>9.2f} "
-            f"{self.rate_min:>9.2f} {self.dropped:>8} {self.cpu_cores:>7.2f} "
-            f"{self.machine_cores:>8.2f} {self.infer_ms:>8.1f} {self.rss_mb / self.streams:>7.1f}"
-            f" {'-' if self.clips is None else self.clips:>6}  {verdict}"
+            f"{self.streams:>7} {self.groups:>6} {self.p50_ms:>8.0f} {self.p99_ms:>8.0f} "
+            f"{self.rate_mean:>9.2f} {self.rate_min:>9.2f} {self.dropped:>8} "
+            f"{self.cpu_cores:>7.2f} {self.machine_cores:>8.2f} {self.infer_ms:>8.1f} "
+            f"{self.rss_mb / self.streams:>7.1f} "
+            f"{'-' if self.clips is None else self.clips:>6}  {verdict}"
         )
 
 
 HEADER = (
-    f"{'streams':>7} {'p50 ms':>8} {'p99 ms':>8} {'res/s avg':>9} {'res/s min':>9} "
+    f"{'streams':>7} {'groups':>6} {'p50 ms':>8} {'p99 ms':>8} {'res/s avg':>9} {'res/s min':>9} "
     f"{'dropped':>8} {'cpu':>7} {'machine':>8} {'infer ms':>8} {'MB/cam':>7} {'clips':>6}"
 )
 
@@ -175,55 +178,120 @@ def run_capacity(
     window_mode: str = "decay",
     search: bool = False,
     clips: bool = False,
+    groups: list[int | str] | None = None,
+    camera_fps: list[int] | None = None,
 ) -> list[Capacity]:
     """Measure each N in ``streams`` (with ``search``: go on by 8 while it holds) and print a
     row per run; with ``clips``, each N without and then with event clips and snapshots (a
-    temporary folder), and the ratio of their result rates; the runs."""
-    classifier = VideoClassifier.create_from_options(
-        ClassifierOptions(model=model, window=window, window_mode=window_mode, top_k=3)
-    )
-    clip = camera_clip()
+    temporary folder), and the ratio of their result rates; each N in each of ``groups``
+    (1: one process, as before; the search follows the last), for cameras of each of
+    ``camera_fps``. A search in one group stores the largest N that held per camera rate,
+    the figure ``--groups auto`` packs cameras by (:mod:`vidcls.live.sizing`). The runs."""
+    from ..live.sizing import store_capacity
+
+    options = ClassifierOptions(model=model, window=window, window_mode=window_mode, top_k=3)
+    classifier = VideoClassifier.create_from_options(options)
+    groups, rates = groups or [1], camera_fps or [30]
     cores = os.cpu_count() or 1
     shown = f"{window:g} s, {window_mode}" if window else "none"
     decoding = "default" if decoders is None else decoders
     feeding = f"workers {workers or 'default'}, decoders {decoding}"
     print(f"model  {classifier.model_name}; window {shown}; {feeding}; {cores} cores")
-    print(
-        f"input  {transport}: 640x360 30 fps H.264 cameras; {WARMUP:g} s warm-up, "
-        f"{seconds:g} s measured per run; holds: p99 < {P99_LIMIT_MS:.0f} ms and every "
-        f"stream >= {RATE_SHARE:.0%} of the model's rate"
-    )
-    print(HEADER)
+    runs = []
+    for fps in rates:
+        clip = camera_clip(fps=fps)
+        print(
+            f"input  {transport}: 640x360 {fps} fps H.264 cameras; {WARMUP:g} s warm-up, "
+            f"{seconds:g} s measured per run; holds: p99 < {P99_LIMIT_MS:.0f} ms and every "
+            f"stream >= {RATE_SHARE:.0%} of the model's rate; MB/cam: every process's memory"
+        )
+        print(HEADER)
+        these = _search(
+            classifier,
+            options,
+            clip,
+            streams,
+            seconds,
+            transport,
+            workers,
+            decoders,
+            search,
+            clips,
+            groups,
+        )
+        runs += these
+        held = [r.streams for r in these if r.holds and r.groups == 1]
+        if search and groups == [1] and held:
+            print(
+                f"stored: one group holds {max(held)} cameras of {fps} fps in "
+                f"{store_capacity(fps, max(held))}",
+                flush=True,
+            )
+        best = [r.streams for r in these if r.holds]
+        print(
+            f"largest N that holds at {fps} fps: {max(best) if best else 'none'}", file=sys.stderr
+        )
+    return runs
+
+
+def _search(
+    classifier, options, clip, streams, seconds, transport, workers, decoders, search, clips, groups
+) -> list[Capacity]:
+    """The runs of one camera clip: each N (and the search's), in each group count."""
     runs = []
     todo = list(streams)
     while todo:
         n = todo.pop(0)
-        pair = []
-        for folder in [None, *([tempfile.TemporaryDirectory()] if clips else [])]:
-            options = None if folder is None else ClipOptions(folder.name)
-            if transport == "http":
-                with CameraServer(clip) as server:
-                    urls = [server.url(i) for i in range(n)]
-                    run = measure(classifier, urls, seconds, workers, False, decoders, options)
-            else:
-                run = measure(
-                    classifier, [str(clip)] * n, seconds, workers, True, decoders, options
+        for g in groups:
+            pair = []
+            for folder in [None, *([tempfile.TemporaryDirectory()] if clips else [])]:
+                options_ = None if folder is None else ClipOptions(folder.name)
+                pair.append(
+                    _one(
+                        classifier,
+                        options,
+                        clip,
+                        n,
+                        g,
+                        seconds,
+                        transport,
+                        workers,
+                        decoders,
+                        options_,
+                    )
                 )
-            print(run.row(), flush=True)
-            pair.append(run)
-            if folder is not None:
-                folder.cleanup()
-        if clips:
-            a, b = pair
-            print(
-                f"  with clips / without: results/s {b.rate_mean / a.rate_mean:.3f}, "
-                f"p99 {b.p99_ms / a.p99_ms:.2f}x, memory +{(b.rss_mb - a.rss_mb) / n:.1f} MB/cam",
-                flush=True,
-            )
-        run = pair[-1]
-        runs.append(run)
+                print(pair[-1].row(), flush=True)
+                if folder is not None:
+                    folder.cleanup()
+            if clips:
+                a, b = pair
+                print(
+                    f"  with clips / without: results/s {b.rate_mean / a.rate_mean:.3f}, "
+                    f"p99 {b.p99_ms / a.p99_ms:.2f}x, memory +{(b.rss_mb - a.rss_mb) / n:.1f} "
+                    "MB/cam",
+                    flush=True,
+                )
+            runs.append(pair[-1])
         if search and not todo:
-            todo += _next(runs)
-    held = [r.streams for r in runs if r.holds]
-    print(f"largest N that holds: {max(held) if held else 'none'}", file=sys.stderr)
+            todo += _next([r for r in runs if r.groups == runs[-1].groups])
     return runs
+
+
+def _one(
+    classifier, options, clip, n, groups, seconds, transport, workers, decoders, clip_options
+) -> Capacity:
+    """One run of ``n`` cameras in ``groups`` groups (1: one process, as vidcls live)."""
+    from .grouped import measure_groups
+
+    loop = transport != "http"
+    with contextlib.ExitStack() as stack:
+        if transport == "http":
+            server = stack.enter_context(CameraServer(clip))
+            urls, pid = [server.url(i) for i in range(n)], server.pid
+        else:
+            urls, pid = [str(clip)] * n, None
+        if groups == 1:
+            return measure(classifier, urls, seconds, workers, loop, decoders, clip_options)
+        return measure_groups(
+            options, urls, seconds, groups, WARMUP, workers, loop, decoders, clip_options, pid
+        )

@@ -1,8 +1,8 @@
 """Per-frame latency of vidcls against the official example's signature-runner loop, by
 stage, in the same run (or, with --batch, the throughput of `vidcls batch`; with --train, the
 time of `vidcls train` by phase on long 720p clips; with --streams, how many live cameras one
-process holds; with --ws, how many browser streams `vidcls serve` holds; with --slow-headers,
-how `vidcls serve` and plain uvicorn stand slow-header clients)."""
+process, or N groups of processes, holds; with --ws, how many browser streams `vidcls serve`
+holds; with --slow-headers, how `vidcls serve` and plain uvicorn stand slow-header clients)."""
 
 from __future__ import annotations
 
@@ -133,6 +133,24 @@ def _add_capacity(p: argparse.ArgumentParser) -> None:
         help="measure each N without and then with event clips and snapshots (as `vidcls live "
         "--clips`), and print the ratio",
     )
+    g.add_argument(
+        "--groups",
+        nargs="+",
+        type=_groups,
+        metavar="N|auto",
+        help="the cameras in N processes (as `vidcls live --groups`), each N run in each given "
+        "count, for comparing in one run (1: one process) [1]; a search (auto) in one group "
+        "stores the largest N that held, what `vidcls live --groups auto` packs cameras by",
+    )
+    g.add_argument(
+        "--camera-fps",
+        nargs="+",
+        type=int,
+        choices=(5, 10, 15, 25, 30),
+        metavar="FPS",
+        help="the cameras' frame rate, one set of runs per rate: 30 (a main stream) or 5 (a "
+        "substream, a sixth of the decoding) [30]",
+    )
     g.add_argument("--seconds", type=float, default=20.0, help="measured per run [20]")
     g.add_argument("--workers", type=int, help="threads feeding the model, as `vidcls live`")
     g.add_argument(
@@ -182,6 +200,12 @@ def _add_capacity(p: argparse.ArgumentParser) -> None:
         help="--slow-headers: vidcls (its protocol) and plain uvicorn with h11 or httptools "
         "[vidcls h11, and httptools if installed]",
     )
+
+
+def _groups(text: str) -> int | str:
+    from .live import _groups as groups
+
+    return groups(text)
 
 
 def _streams(values: list[str], flag: str = "--streams") -> tuple[list[int], bool]:
@@ -246,6 +270,8 @@ def run(args: argparse.Namespace) -> int:
             window_mode=args.window_mode,
             search=search,
             clips=args.clips,
+            groups=args.groups,
+            camera_fps=args.camera_fps,
         )
     elif args.train:
         from ..bench.train import run_train_bench

@@ -5,13 +5,16 @@ A frame travels one way, whatever the number of sources or the front end:
 :class:`~.capture.FrameSource` (a capture thread here, a decoding process of
 :mod:`.decoders`, or frames a browser pushes); the :mod:`.scheduler` feeds each source's
 freshest frame at the model's rate, earliest deadline first, dropping (and counting, in
-:mod:`.stats`) what it cannot serve; :mod:`.watch` runs it all and hands results and events to
-:mod:`.outputs` (stdout, a file, webhooks and MQTT, a window of :mod:`.display`). Time comes from
-:mod:`.clock`: the real one, or a virtual clock that :mod:`.replay` plays files on.
+:mod:`.stats`) what it cannot serve; :mod:`.watch` runs it all (:mod:`.build` makes it
+from a config, :mod:`.groups` shares the cameras among processes) and hands results and
+events to :mod:`.outputs` (stdout, a file, webhooks and MQTT, a window of :mod:`.display`).
+Time comes from :mod:`.clock`: the real one, or a virtual clock that :mod:`.replay` plays
+files on.
 
     from vidcls.live import Watch, Output, iter_live, watch
     from vidcls.live import ClipOptions, SourceSpec, Zone  # event clips, zones
     from vidcls.live import VirtualClock  # replay files: as fast as the CPU goes, no drops
+    from vidcls.live import start_config  # a cameras config, as vidcls live --config runs it
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = [
     "Watch",
     "Zone",
     "iter_live",
+    "start_config",
     "watch",
 ]
 _HOME = {
@@ -39,9 +43,11 @@ _HOME = {
     "SourceStats": ".stats",
     "VirtualClock": ".clock",
     "Zone": ".sources",
+    "start_config": ".build",
 }
 
 if TYPE_CHECKING:
+    from .build import start_config
     from .clips import ClipOptions
     from .clock import VirtualClock
     from .outputs import Output, Outputs

@@ -1,0 +1,128 @@
+"""``vidcls bench --streams --groups N``: the capacity run of :mod:`.streams` with the cameras
+in N group processes (:mod:`vidcls.live.groups`), built as ``vidcls live`` builds them.
+
+Each result counts when it reaches the parent (where every output gets it), and its latency
+is from the frame's capture in the group to that moment. CPU and memory are this process's,
+its groups' and their decoding processes' (the camera server's excepted).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..classifier import ClassifierOptions
+from ..cpu import machine_busy, process_seconds, resident_mb
+from ..errors import VidclsError
+from ..live.build import Plan
+from ..live.clips import ClipOptions
+from ..live.outputs import Callbacks
+from ..live.sources import SourceSpec
+from ..pipeline import feed_rate
+from ..results import FrameResult
+
+
+def descendants(pid: int, leave_out: set[int] = frozenset()) -> list[int]:
+    """``pid`` and every process below it (Linux /proc), but those in ``leave_out`` and
+    theirs."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(stat[1]), []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        if p in leave_out:
+            continue
+        out.append(p)
+        todo += parents.get(p, [])
+    return out
+
+
+def measure_groups(
+    options: ClassifierOptions,
+    urls: list[str],
+    seconds: float,
+    groups: int | str,
+    warmup: float,
+    workers: int | None = None,
+    loop: bool = False,
+    decoders: int | None = None,
+    clips: ClipOptions | None = None,
+    server: int | None = None,
+):
+    """Watch ``urls`` in ``groups`` groups for ``warmup`` + ``seconds``; figures from the
+    last ``seconds`` (a :class:`~.streams.Capacity`). ``server``: the camera server's pid."""
+    from ..live.groups import Groups
+    from .streams import Capacity
+
+    specs = [SourceSpec(f"cam{i}", u) for i, u in enumerate(urls)]
+    plan = Plan(
+        options, specs, loop=loop, workers=workers, decoders=decoders, clips=clips, groups=groups
+    )
+    arrived: list[tuple[str, float, float, float]] = []  # source, when, latency, infer ms
+    marks: dict[str, dict] = {}
+    leave_out = {server} if server else set()
+
+    def mark() -> dict:
+        pids = descendants(os.getpid(), leave_out)
+        return {
+            "wall": time.monotonic(),
+            "cpu": sum(process_seconds(p) for p in pids),
+            "busy": machine_busy(),
+            "rss": sum(resident_mb(p) for p in pids),
+        }
+
+    def emit(name: str, result: FrameResult) -> None:
+        arrived.append((name, time.monotonic(), result.latency_ms, result.infer_ms))
+
+    classifier = plan.load()
+    engine = plan.engine(classifier, Callbacks(on_result=emit))
+    timers = [
+        threading.Timer(warmup, lambda: marks.setdefault("start", mark())),
+        threading.Timer(warmup + seconds, lambda: marks.setdefault("end", mark())),
+    ]
+    for t in timers:
+        t.start()
+    try:
+        engine.run(duration=warmup + seconds + 0.5)
+    finally:
+        for t in timers:
+            t.cancel()
+    a, b = marks.get("start"), marks.get("end")
+    if a is None or b is None:
+        raise VidclsError("the capacity run ended before its measured span")
+    wall = b["wall"] - a["wall"]
+    span = [d for d in arrived if a["wall"] <= d[1] < b["wall"]]
+    counts = {s.name: 0 for s in specs}
+    for d in span:
+        counts[d[0]] += 1
+    rates = np.array([counts[s.name] / wall for s in specs])
+    lat = np.array([d[2] for d in span]) if span else np.array([np.nan])
+    infer = [d[3] for d in span]
+    count = len(engine.groups) if isinstance(engine, Groups) else 1
+    run = Capacity(
+        len(urls),
+        float(np.percentile(lat, 50)),
+        float(np.percentile(lat, 99)),
+        float(rates.mean()),
+        float(rates.min()),
+        sum(s.dropped for s in engine.stats()),
+        (b["cpu"] - a["cpu"]) / wall,
+        (b["busy"] - a["busy"]) / wall,
+        feed_rate(classifier, None) or 0.0,
+        float(np.median(infer)) if infer else float("nan"),
+        b["rss"],
+        None if clips is None else sum(1 for _ in Path(clips.folder).glob("*/*.mp4")),
+        groups=count,
+    )
+    return run
