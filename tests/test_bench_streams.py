@@ -52,7 +52,7 @@ def test_measure_in_groups_counts_every_process(small_clip):
     options = ClassifierOptions(window=None, top_k=1)
     with CameraServer(small_clip) as server:
         urls = [server.url(i) for i in range(3)]
-        run = measure_groups(options, urls, 3.0, 2, 2.0, server=server.pid)
+        run = capacity.Capacity(**measure_groups(options, urls, 3.0, 2, 2.0, server=server.pid))
         assert server.pid not in descendants(os.getpid(), {server.pid})
     assert run.streams == 3 and run.groups == 2 and run.model_rate == 5.0
     assert 0 < run.rate_mean <= 16 / 3 and run.rate_min <= run.rate_mean

@@ -15,7 +15,8 @@ from conftest import needs_shared, video
 
 from vidcls.config import load_config
 from vidcls.live.build import from_config
-from vidcls.live.groups import Groups, shares
+from vidcls.live.grouping import shares
+from vidcls.live.groups import Groups
 from vidcls.live.outputs import Output
 from vidcls.live.sources import SourceSpec, Zone
 from vidcls.live.watch import Watch

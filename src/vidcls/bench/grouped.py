@@ -61,9 +61,9 @@ def measure_groups(
     server: int | None = None,
 ):
     """Watch ``urls`` in ``groups`` groups for ``warmup`` + ``seconds``; figures from the
-    last ``seconds`` (a :class:`~.streams.Capacity`). ``server``: the camera server's pid."""
+    last ``seconds``, the fields of a :class:`~.streams.Capacity`. ``server``: the camera
+    server's pid."""
     from ..live.groups import Groups
-    from .streams import Capacity
 
     specs = [SourceSpec(f"cam{i}", u) for i, u in enumerate(urls)]
     plan = Plan(
@@ -110,19 +110,18 @@ def measure_groups(
     lat = np.array([d[2] for d in span]) if span else np.array([np.nan])
     infer = [d[3] for d in span]
     count = len(engine.groups) if isinstance(engine, Groups) else 1
-    run = Capacity(
-        len(urls),
-        float(np.percentile(lat, 50)),
-        float(np.percentile(lat, 99)),
-        float(rates.mean()),
-        float(rates.min()),
-        sum(s.dropped for s in engine.stats()),
-        (b["cpu"] - a["cpu"]) / wall,
-        (b["busy"] - a["busy"]) / wall,
-        feed_rate(classifier, None) or 0.0,
-        float(np.median(infer)) if infer else float("nan"),
-        b["rss"],
-        None if clips is None else sum(1 for _ in Path(clips.folder).glob("*/*.mp4")),
-        groups=count,
-    )
-    return run
+    return {
+        "streams": len(urls),
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "rate_mean": float(rates.mean()),
+        "rate_min": float(rates.min()),
+        "dropped": sum(s.dropped for s in engine.stats()),
+        "cpu_cores": (b["cpu"] - a["cpu"]) / wall,
+        "machine_cores": (b["busy"] - a["busy"]) / wall,
+        "model_rate": feed_rate(classifier, None) or 0.0,
+        "infer_ms": float(np.median(infer)) if infer else float("nan"),
+        "rss_mb": b["rss"],
+        "clips": None if clips is None else sum(1 for _ in Path(clips.folder).glob("*/*.mp4")),
+        "groups": count,
+    }

@@ -292,6 +292,8 @@ def _one(
             urls, pid = [str(clip)] * n, None
         if groups == 1:
             return measure(classifier, urls, seconds, workers, loop, decoders, clip_options)
-        return measure_groups(
-            options, urls, seconds, groups, WARMUP, workers, loop, decoders, clip_options, pid
+        return Capacity(
+            **measure_groups(
+                options, urls, seconds, groups, WARMUP, workers, loop, decoders, clip_options, pid
+            )
         )

@@ -10,6 +10,7 @@ import argparse
 
 from .. import zoo
 from ..errors import OptionError
+from . import flags
 
 HELP = "measure speed, capacity and accuracy trade-offs"
 
@@ -133,24 +134,7 @@ def _add_capacity(p: argparse.ArgumentParser) -> None:
         help="measure each N without and then with event clips and snapshots (as `vidcls live "
         "--clips`), and print the ratio",
     )
-    g.add_argument(
-        "--groups",
-        nargs="+",
-        type=_groups,
-        metavar="N|auto",
-        help="the cameras in N processes (as `vidcls live --groups`), each N run in each given "
-        "count, for comparing in one run (1: one process) [1]; a search (auto) in one group "
-        "stores the largest N that held, what `vidcls live --groups auto` packs cameras by",
-    )
-    g.add_argument(
-        "--camera-fps",
-        nargs="+",
-        type=int,
-        choices=(5, 10, 15, 25, 30),
-        metavar="FPS",
-        help="the cameras' frame rate, one set of runs per rate: 30 (a main stream) or 5 (a "
-        "substream, a sixth of the decoding) [30]",
-    )
+    _add_groups(g)
     g.add_argument("--seconds", type=float, default=20.0, help="measured per run [20]")
     g.add_argument("--workers", type=int, help="threads feeding the model, as `vidcls live`")
     g.add_argument(
@@ -202,10 +186,26 @@ def _add_capacity(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _groups(text: str) -> int | str:
-    from .live import _groups as groups
-
-    return groups(text)
+def _add_groups(g) -> None:
+    """--groups and --camera-fps of --streams."""
+    g.add_argument(
+        "--groups",
+        nargs="+",
+        type=flags.groups_value,
+        metavar="N|auto",
+        help="the cameras in N processes (as `vidcls live --groups`), each N run in each given "
+        "count, for comparing in one run (1: one process) [1]; a search (auto) in one group "
+        "stores the largest N that held, what `vidcls live --groups auto` packs cameras by",
+    )
+    g.add_argument(
+        "--camera-fps",
+        nargs="+",
+        type=int,
+        choices=(5, 10, 15, 25, 30),
+        metavar="FPS",
+        help="the cameras' frame rate, one set of runs per rate: 30 (a main stream) or 5 (a "
+        "substream, a sixth of the decoding) [30]",
+    )
 
 
 def _streams(values: list[str], flag: str = "--streams") -> tuple[list[int], bool]:

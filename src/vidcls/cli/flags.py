@@ -25,6 +25,19 @@ from ..options import (
 NATIVE = "native"  # the CLI's word for "every decoded frame" (fps 0 in Python)
 
 
+def groups_value(text: str) -> int | str:
+    """``--groups``: ``auto`` or a number of processes from 1 to 256."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 256:
+        raise argparse.ArgumentTypeError(f"'{text}' is not auto or a number from 1 to 256")
+    return n
+
+
 def fps_value(text: str) -> float:
     """``--fps``: a number from MIN_FPS to MAX_FPS, or ``native`` or 0 (every decoded
     frame), as in Python."""

@@ -92,7 +92,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--groups",
-        type=_groups,
+        type=flags.groups_value,
         metavar="N|auto",
         help="processes the cameras are shared among, each with its own model, so inference "
         "runs on every core; auto: as many as the measured cameras per group (vidcls bench "
@@ -260,19 +260,6 @@ def _exit_code(unopened: list[str], cameras: int, config: str | None) -> int:
         file=sys.stderr,
     )
     return SOME_FAILED
-
-
-def _groups(text: str) -> int | str:
-    """``--groups``: a number of processes, or auto."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if not 1 <= n <= 256:
-        raise argparse.ArgumentTypeError(f"'{text}' is not auto or a number from 1 to 256")
-    return n
 
 
 def _zone(text: str):

@@ -5,7 +5,8 @@ Design. :class:`Groups` splits the cameras of a :class:`~.build.Plan` into ``cou
 of consecutive cameras with about as many views each (a camera's zones stay with it), and
 starts a process per share (the ``spawn`` way: no inherited threads) that builds its share
 exactly as one process builds them all and runs it (:mod:`.group_child`): its own model,
-scheduler, decoding processes, clips and snapshots (written there, on the same disk). The
+scheduler (two workers unless told), decoding processes (as many all told as one process
+would have), clips and snapshots (written there, on the same disk). The
 share's views are given the ticks' phases they have in one process, so on a virtual clock
 (``--replay``) each group replays its files as one process would: the same results.
 
@@ -34,7 +35,6 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing as mp
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -44,6 +44,7 @@ from multiprocessing.connection import wait
 
 from ..errors import VidclsError
 from ..results import FrameResult, SegmentEvent
+from .grouping import Group, decoders_per_group, shares
 from .outputs import Output
 from .stats import SourceStats
 
@@ -52,67 +53,6 @@ MAX_TRIES = 5  # deaths in a row before a group is given up
 STEADY = 60.0  # seconds a group must live for its deaths to be forgiven
 STOP_WAIT = 30.0  # seconds a group has to close its segments and report when stopped
 ASK_WAIT = 120.0  # seconds for a group to answer a command (a model switch loads a model)
-
-
-def shares(specs: list, count: int) -> list[list]:
-    """``specs`` in ``count`` runs of consecutive cameras (at most one a camera) with about
-    as many views each."""
-    count = max(1, min(count, len(specs)))
-    sizes = [len(s.views()) for s in specs]
-    total, done = sum(sizes), 0
-    out: list[list] = [[]]
-    for i, (spec, size) in enumerate(zip(specs, sizes, strict=True)):
-        behind = len(specs) - i <= count - len(out)  # a camera each for the shares left
-        if out[-1] and (done >= total * len(out) / count or behind):
-            out.append([])
-        out[-1].append(spec)
-        done += size
-    return out
-
-
-class _Group:
-    """One group process: its plan, its phase, its process and pipes, its deaths."""
-
-    def __init__(self, index: int, plan, phase: int) -> None:
-        self.index, self.plan, self.phase = index, plan, phase
-        self.views = [v for s in plan.specs for v, _ in s.views()]
-        self.proc = self.conn = self.commands = None
-        self.lock = threading.Lock()
-        self.tries = 0
-        self.started_at = 0.0
-        self.restart_at: float | None = None
-        self.done = False  # reported its end (or could not start, or was given up)
-        self.error: str | None = None
-
-    def start(self, context, duration: float | None) -> None:
-        here, there = context.Pipe(duplex=False)
-        take, orders = context.Pipe(duplex=False)  # (receiving end, sending end)
-        from .group_child import run_group
-
-        self.proc = context.Process(
-            target=run_group,
-            args=(self.plan, self.phase, duration, there, take, os.getpid()),
-            name=f"vidcls-group-{self.index}",
-        )
-        self.proc.start()
-        there.close()
-        take.close()
-        self.conn, self.commands = here, orders
-        self.started_at, self.restart_at = time.monotonic(), None
-
-    def tell(self, command: tuple) -> bool:
-        with self.lock:
-            if self.commands is None:
-                return False
-            try:
-                self.commands.send(command)
-                return True
-            except (OSError, ValueError):
-                return False
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.is_alive()
 
 
 class Groups:
@@ -129,10 +69,12 @@ class Groups:
         self.plan, self.outputs = plan, outputs
         self._layout = None if classifier is None else classifier.model.layout
         self._context = mp.get_context("spawn")  # never fork a process that runs threads
-        self.groups: list[_Group] = []
-        phase = 0
-        for i, share in enumerate(shares(plan.specs, count)):
-            group = _Group(i, plan.subset(share), phase)
+        self.groups: list[Group] = []
+        phase, parts = 0, shares(plan.specs, count)
+        decoders = decoders_per_group(plan, len(parts))
+        for i, share in enumerate(parts):
+            share = replace(plan.subset(share), decoders=decoders, workers=plan.workers or 2)
+            group = Group(i, share, phase)
             phase += len(group.views)
             self.groups.append(group)
         self.group_of = {v: g for g in self.groups for v in g.views}
@@ -205,7 +147,7 @@ class Groups:
                 log.warning("group %d starts again (%s)", g.index, _named(g.views))
                 g.start(self._context, self._duration)
 
-    def _receive(self, g: _Group, everything: bool = False) -> Iterator[FrameResult]:
+    def _receive(self, g: Group, everything: bool = False) -> Iterator[FrameResult]:
         """One batch from ``g`` (``everything``: all it sent before it ended)."""
         while g.conn is not None:
             try:
@@ -220,7 +162,7 @@ class Groups:
             if not everything:
                 return
 
-    def _hand_on(self, g: _Group, batch: list) -> Iterator[FrameResult]:
+    def _hand_on(self, g: Group, batch: list) -> Iterator[FrameResult]:
         now = time.monotonic()
         for item in batch:
             kind = item[0]
@@ -257,7 +199,7 @@ class Groups:
             self._online[view] = online
             self.outputs.status(view, online)
 
-    def _ended(self, g: _Group) -> None:
+    def _ended(self, g: Group) -> None:
         """``g``'s process is gone: done, or lost (its views offline, their open segments
         closed as interrupted, a restart planned or the group given up)."""
         proc, g.proc = g.proc, None
@@ -327,7 +269,7 @@ class Groups:
         for ask in self._asks.values():
             ask.set_result(None)
 
-    def _ask(self, g: _Group, command: tuple):
+    def _ask(self, g: Group, command: tuple):
         """Send ``command`` (its second item the ask's id) and wait for the answer."""
         if not self._running or not g.alive:
             return None

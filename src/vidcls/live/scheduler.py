@@ -8,14 +8,10 @@ worker serves its feeds earliest-deadline-first: when a feed is due it takes tha
 freshest frame (never a queue of old ones), feeds it, and hands the result to the feed's
 callback. When the workers cannot keep up, every feed falls behind alike and the ticks that
 could not be served are dropped and counted per feed, so latency stays low and no source
-starves. Every live source runs here: ``vidcls live`` (one or many), :func:`vidcls.iter_live`,
-:func:`vidcls.watch` and the browser streams of ``vidcls serve``.
-
-Time comes from ``clock`` (``time.monotonic`` unless given another), and
-:meth:`Worker.serve_next` is one step of a worker's loop, so the rules can be driven tick by
-tick without threads. On a :class:`~vidcls.live.clock.VirtualClock` no thread starts:
-:meth:`Scheduler.step` serves whatever is due on its caller's thread, and each model run
-takes the clock's ``run_cost``.
+starves. Every live source runs here. Time comes from ``clock`` (``time.monotonic`` unless
+given another); :meth:`Worker.serve_next` is one step of a worker's loop (driven tick by tick
+without threads on a :class:`~vidcls.live.clock.VirtualClock`: :meth:`Scheduler.step` serves
+what is due on its caller's thread, and each model run takes the clock's ``run_cost``).
 """
 
 from __future__ import annotations

@@ -19,9 +19,10 @@ import os
 import time
 from pathlib import Path
 
-# Not measured here: one process held 56 cameras of 30 fps (64 of 5 fps) on the 2-core
-# reference machine (issue 30, `vidcls bench --streams`); the smaller is the safe figure.
-DEFAULT_PER_GROUP = 56
+# Not measured here, and conservative: half of the 56 cameras of 30 fps one process held on
+# the 2-core reference machine (issue 30, `vidcls bench --streams`; 64 of 5 fps), for a machine
+# slower than it. Too many groups cost memory (a model and decoders each); too few, cameras.
+DEFAULT_PER_GROUP = 28
 FILE = "capacity.json"
 
 
