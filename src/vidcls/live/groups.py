@@ -27,7 +27,10 @@ that was online goes ``offline``, each segment it had started without an end get
 cameras (at once, then after 1, 2, 4... s, up to 30 s, if it keeps dying within a minute);
 each view says ``online`` again when its source is back. After :data:`MAX_TRIES` deaths in
 a row the group is given up (logged; its cameras are reported as not opened). The other
-groups go on untouched. A group that cannot start (its model fails) is not retried.
+groups go on untouched (on a virtual clock exactly; on the real one, a group starting again
+spends a few CPU seconds on imports, its model and decoders, which near the machine's
+capacity delays the others' results meanwhile). A group that cannot start (its model fails)
+is not retried.
 """
 
 from __future__ import annotations
