@@ -188,3 +188,23 @@ def _wait(condition, timeout=120.0):  # a hang guard
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_a_clip_asked_for_is_recorded_by_its_cameras_group(tmp_path):
+    """As the teaching page asks: the view's group records it; an unknown view is refused."""
+    clips = tmp_path / "clips"
+    out = Collect()
+    plan = from_config(_config(tmp_path, f"loop: true\nclips: {{folder: {clips}}}"), groups=2)
+    engine = plan.engine(plan.load(), out)
+    runner = threading.Thread(target=engine.run, kwargs={"duration": 300})
+    runner.start()
+    target = tmp_path / "asked.mp4"
+    try:
+        _wait(lambda: len(out.of("result", "zoned/left")) > 10)
+        assert engine.record("zoned/left", 1.0, str(target))
+        assert not engine.record("nowhere", 1.0, str(tmp_path / "no.mp4"))
+        _wait(lambda: target.is_file())
+    finally:
+        engine.request_stop()
+        runner.join(120)
+    assert target.stat().st_size > 1000 and not runner.is_alive()
