@@ -83,6 +83,11 @@ def test_a_full_config(tmp_path, monkeypatch):
         ("mqtt: mqtt://u:${NOT_SET_ANYWHERE}@h\ncameras:\n  yard: {source: x.mp4}\n", 1,
          "mqtt: environment variable NOT_SET_ANYWHERE is not set"),
         ("- a list\n", None, "expected a mapping"),
+        ("cameras:\n  yard: {source: x.mp4}\ngroups: 0\n", 3,
+         "groups: Value error, auto or a number from 1 to 256, not 0"),
+        ("groups: yes\ncameras:\n  yard: {source: x.mp4}\n", 1, "groups: Value error"),
+        ("cameras_per_group: 0\ncameras:\n  yard: {source: x.mp4}\n", 1,
+         "cameras_per_group: Input should be greater than or equal to 1"),
     ],
 )  # fmt: skip
 def test_each_mistake_is_one_line_naming_the_file_the_line_and_the_key(tmp_path, text, line, says):

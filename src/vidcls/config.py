@@ -27,7 +27,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -126,9 +126,18 @@ class ConfigFile(Filters):
     clips: ClipsConfig | None = None
     loop: bool = False  # files played again from the start at their end (demos, tests)
     replay: bool = False  # files played on a virtual clock, as fast as the CPU goes
-    groups: Annotated[int, Field(ge=1, le=MAX_GROUPS)] | Literal["auto"] | None = None
+    groups: int | str | None = None  # processes the cameras are shared among, or auto
     cameras_per_group: Annotated[int, Field(ge=1)] | None = None  # instead of the measured
     cameras: Annotated[dict[str, CameraConfig], Field(min_length=1, max_length=MAX_CAMERAS)]
+
+    @field_validator("groups", mode="before")
+    @classmethod
+    def _groups(cls, groups: Any) -> int | str | None:
+        if groups is None or groups == "auto":
+            return groups
+        if isinstance(groups, int) and not isinstance(groups, bool) and 1 <= groups <= MAX_GROUPS:
+            return groups
+        raise ValueError(f"auto or a number from 1 to {MAX_GROUPS}, not {groups!r}")
 
     @field_validator("mqtt")
     @classmethod
