@@ -174,7 +174,7 @@ def run_the_page(config: Path, tmp_path: Path) -> None:
             # its segments under each model closed, their events stored.
             # The looping carving-ice cameras have a segment open (it never ends by itself).
             wait_for(lambda: started({"carving ice"}) >= {"ice", "rpi"}, "carving ice started")
-            deployed_at, before_deploy = time.time(), len(Starts.seen)
+            before_deploy = len(Starts.seen)
             page.click("#deploy")
             page.wait_for_function(
                 "() => document.querySelector('#deployed').textContent.includes('job')"
@@ -194,8 +194,10 @@ def run_the_page(config: Path, tmp_path: Path) -> None:
             page.wait_for_function("() => document.querySelector('#undo').hidden")
             taught = wait_for(
                 lambda: (
-                    {e["source"] for e in events(server, deployed_at) if e["label"] in TAUGHT}
-                    >= set(SOURCES)
+                    # Only the taught model has these labels. Not since=the deploy: a row's
+                    # start is its segment's, from the frame's capture, and the first frame the
+                    # new model classified can be older than the click.
+                    {e["source"] for e in events(server) if e["label"] in TAUGHT} >= set(SOURCES)
                 ),
                 "every camera's taught segment closed by the undo",
                 timeout=HANG,
