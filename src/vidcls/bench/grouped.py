@@ -9,7 +9,6 @@ its groups' and their decoding processes' (the camera server's excepted).
 from __future__ import annotations
 
 import os
-import threading
 import time
 from pathlib import Path
 
@@ -17,13 +16,13 @@ import numpy as np
 
 from ..classifier import ClassifierOptions
 from ..cpu import machine_busy, process_seconds, resident_mb
-from ..errors import VidclsError
 from ..live.build import Plan
 from ..live.clips import ClipOptions
 from ..live.outputs import Callbacks
 from ..live.sources import SourceSpec
 from ..pipeline import feed_rate
 from ..results import FrameResult
+from .span import measured_span
 
 
 def descendants(pid: int, leave_out: set[int] = frozenset()) -> list[int]:
@@ -70,7 +69,6 @@ def measure_groups(
         options, specs, loop=loop, workers=workers, decoders=decoders, clips=clips, groups=groups
     )
     arrived: list[tuple[str, float, float, float]] = []  # source, when, latency, infer ms
-    marks: dict[str, dict] = {}
     leave_out = {server} if server else set()
 
     def mark() -> dict:
@@ -87,20 +85,7 @@ def measure_groups(
 
     classifier = plan.load()
     engine = plan.engine(classifier, Callbacks(on_result=emit))
-    timers = [
-        threading.Timer(warmup, lambda: marks.setdefault("start", mark())),
-        threading.Timer(warmup + seconds, lambda: marks.setdefault("end", mark())),
-    ]
-    for t in timers:
-        t.start()
-    try:
-        engine.run(duration=warmup + seconds + 0.5)
-    finally:
-        for t in timers:
-            t.cancel()
-    a, b = marks.get("start"), marks.get("end")
-    if a is None or b is None:
-        raise VidclsError("the capacity run ended before its measured span")
+    a, b = measured_span(engine.run, mark, warmup, seconds)
     wall = b["wall"] - a["wall"]
     span = [d for d in arrived if a["wall"] <= d[1] < b["wall"]]
     counts = {s.name: 0 for s in specs}

@@ -16,7 +16,6 @@ import contextlib
 import os
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +24,13 @@ import numpy as np
 
 from ..classifier import ClassifierOptions, VideoClassifier
 from ..cpu import machine_busy, resident_mb
-from ..errors import VidclsError
 from ..live.clips import ClipOptions
 from ..live.outputs import Callbacks
 from ..live.sources import SourceSpec
 from ..live.watch import Watch
 from ..results import FrameResult
 from .cameras import CameraServer, camera_clip
+from .span import measured_span
 
 P99_LIMIT_MS = 200.0
 RATE_SHARE = 0.9
@@ -89,7 +88,6 @@ def measure(
     """Watch ``urls`` for WARMUP + ``seconds``; figures from the last ``seconds``."""
     specs = [SourceSpec(f"cam{i}", u) for i, u in enumerate(urls)]
     decided: list[tuple[str, float, float, float]] = []  # source, when, latency, infer ms
-    marks: dict[str, dict] = {}
 
     def mark() -> dict:
         """Counters now: this process's CPU (its decoding processes' too), the machine's."""
@@ -118,21 +116,7 @@ def measure(
         clips=clips,
     )
 
-    # The measured span is timed apart from the run, which also starts and stops everything.
-    timers = [
-        threading.Timer(WARMUP, lambda: marks.setdefault("start", mark())),
-        threading.Timer(WARMUP + seconds, lambda: marks.setdefault("end", mark())),
-    ]
-    for t in timers:
-        t.start()
-    try:
-        watch.run(duration=WARMUP + seconds + 0.5)
-    finally:
-        for t in timers:
-            t.cancel()
-    a, b = marks.get("start"), marks.get("end")
-    if a is None or b is None:
-        raise VidclsError("the capacity run ended before its measured span")
+    a, b = measured_span(watch.run, mark, WARMUP, seconds)
     wall = b["wall"] - a["wall"]
     span = [d for d in decided if a["wall"] <= d[1] < b["wall"]]
     counts = {s.name: sum(d[0] == s.name for d in span) for s in specs}

@@ -268,7 +268,7 @@ def _serve(conn, work, memory_name, count, shape, loop=False, record=None, repla
     from .replay import frame_source
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _exit_with(os.getppid())
+    exit_with(os.getppid())
     height, width, resize, fit = shape
     memory = shared_memory.SharedMemory(name=memory_name)
     frames = np.ndarray((count, height, width, 3), np.uint8, memory.buf)
@@ -347,7 +347,7 @@ def _picture(grabber, size) -> np.ndarray | None:
         return None
 
 
-def _exit_with(parent: int) -> None:
+def exit_with(parent: int) -> None:
     """End this process when its parent is gone (even killed)."""
 
     def watch() -> None:

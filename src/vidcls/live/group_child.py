@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import signal
 import threading
 import time
 
 from ..errors import VidclsError
+from .decoders import exit_with
 from .outputs import Output
 
 log = logging.getLogger("vidcls")
@@ -94,7 +94,7 @@ def _as_now(event):
 def run_group(plan, phase: int, duration: float | None, conn, commands, parent: int) -> None:
     """A group process's main: build the share, run it, report, obey commands."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _exit_with(parent)
+    exit_with(parent)
     shipper = Shipper(conn)
     try:
         watch = plan.watch(plan.load(), shipper, phase)
@@ -136,14 +136,3 @@ def _obey(watch, commands, shipper: Shipper) -> None:
         elif kind == "record":
             _, ask, view, seconds, path = command
             shipper.put(("reply", ask, watch.record(view, seconds, path)))
-
-
-def _exit_with(parent: int) -> None:
-    """End this process when its parent is gone (even killed)."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
