@@ -8,6 +8,8 @@ with ``bug`` raises RuntimeError, and so does ``GET /test/bug``.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import socket
 import subprocess
@@ -18,6 +20,17 @@ from pathlib import Path
 import httpx
 
 FAULT = "a fault put in by tests/serve_process.py"
+
+
+def raw_get(port: int, path: str, timeout: float = 120) -> tuple[int, dict]:
+    """A GET of ``path`` exactly as written (percent escapes and all), on loopback at
+    ``port``: status and JSON body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn.request("GET", path)
+    r = conn.getresponse()
+    body = json.loads(r.read())
+    conn.close()
+    return r.status, body
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ import av
 import httpx
 import pytest
 from conftest import MODELS, ROOT, needs_shared, video
-from serve_process import ServerProcess, server_env
+from serve_process import ServerProcess, raw_get, server_env
 
 pytestmark = [
     needs_shared,
@@ -191,13 +191,7 @@ LONG_PATH = "/media/" + ("d" * 200 + "/") * 25 + "x.mp4"  # over PATH_MAX once r
 
 
 def get(server, path: str) -> tuple[int, dict]:
-    """A GET of ``path`` exactly as written (percent escapes and all): status and JSON body."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=HANG)
-    conn.request("GET", path)
-    r = conn.getresponse()
-    body = json.loads(r.read())
-    conn.close()
-    return r.status, body
+    return raw_get(server.port, path, HANG)
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,6 @@ real headless Chromium against a real ``vidcls serve``."""
 
 from __future__ import annotations
 
-import http.client
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +15,7 @@ import pytest
 from conftest import MODELS, ROOT, needs_shared, video
 from media import tiny_clip
 from odd_codecs import reencoded, stream_copy
+from serve_process import raw_get
 
 from vidcls.live.store import EventStore
 from vidcls.media.playable import copy_path, make_copy
@@ -262,13 +261,7 @@ def test_a_corrupt_clip_says_so_and_offers_a_download_that_works(server, page):
 
 
 def api(server, path: str) -> tuple[int, dict]:
-    """A GET of ``path`` exactly as written (percent escapes and all): status and JSON."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=HANG)
-    conn.request("GET", path)
-    r = conn.getresponse()
-    body = json.loads(r.read())
-    conn.close()
-    return r.status, body
+    return raw_get(server.port, path, HANG)
 
 
 def test_the_api_answers_for_each_kind_of_clip(server):
