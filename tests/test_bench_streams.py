@@ -59,3 +59,19 @@ def test_measure_in_groups_counts_every_process(small_clip):
     assert 0 < run.p50_ms <= run.p99_ms and math.isfinite(run.p99_ms)
     assert run.cpu_cores > 0 and run.rss_mb > 200  # three processes at least: 100 MB each
     assert run.row().split()[:2] == ["3", "2"]
+
+
+def test_the_ceiling_adds_up_what_one_camera_costs(small_clip):
+    from vidcls.bench.ceiling import Ceiling, measure_ceiling
+
+    clf = VideoClassifier.create_from_options(ClassifierOptions(window=4.0, top_k=3))
+    c = measure_ceiling(clf, small_clip, 2)
+    assert c.fps == 30 and c.rate == 5.0 and c.cores == 2
+    assert c.decode_ms > 0 and c.prepare_ms > 0 and c.model_ms > 0
+    assert c.camera_ms == pytest.approx(30 * c.decode_ms + 5 * (c.prepare_ms + c.model_ms))
+    assert c.cameras == int(2000 / c.camera_ms)
+    assert f"2 cores hold at most {c.cameras} cameras" in c.line()
+    # Twice the cores, twice the cameras (to rounding); a camera of fewer frames costs less.
+    made = Ceiling(1.0, 0.5, 3.0, 5, 5.0, 2)
+    assert made.camera_ms == 22.5 and made.cameras == 88
+    assert Ceiling(1.0, 0.5, 3.0, 5, 5.0, 4).cameras == 177

@@ -30,6 +30,7 @@ from ..live.sources import SourceSpec
 from ..live.watch import Watch
 from ..results import FrameResult
 from .cameras import CameraServer, camera_clip
+from .ceiling import measure_ceiling
 from .span import measured_span
 
 P99_LIMIT_MS = 200.0
@@ -189,6 +190,7 @@ def run_capacity(
             f"{seconds:g} s measured per run; holds: p99 < {P99_LIMIT_MS:.0f} ms and every "
             f"stream >= {RATE_SHARE:.0%} of the model's rate; MB/cam: every process's memory"
         )
+        print(measure_ceiling(classifier, clip, cores).line(), flush=True)
         print(HEADER)
         these = _search(
             classifier,
