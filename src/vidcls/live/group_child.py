@@ -95,6 +95,14 @@ def run_group(plan, phase: int, duration: float | None, conn, commands, parent: 
     """A group process's main: build the share, run it, report, obey commands."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     exit_with(parent)
+    serve_group(plan, phase, duration, conn, commands)
+
+
+def serve_group(plan, phase: int, duration: float | None, conn, commands) -> None:
+    """Build the share, run it, report, obey commands: the messages to ``conn`` (anything
+    with ``send(batch)``), the commands from ``commands`` (``recv()``, EOFError when the
+    parent is gone). A group process's body, and a Ray group actor's
+    (:mod:`.ray_actor`)."""
     shipper = Shipper(conn)
     try:
         watch = plan.watch(plan.load(), shipper, phase)

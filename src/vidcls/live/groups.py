@@ -37,17 +37,15 @@ from __future__ import annotations
 
 import itertools
 import logging
-import multiprocessing as mp
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import replace
-from multiprocessing.connection import wait
 
 from ..errors import VidclsError
 from ..results import FrameResult, SegmentEvent
-from .grouping import Group, decoders_per_group, shares
+from .grouping import Group, Processes, decoders_per_group, shares
 from .outputs import Output
 from .stats import SourceStats
 
@@ -63,21 +61,22 @@ class Groups:
     ``outputs`` on the thread that runs it. As a :class:`~.watch.Watch`: :meth:`run`,
     :meth:`results`, :meth:`request_stop`, :meth:`stop`, :meth:`switch_model`,
     :meth:`record`, :meth:`reset`, :meth:`stats`, :meth:`unopened`, ``sources`` (the views'
-    names)."""
+    names). ``transport``: how groups are started and heard (:class:`~.grouping.Processes`
+    unless given; :class:`~.ray_groups.RayActors` on Ray)."""
 
-    def __init__(self, plan, outputs: Output, count: int, classifier=None) -> None:
+    def __init__(self, plan, outputs: Output, count: int, classifier=None, transport=None) -> None:
         from ..errors import leave_if_importing_in_a_child
 
         leave_if_importing_in_a_child("watching cameras in groups")
         self.plan, self.outputs = plan, outputs
         self._layout = None if classifier is None else classifier.model.layout
-        self._context = mp.get_context("spawn")  # never fork a process that runs threads
+        self.transport = transport or Processes()
         self.groups: list[Group] = []
         phase, parts = 0, shares(plan.specs, count)
         decoders = decoders_per_group(plan, len(parts))
         for i, share in enumerate(parts):
             share = replace(plan.subset(share), decoders=decoders, workers=plan.workers or 2)
-            group = Group(i, share, phase)
+            group = self.transport.group(i, share, phase)
             phase += len(group.views)
             self.groups.append(group)
         self.group_of = {v: g for g in self.groups for v in g.views}
@@ -97,7 +96,7 @@ class Groups:
 
     def pids(self) -> list[int]:
         """The group processes' ids, in group order (0 for one not running)."""
-        return [g.proc.pid if g.alive else 0 for g in self.groups]
+        return [g.pid for g in self.groups]
 
     def run(self, duration: float | None = None, display=None) -> list[SourceStats]:
         """Run every group until each has ended, ``duration`` seconds passed (video seconds
@@ -115,7 +114,7 @@ class Groups:
         self._running = True
         try:
             for g in self.groups:
-                g.start(self._context, duration)
+                g.start(duration)
             while not self._stop_asked.is_set() and not all(g.done for g in self.groups):
                 if end is not None and time.monotonic() >= end:
                     break
@@ -129,41 +128,16 @@ class Groups:
         due = [g.restart_at for g in self.groups if g.restart_at is not None]
         if due:
             timeout = max(0.0, min(timeout, min(due) - now))
-        waits = {}
-        for g in self.groups:
-            if g.conn is not None:
-                waits[g.conn] = g
-            if g.proc is not None:  # until its end is handled
-                waits[g.proc.sentinel] = g
-        if not waits:
-            time.sleep(timeout)
-        for ready in wait(list(waits), timeout) if waits else []:
-            g = waits[ready]
-            if ready is g.conn:
-                yield from self._receive(g)
-            elif g.proc is not None and ready is g.proc.sentinel:
-                yield from self._receive(g, everything=True)
+        for g, batch in self.transport.wait(self.groups, timeout):
+            if batch is None:
                 self._ended(g)
+            else:
+                yield from self._hand_on(g, batch)
         now = time.monotonic()
         for g in self.groups:
             if g.restart_at is not None and now >= g.restart_at and not self._stopping:
                 log.warning("group %d starts again (%s)", g.index, _named(g.views))
-                g.start(self._context, self._duration)
-
-    def _receive(self, g: Group, everything: bool = False) -> Iterator[FrameResult]:
-        """One batch from ``g`` (``everything``: all it sent before it ended)."""
-        while g.conn is not None:
-            try:
-                if everything and not g.conn.poll():
-                    return
-                batch = g.conn.recv()
-            except (EOFError, OSError):
-                g.conn.close()
-                g.conn = None
-                return
-            yield from self._hand_on(g, batch)
-            if not everything:
-                return
+                g.start(self._duration)
 
     def _hand_on(self, g: Group, batch: list) -> Iterator[FrameResult]:
         now = time.monotonic()
@@ -205,16 +179,11 @@ class Groups:
     def _ended(self, g: Group) -> None:
         """``g``'s process is gone: done, or lost (its views offline, their open segments
         closed as interrupted, a restart planned or the group given up)."""
-        proc, g.proc = g.proc, None
-        proc.join()
-        with g.lock:
-            if g.commands is not None:
-                g.commands.close()
-                g.commands = None
+        how = g.reap()
         if g.done:
             return
         self.deaths += 1
-        log.error("group %d (%s) died (exit code %s)", g.index, _named(g.views), proc.exitcode)
+        log.error("group %d (%s) died (%s)", g.index, _named(g.views), how)
         self._lost(g.views)
         if self._stopping:
             g.done = True
@@ -253,20 +222,20 @@ class Groups:
             g.tell(("stop",))
         deadline = time.monotonic() + STOP_WAIT
         try:
-            while any(g.proc is not None or g.conn is not None for g in self.groups):
+            while any(g.running for g in self.groups):
                 if time.monotonic() >= deadline:
                     for g in self.groups:
                         if g.alive:
                             log.error("group %d did not stop: killed", g.index)
-                            g.proc.kill()
+                            g.kill()
                     deadline = float("inf")
                 for _ in self._turn(0.25):
                     pass
         finally:  # an output that fails (a full disk) leaves no group running
             for g in self.groups:
-                if g.proc is not None and g.proc.is_alive():
-                    g.proc.kill()
-                    g.proc.join()
+                if g.alive:
+                    g.kill()
+            self.transport.close()
         self._lost(list(self.group_of))  # what a lost group left open, and every view offline
         self._running = False
         for ask in self._asks.values():
@@ -346,8 +315,9 @@ class Groups:
         that could not start or were given up."""
         out = dict(self._unopened)
         for g in self.groups:
-            if g.error is not None:
-                out.update({s.name: g.error for s in g.plan.specs})
+            why = g.error or g.unplaced
+            if why is not None:
+                out.update({s.name: why for s in g.plan.specs})
         return out
 
 
