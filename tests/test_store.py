@@ -1,6 +1,8 @@
 """The events database: what a finished event records (its id and document), filters and
-pages, a repeat stored once, a database of the version before ids, a restart, a SIGKILL while
-writing, and files that are not databases or are locked."""
+pages, a repeat stored once and a restart, on both backends (an SQLite file, and a real
+PostgreSQL server: tests/pg_server.py); on SQLite, a database of the version before ids, a
+SIGKILL while writing, and files that are not databases or are locked. PostgreSQL's own cases
+(a server restarted mid-run, bad URLs, a wrong password) are in test_store_postgres.py."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import sys
 import time
 
 import pytest
+from pg_server import needs_postgres, shared
 
 from vidcls import VidclsError
 from vidcls.events import event_doc
@@ -26,8 +29,26 @@ def end(label: str, start: float, stop: float, decided: float, **files) -> Segme
     return SegmentEvent("end", decided, Segment(label, 1, start, stop, 0.9), **files)
 
 
-def test_an_end_is_a_row_with_wall_clock_times_and_its_files(tmp_path):
-    store = EventStore(tmp_path / "events.db")
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=needs_postgres)])
+def opener(request, tmp_path):
+    """Opens the test's events database (the same one each call) on either backend; every
+    store it opened is closed after the test."""
+    where = str(tmp_path / "events.db") if request.param == "sqlite" else shared().new_database()
+    opened = []
+
+    def open_store():
+        from vidcls.live.events_db import open_events_db
+
+        opened.append(open_events_db(where, tmp_path))
+        return opened[-1]
+
+    yield open_store
+    for store in opened:
+        store.close()
+
+
+def test_an_end_is_a_row_with_wall_clock_times_and_its_files(opener):
+    store = opener()
     store.event("door", SegmentEvent("start", 1.0, Segment("running", 1, 0.5, 1.0, 0.6)))
     files = {"clip": "/c/a.mp4", "snapshot": "/c/a.jpg"}
     store.event("door", end("running", 10.0, 14.0, 15.0, wall_time=NOW, **files))
@@ -39,8 +60,8 @@ def test_an_end_is_a_row_with_wall_clock_times_and_its_files(tmp_path):
     assert (pool.source, pool.zone, pool.clip) == ("yard", "pool", None)
 
 
-def test_a_row_keeps_the_events_id_and_document_and_a_repeat_is_stored_once(tmp_path):
-    store = EventStore(tmp_path / "events.db")
+def test_a_row_keeps_the_events_id_and_document_and_a_repeat_is_stored_once(opener):
+    store = opener()
     first = end("running", 10.0, 14.0, 15.0, wall_time=NOW, start_id="s1", interrupted=True)
     store.event(FeedName("yard", "pool"), first)
     store.event(FeedName("yard", "pool"), first)  # delivered again (a retry, another path)
@@ -50,7 +71,7 @@ def test_a_row_keeps_the_events_id_and_document_and_a_repeat_is_stored_once(tmp_
     assert (pool.event_id, door.event_id) == (first.id, other.id) and first.id != other.id
     assert pool.doc == event_doc(FeedName("yard", "pool"), first)
     assert (pool.doc["start_id"], pool.doc["interrupted"]) == ("s1", True)
-    again = EventStore(tmp_path / "events.db")
+    again = opener()
     again.event(FeedName("yard", "pool"), first)  # after a restart too
     assert again.query() == [door, pool]
 
@@ -122,9 +143,9 @@ def test_a_database_of_the_version_before_ids_gains_them(tmp_path):
     assert [r.event_id for r in reopened.query()] == [new.id, pool.event_id, door.event_id]
 
 
-def test_filters_and_pages(tmp_path):
+def test_filters_and_pages(opener):
     t = [NOW]
-    store = EventStore(tmp_path / "events.db")
+    store = opener()
     for i in range(12):
         t[0] = NOW + 100 * i
         label = "walking" if i % 3 else "running"
@@ -138,11 +159,11 @@ def test_filters_and_pages(tmp_path):
     assert len(store.query(limit=10_000)) == 12  # capped at 500, here all
 
 
-def test_events_survive_a_restart(tmp_path):
-    store = EventStore(tmp_path / "events.db")
+def test_events_survive_a_restart(opener):
+    store = opener()
     store.event("door", end("running", 0, 1, 1))
     store.close()
-    again = EventStore(tmp_path / "events.db")
+    again = opener()
     assert [e.label for e in again.query()] == ["running"]
 
 

@@ -55,6 +55,9 @@ MEANINGS = {
     "(`--groups`)",
     "ConfigFile.cameras_per_group": "cameras one group takes with `groups: auto`, instead "
     "of the figure `vidcls bench --streams` measured",
+    "ConfigFile.events_db": "where `vidcls serve --config` keeps the events: "
+    "`postgresql://user:password@host[:port]/db` (needs `pip install 'vidcls[postgres]'`) or "
+    "an SQLite file; `DATA/events.db` if unset (`vidcls serve --events-db`)",
 }
 
 SECTIONS = (  # model, heading, what the keys are

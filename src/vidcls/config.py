@@ -18,7 +18,8 @@ zone) is a :class:`~vidcls.errors.VidclsError` naming the file, the line and the
 ``min_duration``, ``cooldown`` (no second event of a label within that many seconds) and
 ``fps``; a zone takes its camera's unless it says otherwise. ``groups`` (a number or
 ``auto``) and ``cameras_per_group`` say how many processes the cameras are shared among
-(see :mod:`vidcls.live.sizing`).
+(see :mod:`vidcls.live.sizing`). ``events_db`` (a ``postgresql://`` URL or an SQLite file) is
+where ``vidcls serve --config`` keeps the events (:mod:`vidcls.live.events_db`).
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ class ConfigFile(Filters):
     replay: bool = False  # files played on a virtual clock, as fast as the CPU goes
     groups: int | str | None = None  # processes the cameras are shared among, or auto
     cameras_per_group: Annotated[int, Field(ge=1)] | None = None  # instead of the measured
+    events_db: str | None = None  # postgresql://... or an SQLite file (vidcls serve)
     cameras: Annotated[dict[str, CameraConfig], Field(min_length=1, max_length=MAX_CAMERAS)]
 
     @field_validator("groups", mode="before")
@@ -150,6 +152,16 @@ class ConfigFile(Filters):
         except VidclsError as e:
             raise ValueError(str(e)) from None
         return url
+
+    @field_validator("events_db")
+    @classmethod
+    def _events_db(cls, where: str | None) -> str | None:
+        from .live.events_db import check_events_db
+
+        try:
+            return None if where is None else check_events_db(where)
+        except VidclsError as e:
+            raise ValueError(str(e)) from None
 
     @field_validator("webhook")
     @classmethod

@@ -92,6 +92,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="where the events, the teaching folder, the users and the audit log live "
         f"[{DATA_DEFAULT}]; the events and teaching pages keep their data here",
     )
+    p.add_argument(
+        "--events-db",
+        metavar="URL|FILE",
+        help="keep the events in this database: postgresql://user:password@host/db "
+        "(pip install 'vidcls[postgres]') or an SQLite file [the config's events_db, "
+        "else DIR/events.db]",
+    )
     signin = p.add_mutually_exclusive_group()
     signin.add_argument(
         "--auth",

@@ -10,6 +10,10 @@ each old row gets an id made from its end time and row number, and a document ma
 row (no class index: -1; its ``time`` counts seconds since 1970). A file that is not an SQLite
 database, or one another process keeps locked, is a :class:`~vidcls.errors.VidclsError`
 naming it, never a crash.
+
+:class:`Store` is what both backends share (the row an event makes, the queries); the other
+backend, PostgreSQL, is :class:`vidcls.live.store_pg.PostgresStore`, and
+:func:`vidcls.live.events_db.open_events_db` opens whichever a config names.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ CREATE INDEX IF NOT EXISTS events_start ON events (start);
 """
 ADDED = ("event_id", "doc")  # columns a database of the first version lacks
 UNIQUE_IDS = "CREATE UNIQUE INDEX IF NOT EXISTS events_event_id ON events (event_id)"
-COLUMNS = "id, source, zone, label, start, end, peak, clip, snapshot, event_id, doc"
+COLUMNS = 'id, source, zone, label, start, "end", peak, clip, snapshot, event_id, doc'
 MAX_LIMIT = 500
 
 
@@ -71,48 +75,17 @@ class StoredEvent:
     doc: dict = field(default_factory=dict, repr=False)
 
 
-class EventStore(Output):
-    """The events database at ``path`` (made if missing, brought up to date); thread-safe."""
+class Store(Output):
+    """An events database: each end event one row (a repeat of an id stored once), read back
+    newest first. A backend says how a row is written (``_insert``) and rows are read
+    (``_select``, with ``MARK`` as the parameter mark); ``where`` names it in messages."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=2.0, check_same_thread=False)
-            self._db.executescript(SCHEMA)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            _migrate(self._db)
-        except (sqlite3.Error, OSError) as e:
-            raise VidclsError(f"cannot open the events database ({_why(e)})", self.path) from None
+    MARK = "?"
+    where = ""
 
     def event(self, source: str, event: SegmentEvent) -> None:
-        if event.kind != "end":
-            return
-        s = event.segment
-        start, end = segment_span(event)
-        row = (
-            getattr(source, "source", source),
-            getattr(source, "zone", None),
-            s.label,
-            start,
-            end,
-            round(s.peak, 6),
-            event.clip,
-            event.snapshot,
-            event.id,
-            dumps(event_doc(source, event)),
-        )
-        try:
-            with self._lock, self._db:
-                self._db.execute(
-                    f"INSERT INTO events ({COLUMNS.partition(', ')[2]})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (event_id) DO NOTHING",  # delivered again: stored once
-                    row,
-                )
-        except sqlite3.Error as e:  # a full disk or a locked file: the event still went out
-            log.warning("cannot record an event in %s (%s)", self.path, _why(e))
+        if event.kind == "end":
+            self._insert(event_row(source, event))
 
     def query(
         self,
@@ -136,25 +109,79 @@ class EventStore(Output):
             ("id", "<", before),
         ):
             if value is not None:
-                where.append(f"{column} {op} ?")
+                where.append(f"{column} {op} {self.MARK}")
                 args.append(value)
         sql = f"SELECT {COLUMNS} FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ?"
+        sql += f" ORDER BY id DESC LIMIT {self.MARK}"
         args.append(max(1, min(limit, MAX_LIMIT)))
-        try:
-            with self._lock:
-                rows = self._db.execute(sql, args).fetchall()
-        except sqlite3.Error as e:
-            raise VidclsError(f"cannot read the events database ({_why(e)})", self.path) from None
-        return [StoredEvent(*row[:-1], json.loads(row[-1])) for row in rows]
+        return [StoredEvent(*row[:-1], json.loads(row[-1])) for row in self._select(sql, args)]
 
     def sources(self) -> list[str]:
         """The sources that have events."""
-        with self._lock:
-            rows = self._db.execute("SELECT DISTINCT source FROM events ORDER BY source")
-            return [r[0] for r in rows]
+        return [r[0] for r in self._select("SELECT DISTINCT source FROM events ORDER BY source")]
+
+    def _insert(self, row: tuple) -> None:
+        raise NotImplementedError
+
+    def _select(self, sql: str, args: list | tuple = ()) -> list[tuple]:
+        raise NotImplementedError
+
+
+def event_row(source: str, event: SegmentEvent) -> tuple:
+    """The row an end event makes: every column but ``id``, in :data:`COLUMNS`' order."""
+    s = event.segment
+    start, end = segment_span(event)
+    return (
+        getattr(source, "source", source),
+        getattr(source, "zone", None),
+        s.label,
+        start,
+        end,
+        round(s.peak, 6),
+        event.clip,
+        event.snapshot,
+        event.id,
+        dumps(event_doc(source, event)),
+    )
+
+
+class EventStore(Store):
+    """The SQLite events database at ``path`` (made if missing, brought up to date);
+    thread-safe."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.where = str(self.path)
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=2.0, check_same_thread=False)
+            self._db.executescript(SCHEMA)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            _migrate(self._db)
+        except (sqlite3.Error, OSError) as e:
+            raise VidclsError(f"cannot open the events database ({_why(e)})", self.path) from None
+
+    def _insert(self, row: tuple) -> None:
+        try:
+            with self._lock, self._db:
+                self._db.execute(
+                    f"INSERT INTO events ({COLUMNS.partition(', ')[2]})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (event_id) DO NOTHING",  # delivered again: stored once
+                    row,
+                )
+        except sqlite3.Error as e:  # a full disk or a locked file: the event still went out
+            log.warning("cannot record an event in %s (%s)", self.path, _why(e))
+
+    def _select(self, sql: str, args: list | tuple = ()) -> list[tuple]:
+        try:
+            with self._lock:
+                return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as e:
+            raise VidclsError(f"cannot read the events database ({_why(e)})", self.path) from None
 
     def close(self, timeout: float = 5.0) -> None:
         with self._lock:
@@ -173,7 +200,7 @@ def _migrate(db: sqlite3.Connection) -> None:
             if column not in have:
                 db.execute(f"ALTER TABLE events ADD COLUMN {column} TEXT")
         old = db.execute(
-            "SELECT id, source, zone, label, start, end, peak, clip, snapshot FROM events"
+            'SELECT id, source, zone, label, start, "end", peak, clip, snapshot FROM events'
             " WHERE event_id IS NULL"
         ).fetchall()
         db.executemany("UPDATE events SET event_id = ?, doc = ? WHERE id = ?", map(_dated, old))

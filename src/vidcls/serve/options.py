@@ -62,7 +62,9 @@ class ServeOptions:
     included) new ones are closed unread (:mod:`vidcls.serve.protocol`). ``host``, ``port``,
     ``certfile``, ``keyfile`` and ``log_level`` are where and how :func:`vidcls.serve.serve`
     listens. ``config``: cameras to watch in the background (``vidcls live --config``), their
-    events kept in ``data``/events.db for the events page. ``data``: the folder of the
+    events kept for the events page. ``events_db``: where the events are kept, a
+    ``postgresql://`` URL or an SQLite file (None: the config's ``events_db``, else
+    ``data``/events.db). ``data``: the folder of the
     events, the teaching page's clips and models, the users and the audit log (None:
     :func:`default_data_folder`, and when that cannot be made the server runs without the
     events and teaching pages). ``auth``: callers sign in (users of ``data_folder``,
@@ -90,6 +92,7 @@ class ServeOptions:
     log_level: str = "info"
     config: str | None = None
     data: str | None = None
+    events_db: str | None = None
     auth: bool | None = None
     max_frame_bytes: int = 2 * MB
 
@@ -116,6 +119,10 @@ class ServeOptions:
             raise OptionError("top_k", f"must be 0 (all) or more, not {self.top_k!r}")
         if (self.certfile is None) != (self.keyfile is None):
             raise VidclsError("certfile and keyfile go together")
+        if self.events_db is not None:
+            from ..live.events_db import check_events_db
+
+            check_events_db(self.events_db)
         if self.log_level not in LOG_LEVELS:
             raise OptionError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
         if self.auth is False and not is_loopback(self.host) and os.environ.get(OPEN) != "1":

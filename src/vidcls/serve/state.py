@@ -66,10 +66,11 @@ class ServerState:
         if options.config is not None:
             from ..config import load_config
             from ..live.cameras import Cameras
-            from ..live.store import EventStore
+            from ..live.events_db import open_events_db
 
             config = load_config(options.config)
-            self.store = EventStore(os.path.join(options.data_folder, "events.db"))
+            where = options.events_db or config.file.events_db
+            self.store = open_events_db(where, options.data_folder)
             self.cameras = Cameras(config, self.store, options.base_url)
             self.cameras.start()
             if self.cameras.media is not None:
@@ -85,15 +86,15 @@ class ServerState:
             self.audit = Audit(options.data_folder)
 
     def _event_store(self):
-        """The data folder's events database; None, with a warning, when the default folder
-        cannot hold it (the events and teaching pages are then off); a VidclsError when the
-        folder was given (--data)."""
-        from ..live.store import EventStore
+        """The events database (--events-db, else the data folder's); None, with a warning,
+        when the default folder cannot hold it (the events and teaching pages are then off); a
+        VidclsError when the folder or the database was given (--data, --events-db)."""
+        from ..live.events_db import open_events_db
 
         try:
-            return EventStore(os.path.join(self.options.data_folder, "events.db"))
+            return open_events_db(self.options.events_db, self.options.data_folder)
         except VidclsError as e:
-            if self.options.data is not None:
+            if self.options.data is not None or self.options.events_db is not None:
                 raise
             log.warning("%s: no events or teaching pages (give a folder: --data DIR)", e)
             return None
