@@ -55,8 +55,10 @@ def _url(state: ServerState, path: str | None) -> str | None:
     return "/media/" + file.relative_to(media.resolve()).as_posix()
 
 
+# Not async: FastAPI runs it in a worker thread, so a slow database (PostgreSQL across a
+# network) holds up this request only, never the server's event loop.
 @router.get("/api/events", summary="Finished events of the config's cameras, newest first")
-async def events(
+def events(
     state: State,
     source: str | None = None,
     label: str | None = None,
