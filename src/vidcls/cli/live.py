@@ -77,6 +77,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     flags.add_segments(p)
     flags.add_sinks(p)
+    _add_groups(p)
+    p.add_argument(
+        "--mosaic",
+        action="store_true",
+        help="with several sources: a window with a tile per source (where OpenCV has a GUI)",
+    )
+    p.add_argument(
+        "--results",
+        action="store_true",
+        help="with several sources: print every result, not only segment events",
+    )
+    _add_events(p)
+
+
+def _add_groups(p: argparse.ArgumentParser) -> None:
+    """--workers, --decoders, --groups and --ray: where the cameras run."""
     p.add_argument(
         "--workers",
         type=int,
@@ -99,16 +115,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--streams) need, at most one per core [the config's groups:, else auto]",
     )
     p.add_argument(
-        "--mosaic",
-        action="store_true",
-        help="with several sources: a window with a tile per source (where OpenCV has a GUI)",
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run the groups as Ray actors: on a Ray started here, or on the cluster at ADDRESS "
+        "(host:6379 or ray://host:10001); a group lost with its node starts again on another",
     )
-    p.add_argument(
-        "--results",
-        action="store_true",
-        help="with several sources: print every result, not only segment events",
-    )
-    _add_events(p)
 
 
 def _add_events(p: argparse.ArgumentParser) -> None:
@@ -209,6 +222,7 @@ def _plan(args: argparse.Namespace):
             groups=args.groups,
             zones=args.zone,
             whole=args.whole,
+            ray=args.ray,
         )
         if plan.clips is None:
             plan.clips = _clip_options(args)
@@ -228,6 +242,7 @@ def _plan(args: argparse.Namespace):
         clips=_clip_options(args),
         sinks=Sinks(args.webhook, args.mqtt, args.mqtt_prefix, args.mqtt_discovery),
         groups=args.groups,
+        ray=args.ray,
     )
 
 

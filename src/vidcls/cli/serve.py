@@ -99,6 +99,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(pip install 'vidcls[postgres]') or an SQLite file [the config's events_db, "
         "else DIR/events.db]",
     )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="with --config: run the camera groups as Ray actors, on a Ray started here or on the "
+        "cluster at ADDRESS (host:6379 or ray://host:10001); events, clips and pages stay here",
+    )
+    _add_signin(p)
+    p.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default=d.log_level,
+        help=f"server log level [{d.log_level}]",
+    )
+
+
+def _add_signin(p: argparse.ArgumentParser) -> None:
+    """--auth and --no-auth."""
     signin = p.add_mutually_exclusive_group()
     signin.add_argument(
         "--auth",
@@ -113,12 +132,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_false",
         help="nobody signs in; on an address other than loopback also needs "
         "VIDCLS_NO_AUTH_ON_NETWORK=1",
-    )
-    p.add_argument(
-        "--log-level",
-        choices=LOG_LEVELS,
-        default=d.log_level,
-        help=f"server log level [{d.log_level}]",
     )
 
 

@@ -52,7 +52,9 @@ class Plan:
     """Everything a live engine is built from. ``settings``: per view, its own options
     (:meth:`vidcls.config.Config.feeds`); ``groups``: processes, an int or ``"auto"`` (see
     :func:`vidcls.live.sizing.group_count`); ``per_group``: cameras one group takes
-    (None: the measured or default figure); ``where``: the config file, for messages."""
+    (None: the measured or default figure); ``where``: the config file, for messages;
+    ``ray``: None, or the groups are Ray actors (:mod:`.ray_groups`) on the cluster at this
+    address (``""``: a Ray started here)."""
 
     classifier: ClassifierOptions
     specs: list[SourceSpec]
@@ -68,6 +70,7 @@ class Plan:
     groups: int | str | None = None
     per_group: int | None = None
     where: str | None = None
+    ray: str | None = None
 
     def load(self) -> VideoClassifier:
         """The classifier, with every view's own options checked against its model (a bad
@@ -119,9 +122,16 @@ class Plan:
     def engine(self, classifier: VideoClassifier, outputs: Output, single: bool = False):
         """The running engine's object: a :class:`~.watch.Watch` here with one group (or
         ``single``: a window needs the pictures here), else a :class:`~.groups.Groups` of
-        processes; both run, stop, switch models and record clips alike."""
+        processes (of Ray actors with ``ray``, however many); all run, stop, switch models
+        and record clips alike."""
         from .sizing import group_count
 
+        if self.ray is not None:
+            if single:
+                raise VidclsError("a window needs the cameras here: drop --ray (or --mosaic)")
+            from .ray_groups import ray_groups
+
+            return ray_groups(self, outputs, classifier)
         count = 1 if single else group_count(self)
         if count <= 1:
             return self.watch(classifier, outputs)
@@ -136,7 +146,7 @@ def from_config(config, defaults: dict | None = None, **overrides) -> Plan:
     ``loop``/``replay`` (either turns it on), ``webhooks``/``mqtt`` (added to the file's),
     ``mqtt_prefix``, ``mqtt_discovery``, ``decoders``, ``workers``, ``groups``, ``zones``
     and ``whole`` (every camera), ``clips_absolute`` (clip paths absolute: the pages serve
-    them)."""
+    them), ``ray`` (groups on Ray: a cluster's address, ``""`` for a Ray started here)."""
     c, d = config.file, dict(defaults or {})
     for key in (*FILTERS, "window", "fps", "enter", "exit", "min_duration"):
         if getattr(c, key, None) is not None:
@@ -168,6 +178,7 @@ def from_config(config, defaults: dict | None = None, **overrides) -> Plan:
         groups=_first(overrides.get("groups"), c.groups),
         per_group=c.cameras_per_group,
         where=str(config.path),
+        ray=overrides.get("ray"),
     )
 
 

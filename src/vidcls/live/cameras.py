@@ -57,13 +57,16 @@ class Cameras:
     ``base_url`` when given) and to ``store`` (with their paths). A camera that cannot be
     opened is logged and listed in :attr:`failed`; the others are watched (none: a
     VidclsError). Built as ``vidcls live --config`` builds them (:mod:`.build`), in groups
-    of processes when there are many (:mod:`.groups`)."""
+    of processes when there are many (:mod:`.groups`), or of Ray actors on the cluster at
+    ``ray`` (:mod:`.ray_groups`)."""
 
-    def __init__(self, config: Config, store: EventStore, base_url: str | None = None) -> None:
+    def __init__(
+        self, config: Config, store: EventStore, base_url: str | None = None, ray: str | None = None
+    ) -> None:
         from .build import from_config
 
         self.config, self.store = config, store
-        plan = from_config(config, clips_absolute=True)  # the pages serve the stored paths
+        plan = from_config(config, clips_absolute=True, ray=ray)  # the pages serve stored paths
         self.missing = plan.reachable()
         for line in shown_problems(self.missing):
             log.error("%s: %s (the others are watched)", config.path, line)

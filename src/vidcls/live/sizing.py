@@ -66,11 +66,12 @@ def per_group(configured: int | None = None) -> int:
     return configured or measured_per_group() or DEFAULT_PER_GROUP
 
 
-def group_count(plan) -> int:
-    """How many groups ``plan``'s cameras run in (see the module's docstring)."""
+def group_count(plan, cores: int | None = None) -> int:
+    """How many groups ``plan``'s cameras run in (see the module's docstring); ``cores``:
+    the CPUs they may use (None: this machine's; a Ray cluster's: all its nodes')."""
     cameras = len(plan.specs)
     if isinstance(plan.groups, int):
         return max(1, min(plan.groups, cameras))
     views = sum(len(s.views()) for s in plan.specs)
     wanted = math.ceil(views / per_group(plan.per_group))
-    return max(1, min(wanted, cameras, os.cpu_count() or 1))
+    return max(1, min(wanted, cameras, cores or os.cpu_count() or 1))

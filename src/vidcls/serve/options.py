@@ -64,7 +64,9 @@ class ServeOptions:
     listens. ``config``: cameras to watch in the background (``vidcls live --config``), their
     events kept for the events page. ``events_db``: where the events are kept, a
     ``postgresql://`` URL or an SQLite file (None: the config's ``events_db``, else
-    ``data``/events.db). ``data``: the folder of the
+    ``data``/events.db). ``ray``: the config's camera groups run as Ray actors on the
+    cluster at this address (``""``: a Ray started here; None: processes here). ``data``:
+    the folder of the
     events, the teaching page's clips and models, the users and the audit log (None:
     :func:`default_data_folder`, and when that cannot be made the server runs without the
     events and teaching pages). ``auth``: callers sign in (users of ``data_folder``,
@@ -93,6 +95,7 @@ class ServeOptions:
     config: str | None = None
     data: str | None = None
     events_db: str | None = None
+    ray: str | None = None
     auth: bool | None = None
     max_frame_bytes: int = 2 * MB
 

@@ -71,7 +71,7 @@ class ServerState:
             config = load_config(options.config)
             where = options.events_db or config.file.events_db
             self.store = open_events_db(where, options.data_folder)
-            self.cameras = Cameras(config, self.store, options.base_url)
+            self.cameras = Cameras(config, self.store, options.base_url, options.ray)
             self.cameras.start()
             if self.cameras.media is not None:
                 from .copies import Copies
