@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 
+import av
 import pytest
 from cli_run import assert_clean_error, run
 from conftest import needs_shared, video
@@ -68,18 +69,15 @@ def run_python(code: str):
 
 
 def test_a_ray_started_here_runs_the_group_and_is_shut_down_after(tmp_path):
-    """``--ray`` without an address: a Ray of its own, one actor, shut down at the end; the
-    same results and events as one process."""
+    """``--ray`` without an address: a Ray of its own, one actor, shut down at the end."""
     if ray.is_initialized():  # left by another test in this process
         ray.shutdown()
-    config = load_config(_config(tmp_path))
-    one, here = Collect(), Collect()
-    _run(from_config(config, groups=1), one)
-    engine = _run(from_config(config, groups=1, ray=""), here)
+    here = Collect()
+    engine = _run(from_config(load_config(_config(tmp_path)), groups=1, ray=""), here)
     assert not ray.is_initialized()
-    for view in VIEWS:
-        assert _shape(here, view) == _shape(one, view), view
     assert engine.unopened() == {} and engine.deaths == 0
+    for view in VIEWS:
+        assert len(here.of("result", view)) > 20 and here.of("status", view) == [True, False]
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +109,6 @@ def _all_cpus_free(timeout: float = 60.0) -> None:
 def test_on_a_cluster_the_groups_give_what_one_process_gives_and_clips_reach_here(
     cluster, tmp_path
 ):
-    import av
-
     ray_clips = tmp_path / "clips"
     config = _config(tmp_path)
     one, spread = Collect(), Collect()
@@ -150,16 +146,18 @@ def test_live_and_serve_join_the_cluster_with_the_same_events(cluster, tmp_path)
     pytest.importorskip("fastapi", reason="the server needs: pip install -e '.[serve]'")
     from fastapi.testclient import TestClient
 
+    from vidcls.events import event_doc
     from vidcls.serve import ServeOptions
     from vidcls.serve.app import create_app
 
     config = _config(tmp_path, "groups: 2")
-    lives = []
-    for extra in ([], ["--ray", cluster.address]):
-        out = tmp_path / f"live{len(extra)}.jsonl"
-        r = run("live", "--config", config, "-o", out, *extra)
-        assert r.returncode == 0, r.stderr
-        lives.append(_ends(json.loads(line) for line in out.read_text().splitlines()))
+    one = Collect()
+    _run(from_config(load_config(config), groups=1), one)
+    here = _ends(event_doc(s, e) for k, s, e in one.items if k == "event")
+    out = tmp_path / "live.jsonl"
+    r = run("live", "--config", config, "-o", out, "--ray", cluster.address)
+    assert r.returncode == 0, r.stderr
+    lives = [here, _ends(json.loads(line) for line in out.read_text().splitlines())]
     options = ServeOptions(
         config=str(config), data=str(tmp_path / "data"), max_threads=1, ray=cluster.address
     )
@@ -170,15 +168,22 @@ def test_live_and_serve_join_the_cluster_with_the_same_events(cluster, tmp_path)
     _all_cpus_free()
 
 
-def test_a_group_with_no_room_is_reported_until_placed(cluster, tmp_path, monkeypatch):
-    """Five groups of one CPU on four CPUs: the fifth waits; its camera is reported (not
-    silently dropped), and stopping leaves nothing behind."""
+def test_while_running_a_switch_and_an_asked_clip_reach_the_groups_and_one_without_room_waits(
+    cluster, tmp_path, monkeypatch
+):
+    """Five groups of one CPU on four CPUs: the fifth waits, and its camera is reported (not
+    silently dropped). A model switch (a file with its labels beside it) reaches every
+    running group's cameras; a clip asked of a camera comes to the path asked for, here;
+    stopping leaves nothing behind."""
+    from conftest import CUSTOM
+
     from vidcls.live import ray_groups
 
+    if not CUSTOM.is_file():
+        pytest.skip(f"{CUSTOM} not found")
     monkeypatch.setattr(ray_groups, "PLACE_WAIT", 1.0)
-    config = _config(tmp_path, "loop: true")
-    text = config.read_text() + f"  more: {{source: {video('carving_ice_rpi.mp4')}}}\n"
-    config.write_text(text)
+    config = _config(tmp_path, f"loop: true\nclips: {{folder: {tmp_path / 'clips'}}}")
+    config.write_text(config.read_text() + f"  more: {{source: {video('carving_ice_rpi.mp4')}}}\n")
     out = Collect()
     plan = from_config(load_config(config), groups=5, ray=cluster.address)
     engine = plan.engine(plan.load(), out)
@@ -189,15 +194,27 @@ def test_a_group_with_no_room_is_reported_until_placed(cluster, tmp_path, monkey
     def running():
         return [c for c in cameras if out.of("result", c) or out.of("result", f"{c}/left")]
 
+    def custom(camera):  # its last results carry the new model's labels
+        results = out.of("result", camera) or out.of("result", f"{camera}/left")
+        return results and {r.top[0].label for r in results[-2:] if r.top} <= labels
+
+    labels = set(CUSTOM.with_name("labels.txt").read_text().split())
+    asked = tmp_path / "asked.mp4"
     try:  # four groups run, one is reported
         _wait(lambda: len(running()) == 4 and len(engine.unopened()) == 1)
-        waiting = engine.unopened()
+        waiting, moving = engine.unopened(), running()
+        engine.switch_model(str(CUSTOM))
+        _wait(lambda: all(custom(c) for c in moving))
+        assert engine.record(moving[0], 1.0, str(asked))
+        _wait(lambda: asked.is_file())
     finally:
         engine.request_stop()
         runner.join(120)
     assert not runner.is_alive()
-    assert set(waiting) == set(cameras) - set(running())
+    assert set(waiting) == set(cameras) - set(moving)
     assert "no place on a Ray node" in next(iter(waiting.values()))
+    with av.open(str(asked)) as f:
+        assert sum(1 for _ in f.decode(video=0)) > 5
     _all_cpus_free()
 
 
@@ -221,7 +238,7 @@ def test_a_lost_node_moves_its_group_and_its_cameras_come_back(cluster, tmp_path
     plan = from_config(config, groups=2, ray=cluster.address)
     engine = plan.engine(plan.load(), out)
     try:
-        engine.run(duration=30)
+        engine.run(duration=20)
     finally:
         cluster.add_node(num_cpus=2, object_store_memory=80 * MB)  # for the tests after
     assert lost and engine.deaths == 1

@@ -233,7 +233,7 @@ class Groups:
                     pass
         finally:  # an output that fails (a full disk) leaves no group running
             for g in self.groups:
-                if g.alive:
+                if g.running:
                     g.kill()
             self.transport.close()
         self._lost(list(self.group_of))  # what a lost group left open, and every view offline

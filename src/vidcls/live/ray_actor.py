@@ -232,14 +232,17 @@ class GroupActor:
             shutil.rmtree(self.home, ignore_errors=True)
         return items, last, self.where
 
-    def tell(self, command: tuple) -> None:
-        """A command of :mod:`.group_child`; a switch carries the model's bundle, a record
-        the driver's path (recorded here, then sent)."""
+    def tell(self, command: tuple, bundle: dict | None = None) -> None:
+        """A command of :mod:`.group_child`; a switch comes with the model's ``bundle``, a
+        record with the driver's path (recorded here, then sent)."""
         kind = command[0]
         if kind == "switch":
-            _, ask, bundle = command
             folder = self.home / f"model-{next(self._models)}"
-            command = ("switch", ask, str(unpack_model(bundle, folder)))
+            try:
+                command = ("switch", command[1], str(unpack_model(bundle, folder)))
+            except OSError as e:
+                self.outbox.send([("reply", command[1], f"cannot write the model here ({e})")])
+                return
         elif kind == "record":
             _, ask, view, seconds, path = command
             local = self.home / "asked" / f"{next(self._models)}{Path(path).suffix}"

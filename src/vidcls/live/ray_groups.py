@@ -149,17 +149,20 @@ class RayGroup:
             self.done = True
             self.kill()
             return True
+        if command[0] == "record" and self.unplaced is not None:
+            return False  # no camera of it runs
+        bundle = None
         try:
             if command[0] == "switch":
                 options = replace(self.plan.classifier, model=command[2], labels=None)
-                command = ("switch", command[1], self.actors.bundle(options))
+                bundle = self.actors.bundle(options)
             elif command[0] == "record":
                 self.actors.landing.expect(command[4])
         except (OSError, VidclsError) as e:
             log.error("group %d: %s", self.index, e)
             return False
-        self.actor.tell.remote(command)
-        return True
+        self.actor.tell.remote(command, bundle)  # a group not placed yet obeys once it is
+        return not (command[0] == "switch" and self.unplaced is not None)  # no answer awaited
 
     def kill(self) -> None:
         if self.actor is not None:
