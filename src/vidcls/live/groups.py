@@ -31,6 +31,10 @@ groups go on untouched (on a virtual clock exactly; on the real one, a group sta
 spends a few CPU seconds on imports, its model and decoders, which near the machine's
 capacity delays the others' results meanwhile). A group that cannot start (its model fails)
 is not retried.
+
+The way to the groups is a transport: :class:`~.grouping.Processes` (pipes, sentinels) here;
+on a Ray cluster, :class:`~.ray_groups.RayActors` (the same messages, each group an actor,
+a lost node a death as above).
 """
 
 from __future__ import annotations
