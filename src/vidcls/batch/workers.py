@@ -142,7 +142,8 @@ class _RayWorker:
 class RayPool:
     """Ray actors (one per CPU of the cluster, at most ``workers``), each with its own loaded
     model, fed chunks as they free up. ``address``: ``""``, ``"auto"`` or ``"local"`` starts
-    a local Ray; else the cluster's address."""
+    a local Ray of its own (another Ray running on the machine is not joined); else the
+    cluster's address."""
 
     def __init__(
         self, options: BatchOptions, address: str, threads: int, workers: int | None
@@ -154,8 +155,11 @@ class RayPool:
         self.ray = ray
         self.started = not ray.is_initialized()  # a Ray of our own, shut down by close()
         if self.started:
-            kwargs = {"address": address} if address not in ("", "auto", "local") else {}
-            if not kwargs and workers:
+            # address="local": a Ray of the job's own even when another runs on the machine
+            # (ray.init() without one joins that Ray, and refuses num_cpus there).
+            own = address in ("", "auto", "local")
+            kwargs = {"address": "local" if own else address}
+            if own and workers:
                 kwargs["num_cpus"] = workers
             ray.init(**kwargs, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         cpus = int(ray.cluster_resources().get("CPU", 1))
