@@ -26,7 +26,8 @@ pytestmark = needs_shared
 # Named here, not read from the code under test: the routes anyone may call.
 PUBLIC = {"/login", "/healthz", "/static", "/static-offline-docs"}
 # What a viewer may call (the rest needs an admin).
-VIEWER = {"/", "/file", "/events", "/api/events", "/media/{path:path}", "/v1/models",
+VIEWER = {"/", "/file", "/events", "/api/events", "/api/groups", "/media/{path:path}",
+          "/v1/models",
           "/api/playable/{path:path}",
           "/v1/classify", "/v1/stream", "/openapi.json", "/docs", "/docs/oauth2-redirect",
           "/redoc", "/logout", "/api/me"}  # fmt: skip

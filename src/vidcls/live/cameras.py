@@ -13,6 +13,7 @@ from pathlib import Path
 from ..config import Config
 from .outputs import Output, Outputs
 from .sources import shown_problems
+from .status import Status, Tally
 from .store import EventStore
 
 log = logging.getLogger("vidcls")
@@ -75,8 +76,10 @@ class Cameras:
         self.clips = plan.clips
         if base_url is not None and self.clips is not None:
             sinks = [Linked(sink, Path(self.clips.folder), base_url) for sink in sinks]
-        self.outputs = Outputs([*sinks, store])
+        self.tally = Tally()  # each camera's results per second, for :meth:`groups`
+        self.outputs = Outputs([*sinks, store, self.tally])
         self.watch = plan.engine(classifier, self.outputs)
+        self._status = Status(self.watch, plan.specs, self.tally)
         self._thread = threading.Thread(target=self._run, name="vidcls-cameras", daemon=True)
 
     @property
@@ -97,6 +100,11 @@ class Cameras:
 
     def start(self) -> None:
         self._thread.start()
+
+    def groups(self) -> dict:
+        """The running engine described: its groups of cameras, where each runs, its state
+        and load, and on Ray the nodes (see :class:`~.status.Status`)."""
+        return self._status.doc(self._thread.is_alive())
 
     def switch_model(self, model) -> None:
         """Classify every camera with ``model`` from its next frame (see

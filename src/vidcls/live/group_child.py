@@ -5,7 +5,9 @@ outputs shipped to the parent in batches, and the parent's commands obeyed.
 Messages to the parent, a list at a time over one pipe: ``("r", view, result, sent)``,
 ``("e", view, event, sent)``, ``("s", view, online, sent)`` (``sent``: ``time.monotonic()``
 when the output had it, the same clock in every process), ``("reply", ask, value)``,
-``("done", stats, unopened)`` and ``("error", message)`` (the group could not start).
+``("done", stats, unopened)``, ``("error", message)`` (the group could not start) and, every
+:data:`REPORT` seconds, ``("c", cpu, pid, at)`` (the process's CPU seconds so far at its
+monotonic ``at``: its load, :mod:`.status`).
 Commands from the parent: ``("stop",)``, ``("switch", ask, model)``, ``("record", ask, view,
 seconds, path)`` and ``("reset", view)``. A result is shipped without its probabilities.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import signal
 import threading
 import time
@@ -25,6 +28,7 @@ from .outputs import Output
 log = logging.getLogger("vidcls")
 BATCH = 0.005  # seconds a message may wait for others to go with it
 MOST = 20_000  # messages waiting at most; then the engine waits (a parent that lags)
+REPORT = 2.0  # seconds between the group's reports of its CPU time
 
 
 class Shipper(Output):
@@ -61,16 +65,23 @@ class Shipper(Output):
         self.put(("s", source, online, time.monotonic()))
 
     def _send(self) -> None:
+        reported = time.monotonic() - REPORT  # the first report at once
         while True:
             with self._cond:
                 while not self._items and not self._closed:
-                    self._cond.wait()
+                    due = reported + REPORT - time.monotonic()
+                    if due <= 0:
+                        break
+                    self._cond.wait(due)
                 if not self._items and self._closed:
                     return
             time.sleep(BATCH)
             with self._cond:
                 batch, self._items = self._items, []
                 self._cond.notify_all()
+            if time.monotonic() - reported >= REPORT:
+                reported = time.monotonic()
+                batch.append(("c", time.process_time(), os.getpid(), reported))
             try:
                 self.conn.send(batch)
             except (OSError, ValueError):  # the parent is gone

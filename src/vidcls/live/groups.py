@@ -52,6 +52,7 @@ from ..results import FrameResult, SegmentEvent
 from .grouping import Group, Processes, decoders_per_group, shares
 from .outputs import Output
 from .stats import SourceStats
+from .status import Load
 
 log = logging.getLogger("vidcls")
 MAX_TRIES = 5  # deaths in a row before a group is given up
@@ -97,6 +98,7 @@ class Groups:
         self._running = False
         self._duration: float | None = None
         self.deaths = 0  # group processes that died, all told
+        self.load = Load()  # each group's CPU use (as it reports it) and deaths
 
     def pids(self) -> list[int]:
         """The group processes' ids, in group order (0 for one not running)."""
@@ -174,6 +176,8 @@ class Groups:
             elif kind == "error":
                 g.done, g.error = True, item[1]
                 log.error("group %d could not start: %s", g.index, item[1])
+            elif kind == "c":
+                self.load.report(g.index, *item[1:])
 
     def _status(self, view: str, online: bool) -> None:
         if self._online.get(view) != online:
@@ -187,6 +191,7 @@ class Groups:
         if g.done:
             return
         self.deaths += 1
+        self.load.died(g.index)
         log.error("group %d (%s) died (%s)", g.index, _named(g.views), how)
         self._lost(g.views)
         if self._stopping:

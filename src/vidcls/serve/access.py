@@ -44,6 +44,7 @@ ACCESS = {  # route path (as registered): who may call it. Unlisted: ADMIN.
     "/v1/stream": VIEWER,
     "/events": VIEWER,
     "/api/events": VIEWER,
+    "/api/groups": VIEWER,  # how the cameras run: groups, nodes, load
     "/media/{path:path}": VIEWER,
     "/api/playable/{path:path}": VIEWER,  # a clip's browser copy (made on the first call)
     "/openapi.json": VIEWER,

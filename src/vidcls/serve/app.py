@@ -17,7 +17,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
-from . import api, events, login, pages, playable, stream, teach
+from . import api, events, groups, login, pages, playable, stream, teach
 from .access import Gate, routes_of
 from .options import ServeOptions
 from .state import ServerState
@@ -46,6 +46,7 @@ def create_app(options: ServeOptions | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(stream.router)
     app.include_router(events.router)
+    app.include_router(groups.router)
     app.include_router(playable.router)
     app.include_router(teach.router)
     app.include_router(login.router)
