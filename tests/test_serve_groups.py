@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import httpx
 import pytest
-from conftest import MODELS, needs_shared, video
+from conftest import MODELS, ROOT, needs_shared, video
 from serve_process import ServerProcess, server_env
 
 from vidcls.serve.users import Users
@@ -97,6 +98,37 @@ def test_process_groups_are_listed_and_one_killed_comes_back_in_a_new_process(tm
             c["name"] for c in groups[0]["cameras"]
         ]
         assert seen  # what was seen on the way (starting, or running already)
+        if Path("/usr/bin/chromium").exists():
+            _page_shows_the_groups(s, token, doc)
+
+
+def _page_shows_the_groups(s: ServerProcess, token: str, doc: dict) -> None:
+    """The events page's Cameras strip in headless Chromium: this machine, two groups,
+    their cameras with a state dot."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    args = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"]  # fmt: skip
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=args)
+        page = browser.new_page(
+            viewport={"width": 900, "height": 900},
+            extra_http_headers={"authorization": f"Bearer {token}"},
+        )
+        page.set_default_timeout(120_000)  # waits end when their condition holds (hang guard)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(s.url + "/events")
+        page.wait_for_selector("#groups:not([hidden]) .group[data-state=running] .dot.ok")
+        page.wait_for_function("document.querySelectorAll('#groups .group').length === 2")
+        text = page.inner_text("#groups")
+        for c in (c for g in doc["groups"] for c in g["cameras"]):
+            assert c["name"] in text
+        assert "group 0" in text and "group 1" in text and "1 death" in text
+        assert page.locator("#groups .node").count() == 1  # this machine
+        (ROOT / "test-artifacts").mkdir(exist_ok=True)
+        page.screenshot(path=ROOT / "test-artifacts" / "web_groups.png")
+        browser.close()
+    assert errors == []
 
 
 def test_ray_groups_carry_their_node_and_one_without_room_waits_for_a_node(tmp_path):
