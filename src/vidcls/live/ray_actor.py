@@ -5,12 +5,13 @@ Ray placed it.
 The actor works in a temporary folder of its own on its node: the model bundle is written
 there (:mod:`.ray_files`) and the clips and snapshots are recorded there. Its messages wait
 in an :class:`Outbox` until the driver takes them (``take``, one call outstanding at a
-time). A message that names a clip or snapshot recorded here waits, with every message of
-its view after it, until the file is complete (a clip is written ``post_roll`` seconds
-after its segment's end); then the file goes first, as ``("f", ("clip", relative path),
-bytes)``, and the message after it, naming the file's place in the driver's clips folder. A
-file that does not come within :data:`FILE_WAIT` seconds is dropped from its event
-(logged), as one box drops a clip it cannot write. Times ``sent`` travel as wall-clock
+time), in the order they were made; none waits for a file. An event names the files'
+places in the driver's clips folder. Its snapshot (written before the event is made) goes
+just ahead of it, as ``("f", ("clip", relative path), bytes)``, so a sink that reads it
+(MQTT) finds it; its clip (complete ``post_roll`` seconds after the segment's end) goes
+when it is written, as on one box, where the event goes out while the clip is being
+written. A clip not written within :data:`FILE_WAIT` seconds past that is given up
+(logged), as one box gives up a clip it cannot write. Times ``sent`` travel as wall-clock
 times (the nodes' monotonic clocks differ).
 """
 
@@ -43,9 +44,8 @@ class Outbox:
         self.local, self.folder, self.wait_for = local, folder, post_roll + FILE_WAIT
         self._cond = threading.Condition()
         self._ready: list[tuple] = []
-        self._held: dict[object, list[tuple[tuple, list[str], float]]] = {}
         self._files: dict[str, str | None] = {}  # local path: driver path, None if dropped
-        self._records: dict[str, tuple[str, float]] = {}  # local path: (asked path, deadline)
+        self._clips: dict[str, tuple[tuple, float]] = {}  # being written: (target, deadline)
         self._done: tuple | None = None
         self.finished = False  # "done" went out: nothing more comes
 
@@ -76,11 +76,12 @@ class Outbox:
     def expect(self, local: str, path: str, seconds: float) -> None:
         """A clip asked for is being recorded at ``local``, to go to ``path``."""
         with self._cond:
-            self._records[local] = (path, time.monotonic() + seconds + self.wait_for)
+            deadline = time.monotonic() + seconds + self.wait_for
+            self._clips[local] = (("record", path), deadline)
 
     def close(self) -> None:
-        """The group has ended: what waits for files goes now (a group that failed without
-        saying ``done`` says it here)."""
+        """The group has ended: the clips written go now, the others are given up (a group
+        that failed without saying ``done`` says it here)."""
         with self._cond:
             if self._done is None and not self.finished:
                 self._done = ("done", [], {})
@@ -93,78 +94,54 @@ class Outbox:
         kind = item[0]
         if kind == "done":
             self._done = item
-            return
-        if kind not in ("r", "e", "s"):
-            self._ready.append(item)
-            return
-        view, files = item[1], self._named(item)
-        held = self._held.get(view)
-        if held or files:
-            deadline = time.monotonic() + self.wait_for
-            self._held.setdefault(view, []).append((item, files, deadline))
-        else:
+        elif kind == "e":
+            self._ready.append(_wall((kind, item[1], self._rename(item[2]), item[3])))
+        elif kind == "r":
+            if item[2].events:
+                item[2].events = [self._rename(e) for e in item[2].events]
             self._ready.append(_wall(item))
+        elif kind == "s":
+            self._ready.append(_wall(item))
+        else:
+            self._ready.append(item)
 
-    def _named(self, item: tuple) -> list[str]:
-        """The local files ``item`` names (an event's clip and snapshot, a result's events')."""
-        if self.local is None:
-            return []
-        events = item[2].events if item[0] == "r" else [item[2]] if item[0] == "e" else []
-        return [p for e in events for p in (e.clip, e.snapshot) if p is not None]
+    def _rename(self, event):
+        """``event`` naming its files' places on the driver (None: not sent); its snapshot
+        is sent now, its clip once written."""
+        if self.local is None or (event.clip is None and event.snapshot is None):
+            return event
+        for local, clip in ((event.snapshot, False), (event.clip, True)):
+            if local is not None and local not in self._files:
+                rel = relative(local, self.local)
+                self._files[local] = None if rel is None else str(Path(self.folder) / rel)
+                if rel is not None and clip:
+                    self._clips[local] = (("clip", rel), time.monotonic() + self.wait_for)
+                elif rel is not None and not self._ship(local, ("clip", rel)):
+                    self._files[local] = None
+        clip = None if event.clip is None else self._files[event.clip]
+        snapshot = None if event.snapshot is None else self._files[event.snapshot]
+        return dataclasses.replace(event, clip=clip, snapshot=snapshot)
 
     def _release(self, flush: bool = False) -> None:
         now = time.monotonic()
-        for local, (path, deadline) in list(self._records.items()):
+        for local, (target, deadline) in list(self._clips.items()):
             if os.path.exists(local) or now >= deadline or flush:
-                del self._records[local]
-                self._ship(local, ("record", path))
-        for view, held in list(self._held.items()):
-            while held:
-                item, files, deadline = held[0]
-                waiting = [f for f in files if f not in self._files and not os.path.exists(f)]
-                if waiting and now < deadline and not flush:
-                    break
-                for f in files:
-                    if f not in self._files:
-                        self._land(f)
-                self._ready.append(_wall(self._renamed(item)))
-                held.pop(0)
-            if not held:
-                del self._held[view]
-        if self._done is not None and not self._held and not self._records:
+                del self._clips[local]
+                self._ship(local, target)
+        if self._done is not None and not self._clips:
             self._ready.append(self._done)
             self._done, self.finished = None, True
 
-    def _land(self, local: str) -> None:
-        """Ship ``local`` (a clip or snapshot under the clips folder here) to the driver."""
-        rel = relative(local, self.local)
-        shipped = rel is not None and self._ship(local, ("clip", rel))
-        self._files[local] = str(Path(self.folder) / rel) if shipped else None
-
     def _ship(self, local: str, target: tuple) -> bool:
+        """Send ``local`` (a clip or snapshot recorded here) to the driver's ``target``."""
         try:
             data = Path(local).read_bytes()
         except OSError:
-            log.warning("%s was not written in time: its event goes without it", local)
+            log.warning("%s was not written in time: it is not sent", local)
             return False
         self._ready.append(("f", target, data))
         Path(local).unlink(missing_ok=True)
         return True
-
-    def _renamed(self, item: tuple) -> tuple:
-        """``item`` naming the files' places on the driver (a file dropped: None)."""
-        if item[0] == "e":
-            return (item[0], item[1], self._rename(item[2]), item[3])
-        if item[0] == "r" and item[2].events:
-            item[2].events = [self._rename(e) for e in item[2].events]
-        return item
-
-    def _rename(self, event):
-        if event.clip is None and event.snapshot is None:
-            return event
-        clip = None if event.clip is None else self._files.get(event.clip)
-        snapshot = None if event.snapshot is None else self._files.get(event.snapshot)
-        return dataclasses.replace(event, clip=clip, snapshot=snapshot)
 
 
 def _wall(item: tuple) -> tuple:

@@ -11,7 +11,8 @@ file are sent as their list.
 A recorded file comes back as a message ``("f", target, data)``: ``target`` is
 ``("clip", relative path)`` for a file under the clips folder, or ``("record", path)`` for a
 clip the driver asked for at ``path``. :class:`Landing` writes it on the driver (``.part``,
-then renamed), before the event that names it is handed on.
+then renamed): a snapshot before the event that names it is handed on, a clip once written
+(the event has gone on by then, as on one box).
 """
 
 from __future__ import annotations

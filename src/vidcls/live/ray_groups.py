@@ -16,17 +16,24 @@ How an event travels. A group's engine hands its results, events and status to a
 as in a process; the actor keeps them until the driver takes them: the driver keeps one
 ``take`` call outstanding per actor and waits on all of them at once (``ray.wait``), then
 hands each batch to :class:`~.groups.Groups`, which gives it to the outputs in order, on
-its one thread. A clip or snapshot is recorded in a temporary folder on the actor's node;
-when complete it travels in the batch ahead of the event that names it, and the driver
-writes it (``.part``, then renamed) at the same place under its clips folder as one box
-would have, before the event is handed on. So ``/events`` plays every clip, whichever
-node recorded it.
+its one thread. A clip or snapshot is recorded in a temporary folder on the actor's node
+and sent to the driver, which writes it (``.part``, then renamed) at the same place under its
+clips folder as one box would have. Events are not held back for their files: an event
+names its clip and snapshot at their places here; the snapshot (written before the event is
+made) travels just ahead of the event, the clip when complete (``post_roll`` seconds after
+the segment's end), as on one box, where the event goes out while its clip is being
+written. So ``/events`` plays every clip, whichever node recorded it.
 
 When a node is lost (or an actor crashes). The outstanding ``take`` fails with a
 ``RayActorError``: that is the group's death, handled as a group process's death
 (:mod:`.groups`): each of its views goes ``offline``, each segment it had started without
 an end gets an end ``interrupted``, and a new actor is asked for (at once, then with
-backoff); Ray places it on a node with room, and the views come back ``online``. What the
+backoff). Not on the node it was lost on while another node has a free CPU: Ray
+takes a few seconds to declare a killed node dead and would otherwise place the new actor
+there, to die with it (a label selector on Ray's ``ray.io/node-id``, with that node as the
+fallback, so a group whose actor crashed on a node that lives on starts again there when
+no other node has room). With no room anywhere, Ray places it when a node has a CPU free
+or joins. The views come back ``online`` once it runs. What the
 driver had taken before the loss reached the outputs once; events are never sent twice
 (what the lost actor had not yet handed over is lost with it). A group Ray cannot place
 within :data:`PLACE_WAIT` seconds (no node has a free CPU) is logged, and its cameras are
@@ -52,6 +59,7 @@ PLACE_WAIT = 15.0  # seconds an actor may take to be placed and start before it 
 TAKE = 0.25  # seconds a take call waits for messages
 REACH = 5.0  # seconds to reach a cluster's address before giving up
 LOCAL = ("", "auto", "local")  # addresses that start a Ray here
+NODE_LABEL = "ray.io/node-id"  # the label Ray gives every node: its id
 UNPLACED = (
     "not running: its group has no place on a Ray node yet (none has a CPU free, or it is starting)"
 )
@@ -67,8 +75,8 @@ def connect(address: str | None):
     if ray.is_initialized():
         return ray, False
     address = address or ""
-    kwargs = {}
-    if address not in LOCAL:
+    kwargs = {"address": "local"}  # a Ray of its own even when another runs on this machine
+    if address not in LOCAL:  # (ray.init() without an address would join the latest one)
         _reach(address)
         kwargs["address"] = address
     try:
@@ -134,10 +142,11 @@ class RayGroup:
         self.where: tuple[str, int] | None = None  # (node id, process id) once placed
         self.how = ""  # how its actor ended
         self.finished = False
+        self.avoid: str | None = None  # the node its last actor was lost on
 
     def start(self, duration: float | None) -> None:
         bundle = self.actors.bundle(self.plan.classifier)
-        self.actor = self.actors.remote(self.plan, self.phase, duration, bundle)
+        self.actor = self.actors.remote(self.avoid, self.plan, self.phase, duration, bundle)
         self.take = self.actor.take.remote(TAKE)
         self.started_at, self.restart_at = time.monotonic(), None
         self.where, self.finished, self.how = None, False, ""
@@ -198,6 +207,7 @@ class RayActors:
         self.ray, self.started = ray, started
         self.actor_class = ray.remote(num_cpus=1, max_concurrency=4, max_restarts=0)(GroupActor)
         self.landing = Landing(plan.clips)
+        self.selectors = True  # whether this Ray takes label selectors
         self._bundles: dict[tuple, object] = {}
         self.groups: list[RayGroup] = []
 
@@ -206,9 +216,20 @@ class RayActors:
         self.groups.append(g)
         return g
 
-    def remote(self, *args):
-        """A new actor, placed by Ray where there is room."""
-        return self.actor_class.options(scheduling_strategy="SPREAD").remote(*args)
+    def remote(self, avoid: str | None, *args):
+        """A new actor, placed by Ray where there is room; not on node ``avoid`` while
+        another node has room (a Ray without label selectors places it anywhere)."""
+        actor = self.actor_class.options(scheduling_strategy="SPREAD")
+        if avoid is not None and self.selectors:
+            try:
+                actor = self.actor_class.options(
+                    scheduling_strategy="SPREAD",
+                    label_selector={NODE_LABEL: f"!{avoid}"},
+                    fallback_strategy=[{"label_selector": {NODE_LABEL: avoid}}],
+                )
+            except (TypeError, ValueError):  # options this Ray does not know
+                self.selectors = False
+        return actor.remote(*args)
 
     def bundle(self, options):
         """The object-store reference of the files of ``options``' model (and labels), put
@@ -242,6 +263,7 @@ class RayActors:
         except (RayActorError, RayTaskError) as e:
             g.take, g.finished = None, True
             g.how = g.how or f"its Ray actor was lost: {type(e).__name__}"
+            g.avoid = g.where[0] if g.where is not None else g.avoid
             self.ray.kill(g.actor, no_restart=True)  # one unreachable for now stays gone
             yield g, None
             return
