@@ -6,6 +6,8 @@ node lost moves its group to the other node; clips reach the driver's folder."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import threading
 import time
@@ -111,7 +113,7 @@ def test_on_a_cluster_the_groups_give_what_one_process_gives_and_clips_reach_her
 ):
     ray_clips = tmp_path / "clips"
     config = _config(tmp_path)
-    one, spread = Collect(), Collect()
+    one, spread = Collect(), Snapshots()
     _run(from_config(load_config(config), groups=1), one)
     text = config.read_text().replace(
         "replay: true", f"replay: true\nclips: {{folder: {ray_clips}}}"
@@ -126,11 +128,52 @@ def test_on_a_cluster_the_groups_give_what_one_process_gives_and_clips_reach_her
     ends = [e for i in spread.items if i[0] == "event" for e in [i[2]] if e.kind == "end"]
     clips = [e.clip for e in ends if e.clip is not None]
     assert clips and all(e.snapshot for e in ends)
+    assert spread.snapshots == [e.snapshot for e in ends]  # each there as its event went out
     for path in clips:  # written here, at its place under the configured folder, playable
         assert path.startswith(str(ray_clips)), path
         with av.open(path) as f:
             assert sum(1 for _ in f.decode(video=0)) > 5
     _all_cpus_free()
+
+
+class Snapshots(Collect):
+    """Each snapshot an event names that is on disk as the event is handed on (as the MQTT
+    sink reads it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshots: list[str] = []
+
+    def event(self, source, event):
+        super().event(source, event)
+        if event.snapshot is not None and os.path.isfile(event.snapshot):
+            self.snapshots.append(event.snapshot)
+
+
+def test_an_event_goes_at_once_its_snapshot_just_ahead_its_clip_once_written(tmp_path):
+    """The actor's outbox: an end event is not held for its clip (as on one box); the
+    snapshot goes just before it, the clip when written, both to their places here."""
+    from vidcls.live.ray_actor import Outbox
+    from vidcls.results import Segment, SegmentEvent
+
+    local, here = tmp_path / "node", tmp_path / "here"
+    (local / "cam").mkdir(parents=True)
+    snapshot, clip = local / "cam" / "a.jpg", local / "cam" / "a.mp4"
+    snapshot.write_bytes(b"jpeg")
+    outbox = Outbox(local, str(here), post_roll=3.0)
+    segment = Segment("situp", 1, 1.0, 2.0, 0.9)
+    end = SegmentEvent("end", 2.0, segment, clip=str(clip), snapshot=str(snapshot))
+    outbox.send([("e", "cam", end, time.monotonic()), ("s", "cam", True, time.monotonic())])
+    items, last = outbox.take(0.0)
+    assert not last and [i[0] for i in items] == ["f", "e", "s"]
+    assert items[0][1:] == (("clip", "cam/a.jpg"), b"jpeg")
+    assert items[1][2].snapshot == str(here / "cam" / "a.jpg")
+    assert items[1][2].clip == str(here / "cam" / "a.mp4")
+    assert outbox.take(0.0) == ([], False)  # the clip is being written
+    clip.write_bytes(b"mp4")
+    assert outbox.take(0.0) == ([("f", ("clip", "cam/a.mp4"), b"mp4")], False)
+    outbox.close()
+    assert outbox.take(0.0) == ([("done", [], {})], True)
 
 
 def _ends(docs) -> list[tuple]:
@@ -259,4 +302,78 @@ def test_a_lost_node_moves_its_group_and_its_cameras_come_back(cluster, tmp_path
         starts = {e.id for e in events if e.kind == "start"}
         ended = [e.start_id for e in events if e.kind == "end"]
         assert sorted(ended) == sorted(starts), view
+    _all_cpus_free()
+
+
+def test_a_group_that_dies_starts_again_on_another_node_if_one_has_room(cluster, tmp_path):
+    """Three groups on two nodes of two CPUs: the one alone on its node crashes (its process
+    killed); the other node is full, so it starts again where it was (its node lives on).
+    Then one on the full node crashes: it starts again on the other node, not on its own,
+    which has a CPU free again and which Ray alone could have chosen."""
+    path = _config(tmp_path, "loop: true")
+    path.write_text(path.read_text().replace("replay: true", ""))  # on the real clock
+    out = Collect()
+    plan = from_config(load_config(path), groups=3, ray=cluster.address)
+    engine = plan.engine(plan.load(), out)
+    runner = threading.Thread(target=engine.run)
+    runner.start()
+
+    def online():
+        return all(out.of("status", v)[-1:] == [True] for v in VIEWS)
+
+    def crash(g, deaths: int) -> tuple[str, int]:
+        _wait(lambda: online() and all(h.where is not None for h in engine.groups))
+        was = g.where
+        os.kill(was[1], signal.SIGKILL)
+        _wait(lambda: engine.deaths == deaths and g.where is not None and g.where != was)
+        _wait(online)
+        return was
+
+    try:
+        _wait(lambda: all(h.where is not None for h in engine.groups))
+        nodes = [h.where[0] for h in engine.groups]
+        alone = next(h for h in engine.groups if nodes.count(h.where[0]) == 1)
+        was = crash(alone, 1)
+        assert alone.where[0] == was[0]  # no other node had room
+        full = next(h for h in engine.groups if h is not alone)
+        was = crash(full, 2)
+        assert full.where[0] != was[0]
+    finally:
+        engine.request_stop()
+        runner.join(120)
+    assert not runner.is_alive() and engine.deaths == 2
+    for g in (alone, full):
+        for view in g.views:
+            assert out.of("status", view)[:3] == [True, False, True], view
+    ids = [i[2].id for i in out.items if i[0] == "event"]
+    assert len(ids) == len(set(ids))
+    _all_cpus_free()
+
+
+def test_bench_cluster_measures_both_engines_and_a_lost_node(cluster, monkeypatch):
+    """A tiny ``vidcls bench --cluster``: four cameras, one process then two groups on the
+    cluster, one node lost; the report's figures are there and agree with each other."""
+    from conftest import MODELS
+
+    from vidcls.bench import cluster as bench
+    from vidcls.live.build import Plan, classifier_options
+    from vidcls.live.sources import SourceSpec
+
+    monkeypatch.setattr(bench, "WARMUP", 0.5)
+    monkeypatch.setattr(bench, "SETTLE", 0.2)
+    model = str(MODELS / "movinet_a0_stream_int8.tflite")
+    names = ["carving_ice_rpi.mp4", "eye_makeup.avi"]
+    specs = [SourceSpec(f"cam{i}", str(video(names[i % 2]))) for i in range(4)]
+    plan = Plan(classifier_options({"model": model}), specs, loop=True)
+    report = bench.measure_cluster(cluster, plan, seconds=1.0, rounds=1, cpus=2)
+    assert (report.nodes, report.groups, report.cameras) == (2, 2, 4)
+    for figures in (report.one, report.cluster):
+        assert 0 < figures.rate_min <= figures.rate_mean and figures.p99_ms > 0
+    (loss,) = report.losses
+    assert loss.moved == 2 and loss.seconds is not None and loss.deaths >= 1
+    assert loss.pairs == [1] and loss.others_offline == 0  # a pair per moved camera
+    assert loss.repeated == 0 and loss.lost == 0 and report.unended == 0
+    assert loss.interrupted <= loss.started_before
+    lines = report.lines()
+    assert len(lines) == 8 and lines[-2].split()[:2] == ["1", "2"]
     _all_cpus_free()

@@ -65,7 +65,7 @@ def _add_other_benchmarks(p: argparse.ArgumentParser) -> None:
         "fresh process, on a 23 s 1080x1920 phone-style clip (made once): time to the first "
         "result, total, speed-up (--threads: its first value)",
     )
-    p.add_argument("--rounds", type=int, default=3, help="rounds of --e2e [3]")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of --e2e, losses of --cluster [3]")
     p.add_argument(
         "--nonref",
         nargs="*",
@@ -187,7 +187,17 @@ def _add_capacity(p: argparse.ArgumentParser) -> None:
 
 
 def _add_groups(g) -> None:
-    """--groups and --camera-fps of --streams."""
+    """--groups, --camera-fps and --cluster of --streams."""
+    g.add_argument(
+        "--cluster",
+        type=int,
+        metavar="NODES",
+        help="instead: start NODES Ray nodes on this machine and run the cameras (--streams, "
+        "one number [24]; --video or the shared clips, looped at real speed) in one process, "
+        "then in NODES groups as Ray actors, and print results/s per camera and p99 latency "
+        "of both; then per round (--rounds) remove a node holding a group and print the time "
+        "to every moved camera online, offline/online pairs, events twice and events lost",
+    )
     g.add_argument(
         "--groups",
         nargs="+",
@@ -255,6 +265,13 @@ def run(args: argparse.Namespace) -> int:
 
         counts, search = _streams(args.ws, "--ws")
         run_ws_capacity(args.model, counts, args.seconds, search, args.video)
+    elif args.cluster is not None:
+        from ..bench.cluster import run_cluster
+
+        counts, _ = _streams(args.streams or ["24"])
+        if args.cluster < 2 or len(counts) != 1 or args.rounds < 0:
+            raise SystemExit("vidcls: error: --cluster takes 2 nodes or more, --streams one N")
+        run_cluster(args.cluster, args.model, counts[0], args.video, args.seconds, args.rounds)
     elif args.streams:
         from ..bench.streams import run_capacity
 
