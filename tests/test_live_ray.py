@@ -334,10 +334,10 @@ def test_a_group_that_dies_starts_again_on_another_node_if_one_has_room(cluster,
         nodes = [h.where[0] for h in engine.groups]
         alone = next(h for h in engine.groups if nodes.count(h.where[0]) == 1)
         was = crash(alone, 1)
-        assert alone.where[0] == was[0]  # no other node had room
+        assert alone.avoid == was[0] and alone.where[0] == was[0]  # no other node had room
         full = next(h for h in engine.groups if h is not alone)
         was = crash(full, 2)
-        assert full.where[0] != was[0]
+        assert full.avoid == was[0] and full.where[0] != was[0]
     finally:
         engine.request_stop()
         runner.join(120)

@@ -16,6 +16,7 @@ back, and the ends ``interrupted``. A node is added back between rounds.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -295,19 +296,21 @@ def run_cluster(
     cpus = max(2, math.ceil((os.cpu_count() or 1) / nodes))
     if ray.is_initialized():
         ray.shutdown()
-    _say(f"starting {nodes} Ray nodes of {cpus} logical CPUs (load {os.getloadavg()[0]:.2f})")
-    cluster = Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 0, "object_store_memory": 80 * MB}
-    )
-    try:
-        for _ in range(nodes):
-            cluster.add_node(num_cpus=cpus, object_store_memory=80 * MB)
-        ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
-        cluster.wait_for_nodes()
-        report = measure_cluster(cluster, plan, seconds, rounds, cpus)
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
+    load = os.getloadavg()[0]
+    _say(f"starting {nodes} Ray nodes of {cpus} logical CPUs (load {load:.2f})")
+    with contextlib.redirect_stdout(sys.stderr):  # Ray prints a lost node's last log lines
+        cluster = Cluster(
+            initialize_head=True, head_node_args={"num_cpus": 0, "object_store_memory": 80 * MB}
+        )
+        try:
+            for _ in range(nodes):
+                cluster.add_node(num_cpus=cpus, object_store_memory=80 * MB)
+            ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
+            cluster.wait_for_nodes()
+            report = measure_cluster(cluster, plan, seconds, rounds, cpus)
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
     print("\n".join(report.lines()), flush=True)
-    _say(f"load after the run {os.getloadavg()[0]:.2f}")
+    print(f"load average (1 min) before {load:.2f}, after {os.getloadavg()[0]:.2f}", flush=True)
     return report
