@@ -88,6 +88,7 @@ class Loss:
 
     moved: int  # cameras of the groups on the node
     seconds: float | None  # from the loss to every moved camera online (None: not back)
+    noticed: float  # from the loss to the last moved camera offline (the death noticed)
     pairs: list[int]  # the distinct counts of offline/online pairs of the moved cameras
     others_offline: int  # offline changes of the cameras not moved
     repeated: int  # events handed on twice (same id) since the loss
@@ -135,14 +136,14 @@ class ClusterReport:
             f"{'cluster':<12} {c.rate_mean:>9.2f} {c.rate_min:>9.2f} {c.p99_ms:>8.0f}",
             f"cluster / one process: res/s avg {c.rate_mean / o.rate_mean:.3f}, "
             f"min {self.ratio:.3f}, p99 {c.p99_ms / o.p99_ms:.2f}",
-            f"{'loss':>4} {'moved':>5} {'back s':>7} {'pairs':>5} {'others':>6} "
+            f"{'loss':>4} {'moved':>5} {'back s':>7} {'seen s':>6} {'pairs':>5} {'others':>6} "
             f"{'twice':>5} {'starts':>6} {'lost':>4} {'interr':>6} {'deaths':>6}",
         ]
         for i, x in enumerate(self.losses, 1):
             back = "-" if x.seconds is None else f"{x.seconds:.2f}"
             pairs = ",".join(map(str, x.pairs))
             out.append(
-                f"{i:>4} {x.moved:>5} {back:>7} {pairs:>5} {x.others_offline:>6} "
+                f"{i:>4} {x.moved:>5} {back:>7} {x.noticed:>6.2f} {pairs:>5} {x.others_offline:>6} "
                 f"{x.repeated:>5} {x.started_before:>6} {x.lost:>4} {x.interrupted:>6} "
                 f"{x.deaths:>6}  {'holds' if x.holds else 'fails'}"
             )
@@ -214,6 +215,7 @@ def lose_a_node(cluster, running: Running, cpus: int) -> Loss:
     loss = Loss(
         moved=len(moved),
         seconds=round(last - lost_at, 2) if back else None,
+        noticed=round(max(went.values()) - lost_at, 2),
         pairs=sorted({_pairs(out, v, lost_at) for v in moved}),
         others_offline=sum(_pairs(out, v, lost_at) for v in running.views if v not in moved),
         repeated=sum(n - 1 for n in ids.values()),

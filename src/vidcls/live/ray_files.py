@@ -2,11 +2,11 @@
 the model (and the labels beside it) out to every actor, whatever its node, and each clip
 and snapshot an actor records back to the driver's clips folder.
 
-A model goes as a bundle, put in Ray's object store once (:func:`pack_model`): the file's
-bytes under its own name, and a label file found beside it under its own name too, so that
-an actor that writes them into a folder of its own (:func:`unpack_model`) finds the same
-labels the driver does (embedded in the model first, then beside it). Labels given as a
-file are sent as their list.
+A model goes as a bundle, put in Ray's object store for each actor started
+(:func:`model_files`): the file's bytes under its own name, and a label file found beside
+it under its own name too, so that an actor that writes them into a folder of its own
+(:func:`unpack_model`) finds the same labels the driver does (embedded in the model first,
+then beside it). Labels given as a file are sent as their list.
 
 A recorded file comes back as a message ``("f", target, data)``: ``target`` is
 ``("clip", relative path)`` for a file under the clips folder, or ``("record", path)`` for a

@@ -9,7 +9,10 @@ one CPU and runs exactly a group process's engine on its share of the cameras
 (:mod:`.ray_actor`), on whichever node Ray places it (spread over the nodes). As many groups
 as the measured cameras per group need (:mod:`.sizing`), at most one per CPU of the
 cluster. The model's file (and labels beside it) goes to every actor through Ray's object
-store, put once (:mod:`.ray_files`); so does a model switched to while running. The cameras'
+store, read once and put afresh for each actor started (:mod:`.ray_files`): a copy that
+other nodes pulled lists them as its places, and a new actor whose node tried a lost one
+first waited for Ray to declare that node dead (about 10 s) before fetching it elsewhere; so
+does a model switched to while running. The cameras'
 sources must be reachable from every node (network cameras; files at the same path).
 
 How an event travels. A group's engine hands its results, events and status to a shipper,
@@ -208,7 +211,7 @@ class RayActors:
         self.actor_class = ray.remote(num_cpus=1, max_concurrency=4, max_restarts=0)(GroupActor)
         self.landing = Landing(plan.clips)
         self.selectors = True  # whether this Ray takes label selectors
-        self._bundles: dict[tuple, object] = {}
+        self._bundles: dict[tuple, dict] = {}
         self.groups: list[RayGroup] = []
 
     def group(self, index: int, plan, phase: int) -> RayGroup:
@@ -232,12 +235,12 @@ class RayActors:
         return actor.remote(*args)
 
     def bundle(self, options):
-        """The object-store reference of the files of ``options``' model (and labels), put
-        once per file version."""
+        """The files of ``options``' model (and labels), read once per file version, in a
+        new object-store reference (held by this node alone, see the module's docstring)."""
         key = (*model_key(options.model), repr(options.labels))
         if key not in self._bundles:
-            self._bundles[key] = self.ray.put(model_files(options))
-        return self._bundles[key]
+            self._bundles[key] = model_files(options)
+        return self.ray.put(self._bundles[key])
 
     def wait(
         self, groups: list[RayGroup], timeout: float
