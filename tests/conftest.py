@@ -82,3 +82,34 @@ def video(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} not found")
     return path
+
+
+def four_cameras(tmp_path: Path, extra: str = "") -> Path:
+    """A cameras config of three shared clips and one zoned camera, on ``replay``, with
+    ``extra`` keys: the file's path."""
+    path = tmp_path / "cameras.yml"
+    path.write_text(
+        f"""\
+replay: true
+min_duration: 0.4
+{extra}
+cameras:
+  ice: {{source: {video("carving_ice_rpi.mp4")}}}
+  eye: {{source: {video("eye_makeup.avi")}}}
+  android: {{source: {video("carving_ice_android.mp4")}}}
+  zoned:
+    source: {video("eye_makeup.avi")}
+    zones: {{left: [0, 0, 0.5, 1]}}
+"""
+    )
+    return path
+
+
+def end_facts(docs) -> list[tuple]:
+    """The end events' facts every front end gives (not ids or wall-clock times), sorted."""
+    out = []
+    for d in docs:
+        if d.get("event") == "end":
+            s = d["segment"]
+            out.append((d["source"], d.get("zone"), s["label"], s["start"], s["end"], s["peak"]))
+    return sorted(out)

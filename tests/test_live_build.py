@@ -8,7 +8,7 @@ import time
 
 import pytest
 from cli_run import run
-from conftest import needs_shared, video
+from conftest import end_facts, needs_shared, video
 
 from vidcls.config import load_config
 from vidcls.live.build import Plan, classifier_options, from_config
@@ -78,17 +78,6 @@ def test_the_options_without_a_config_are_the_same_defaults():
     assert isinstance(Plan(o, []).segments, bool)
 
 
-def _ends(docs) -> list[tuple]:
-    """The end events' facts both front ends give, per camera in order (not ids or times
-    on the wall clock)."""
-    out = []
-    for d in docs:
-        if d.get("event") == "end":
-            s = d["segment"]
-            out.append((d["source"], d.get("zone"), s["label"], s["start"], s["end"], s["peak"]))
-    return sorted(out)
-
-
 @needs_shared
 def test_live_config_and_serve_config_give_the_same_events(tmp_path):
     """One config, replayed: ``vidcls live --config`` (in one process and in two groups) and
@@ -120,14 +109,14 @@ cameras:
         out = tmp_path / f"live-{groups}.jsonl"
         r = run("live", "--config", config, "--groups", groups, "-o", out)
         assert r.returncode == 0, r.stderr
-        lives.append(_ends(json.loads(line) for line in out.read_text().splitlines()))
+        lives.append(end_facts(json.loads(line) for line in out.read_text().splitlines()))
     options = ServeOptions(config=str(config), data=str(tmp_path / "data"), max_threads=1)
     with TestClient(create_app(options)) as client:
         deadline = time.monotonic() + 120  # a hang guard: the files are replayed at once
         while client.get("/healthz").json()["cameras"] != "done":
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        served = _ends(client.get("/api/events").json()["events"])
+        served = end_facts(client.get("/api/events").json()["events"])
     assert lives[0] and {d[0] for d in lives[0]} == {"ice", "eye", "zoned"}
     assert lives[0] == lives[1] == served
 

@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from conftest import needs_shared, video
+from conftest import four_cameras, needs_shared
 
 from vidcls.config import load_config
 from vidcls.live.build import from_config
@@ -44,25 +44,6 @@ class Collect(Output):
 
     def of(self, kind, source):
         return [i[2] for i in self.items if i[0] == kind and i[1] == source]
-
-
-def _config(tmp_path, extra: str = ""):
-    path = tmp_path / "cameras.yml"
-    path.write_text(
-        f"""\
-replay: true
-min_duration: 0.4
-{extra}
-cameras:
-  ice: {{source: {video("carving_ice_rpi.mp4")}}}
-  eye: {{source: {video("eye_makeup.avi")}}}
-  android: {{source: {video("carving_ice_android.mp4")}}}
-  zoned:
-    source: {video("eye_makeup.avi")}
-    zones: {{left: [0, 0, 0.5, 1]}}
-"""
-    )
-    return load_config(path)
 
 
 def _run(plan, outputs, **kw):
@@ -208,3 +189,7 @@ def test_a_clip_asked_for_is_recorded_by_its_cameras_group(tmp_path):
         engine.request_stop()
         runner.join(120)
     assert target.stat().st_size > 1000 and not runner.is_alive()
+
+
+def _config(tmp_path, extra: str = ""):
+    return load_config(four_cameras(tmp_path, extra))

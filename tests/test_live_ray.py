@@ -15,7 +15,7 @@ import time
 import av
 import pytest
 from cli_run import assert_clean_error, run
-from conftest import needs_shared, video
+from conftest import end_facts, four_cameras, needs_shared, video
 from test_live_groups import Collect, _shape, _wait
 
 from vidcls.config import load_config
@@ -27,25 +27,6 @@ MB = 1024 * 1024
 VIEWS = ["ice", "eye", "android", "zoned/left"]
 
 
-def _config(tmp_path, extra: str = ""):
-    path = tmp_path / "cameras.yml"
-    path.write_text(
-        f"""\
-replay: true
-min_duration: 0.4
-{extra}
-cameras:
-  ice: {{source: {video("carving_ice_rpi.mp4")}}}
-  eye: {{source: {video("eye_makeup.avi")}}}
-  android: {{source: {video("carving_ice_android.mp4")}}}
-  zoned:
-    source: {video("eye_makeup.avi")}
-    zones: {{left: [0, 0, 0.5, 1]}}
-"""
-    )
-    return path
-
-
 def _run(plan, outputs, **kw):
     engine = plan.engine(plan.load(), outputs)
     engine.run(**kw)
@@ -53,7 +34,7 @@ def _run(plan, outputs, **kw):
 
 
 def test_without_ray_or_at_a_bad_address_the_command_says_so_in_one_line(tmp_path):
-    config = _config(tmp_path)
+    config = four_cameras(tmp_path)
     r = run("live", "--config", config, "--ray", "127.0.0.1:1")
     assert_clean_error(r, "127.0.0.1:1")
     code = (  # Ray not installed, as far as vidcls can tell
@@ -75,7 +56,7 @@ def test_a_ray_started_here_runs_the_group_and_is_shut_down_after(tmp_path):
     if ray.is_initialized():  # left by another test in this process
         ray.shutdown()
     here = Collect()
-    engine = _run(from_config(load_config(_config(tmp_path)), groups=1, ray=""), here)
+    engine = _run(from_config(load_config(four_cameras(tmp_path)), groups=1, ray=""), here)
     assert not ray.is_initialized()
     assert engine.unopened() == {} and engine.deaths == 0
     for view in VIEWS:
@@ -112,7 +93,7 @@ def test_on_a_cluster_the_groups_give_what_one_process_gives_and_clips_reach_her
     cluster, tmp_path
 ):
     ray_clips = tmp_path / "clips"
-    config = _config(tmp_path)
+    config = four_cameras(tmp_path)
     one, spread = Collect(), Snapshots()
     _run(from_config(load_config(config), groups=1), one)
     text = config.read_text().replace(
@@ -176,15 +157,6 @@ def test_an_event_goes_at_once_its_snapshot_just_ahead_its_clip_once_written(tmp
     assert outbox.take(0.0) == ([("done", [], {})], True)
 
 
-def _ends(docs) -> list[tuple]:
-    out = []
-    for d in docs:
-        if d.get("event") == "end":
-            s = d["segment"]
-            out.append((d["source"], d.get("zone"), s["label"], s["start"], s["end"], s["peak"]))
-    return sorted(out)
-
-
 def test_live_and_serve_join_the_cluster_with_the_same_events(cluster, tmp_path):
     pytest.importorskip("fastapi", reason="the server needs: pip install -e '.[serve]'")
     from fastapi.testclient import TestClient
@@ -193,20 +165,20 @@ def test_live_and_serve_join_the_cluster_with_the_same_events(cluster, tmp_path)
     from vidcls.serve import ServeOptions
     from vidcls.serve.app import create_app
 
-    config = _config(tmp_path, "groups: 2")
+    config = four_cameras(tmp_path, "groups: 2")
     one = Collect()
     _run(from_config(load_config(config), groups=1), one)
-    here = _ends(event_doc(s, e) for k, s, e in one.items if k == "event")
+    here = end_facts(event_doc(s, e) for k, s, e in one.items if k == "event")
     out = tmp_path / "live.jsonl"
     r = run("live", "--config", config, "-o", out, "--ray", cluster.address)
     assert r.returncode == 0, r.stderr
-    lives = [here, _ends(json.loads(line) for line in out.read_text().splitlines())]
+    lives = [here, end_facts(json.loads(line) for line in out.read_text().splitlines())]
     options = ServeOptions(
         config=str(config), data=str(tmp_path / "data"), max_threads=1, ray=cluster.address
     )
     with TestClient(create_app(options)) as client:
         _wait(lambda: client.get("/healthz").json()["cameras"] == "done")
-        served = _ends(client.get("/api/events").json()["events"])
+        served = end_facts(client.get("/api/events").json()["events"])
     assert lives[0] and lives[0] == lives[1] == served
     _all_cpus_free()
 
@@ -225,7 +197,7 @@ def test_while_running_a_switch_and_an_asked_clip_reach_the_groups_and_one_witho
     if not CUSTOM.is_file():
         pytest.skip(f"{CUSTOM} not found")
     monkeypatch.setattr(ray_groups, "PLACE_WAIT", 1.0)
-    config = _config(tmp_path, f"loop: true\nclips: {{folder: {tmp_path / 'clips'}}}")
+    config = four_cameras(tmp_path, f"loop: true\nclips: {{folder: {tmp_path / 'clips'}}}")
     config.write_text(config.read_text() + f"  more: {{source: {video('carving_ice_rpi.mp4')}}}\n")
     out = Collect()
     plan = from_config(load_config(config), groups=5, ray=cluster.address)
@@ -266,7 +238,7 @@ def test_a_lost_node_moves_its_group_and_its_cameras_come_back(cluster, tmp_path
     has started: its views go offline once and come back online once on the other node, the
     open segment ends interrupted, every start has one end, no event comes twice; group 0
     (ice, eye) never goes offline."""
-    config = load_config(_config(tmp_path, "loop: true"))
+    config = load_config(four_cameras(tmp_path, "loop: true"))
     engine, lost = None, {}
 
     def remove(view, result):
@@ -310,7 +282,7 @@ def test_a_group_that_dies_starts_again_on_another_node_if_one_has_room(cluster,
     killed); the other node is full, so it starts again where it was (its node lives on).
     Then one on the full node crashes: it starts again on the other node, not on its own,
     which has a CPU free again and which Ray alone could have chosen."""
-    path = _config(tmp_path, "loop: true")
+    path = four_cameras(tmp_path, "loop: true")
     path.write_text(path.read_text().replace("replay: true", ""))  # on the real clock
     out = Collect()
     plan = from_config(load_config(path), groups=3, ray=cluster.address)

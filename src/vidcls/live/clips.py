@@ -214,13 +214,18 @@ class EventClips:
         return str(path)
 
     def _prune(self) -> None:
-        o = self.options
-        if o.keep_days is None and o.keep_gb is None:
-            return
-        try:
-            prune(self.folder, o.keep_days, o.keep_gb)
-        except OSError as e:
-            log.warning("cannot prune %s (%s)", self.folder, e.strerror or e)
+        keep_within(self.folder, self.options)
+
+
+def keep_within(folder: Path, options: ClipOptions) -> None:
+    """Prune ``folder`` to ``options``' ``keep_days`` and ``keep_gb`` (if set); a folder that
+    cannot be pruned is a warning, never an error."""
+    if options.keep_days is None and options.keep_gb is None:
+        return
+    try:
+        prune(folder, options.keep_days, options.keep_gb)
+    except OSError as e:
+        log.warning("cannot prune %s (%s)", folder, e.strerror or e)
 
 
 def prune(folder: Path, keep_days: float | None, keep_gb: float | None) -> list[Path]:

@@ -117,15 +117,9 @@ class Landing:
         return path
 
     def _prune(self) -> None:
-        c = self.clips
-        if c.keep_days is None and c.keep_gb is None:
-            return
-        from .clips import prune
+        from .clips import keep_within
 
-        try:
-            prune(self.folder, c.keep_days, c.keep_gb)
-        except OSError as e:
-            log.warning("cannot prune %s (%s)", self.folder, e.strerror or e)
+        keep_within(self.folder, self.clips)
 
 
 def _inside(relative: str) -> bool:
