@@ -42,9 +42,16 @@ def alone(name: str, until: float) -> set[str]:
     return {d["top"][0]["label"] for d in docs if "time" in d and 2 < d["time"] <= until}
 
 
+@pytest.fixture(scope="module")
+def halves() -> tuple[set[str], set[str]]:
+    """What the left and the right clip read alone up to 6.7 s (the side-by-side's length),
+    classified once for every test here that compares with them."""
+    return alone(LEFT, 6.7), alone(RIGHT, 6.7)
+
+
 @needs_shared
 @pytest.mark.parametrize("decoders", ["0", "1"])
-def test_two_zones_each_give_their_half_and_the_whole_frame_neither(side, decoders):
+def test_two_zones_each_give_their_half_and_the_whole_frame_neither(side, halves, decoders):
     """In this process (the views crop the zones) and in a decoding process (which crops
     them there), replayed on a virtual clock: every tick fed, the same on any machine."""
     zones = ["--zone", "left=0,0,0.5,1", "--zone", "right=0.5,0,1,1", "--whole"]
@@ -54,7 +61,7 @@ def test_two_zones_each_give_their_half_and_the_whole_frame_neither(side, decode
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     seen = readings(r.stdout)
-    left, right = alone(LEFT, 6.7), alone(RIGHT, 6.7)  # the side-by-side video is 6.7 s
+    left, right = halves
     assert left == {"carving ice"}
 
     def share(zone, labels) -> float:

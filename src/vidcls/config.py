@@ -249,8 +249,13 @@ def load_config(path: str | os.PathLike) -> Config:
     file, text = read_text(path, "config file", MAX_CONFIG_BYTES)
     try:
         _check_shape(text, file)
-        node = yaml.compose(text, Loader=_loader())
-        data = yaml.load(text, Loader=_loader())  # a safe loader: plain data only
+        loader = _loader()(text)  # a safe loader: plain data only
+        try:  # composed once: the lines from the tree, then the data built from it
+            node = loader.get_single_node()
+            lines = _lines(node)  # first: building the data flattens merge keys (<<) in place
+            data = None if node is None else loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -262,7 +267,6 @@ def load_config(path: str | os.PathLike) -> Config:
         raise VidclsError(f"{where}not valid YAML ({problem})", file) from None
     if not isinstance(data, dict):
         raise VidclsError("expected a mapping with 'cameras:' at the top", file)
-    lines = _lines(node)
     data = _expand(data, (), lines, file)
     try:
         return Config(file, ConfigFile.model_validate(data))
