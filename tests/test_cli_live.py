@@ -22,8 +22,8 @@ pytestmark = needs_shared
 
 @pytest.fixture(scope="module")
 def live_ts(tmp_path_factory):
-    out = tmp_path_factory.mktemp("stream") / "live.ts"
-    return camera_clip(out, 172, 172, seconds=13, sources=[video("carving_ice_rpi.mp4")])
+    out = tmp_path_factory.mktemp("stream") / "live.ts"  # 4 s: the camera server loops it
+    return camera_clip(out, 172, 172, seconds=4, sources=[video("carving_ice_rpi.mp4")])
 
 
 def _lines(path):

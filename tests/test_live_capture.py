@@ -95,8 +95,8 @@ def test_a_looping_file_plays_on_without_a_seam(tmp_path, caplog):
 
 @pytest.fixture(scope="module")
 def live_ts(tmp_path_factory):
-    out = tmp_path_factory.mktemp("stream") / "live.ts"
-    return camera_clip(out, 172, 172, seconds=13, sources=[video("carving_ice_rpi.mp4")])
+    out = tmp_path_factory.mktemp("stream") / "live.ts"  # 4 s: the camera server loops it
+    return camera_clip(out, 172, 172, seconds=4, sources=[video("carving_ice_rpi.mp4")])
 
 
 def test_a_network_stream_that_drops_is_reopened_with_a_new_generation(live_ts, caplog):
