@@ -15,7 +15,7 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -41,6 +41,7 @@ class Block:
     lang: str
     code: str
     timeout: int = HANG_GUARD
+    also: tuple[str, ...] = ()  # other places the same block is written (see distinct())
 
     @property
     def where(self) -> str:
@@ -63,6 +64,19 @@ def runnable_blocks(paths: list[Path]) -> list[Block]:
             timeout = int(m["timeout"]) if m["timeout"] else HANG_GUARD
             found.append(Block(path, line, m["lang"], m["code"], timeout))
     return found
+
+
+def distinct(blocks: list[Block]) -> list[Block]:
+    """Each block once: one written the same way on two pages (a first command in the
+    getting-started page and in the reference) runs once, named by every place it is."""
+    first: dict[tuple, Block] = {}
+    for b in blocks:
+        key = (b.lang, b.code, b.timeout)
+        if key in first:
+            first[key] = replace(first[key], also=(*first[key].also, b.where))
+        else:
+            first[key] = b
+    return list(first.values())
 
 
 def workspace(root: Path) -> Path:
@@ -103,13 +117,15 @@ def check(block: Block, result: subprocess.CompletedProcess) -> None:
     """AssertionError naming the block's page and line when it failed."""
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+        also = f" (also at {', '.join(block.also)})" if block.also else ""
         raise AssertionError(
-            f"{block.where}: the {block.lang} block exits {result.returncode}:\n"
+            f"{block.where}{also}: the {block.lang} block exits {result.returncode}:\n"
             f"{block.code}\n--- its output ends:\n{tail}"
         )
 
 
 RUNNABLE = runnable_blocks(pages())
+DISTINCT = distinct(RUNNABLE)
 
 
 def test_every_runnable_marker_is_on_a_block():
@@ -133,7 +149,7 @@ def test_no_command_writes_to_bare_tmp():
 
 
 @needs_shared
-@pytest.mark.parametrize("block", RUNNABLE, ids=[b.where for b in RUNNABLE])
+@pytest.mark.parametrize("block", DISTINCT, ids=[b.where for b in DISTINCT])
 def test_runnable_block(block: Block, tmp_path):
     check(block, run_block(block, workspace(tmp_path)))
 
@@ -158,6 +174,17 @@ def test_a_broken_block_fails_naming_its_page_and_line(tmp_path):
         check(shell, result)
     with pytest.raises(AssertionError, match=r"broken\.md:10: the python block exits 1"):
         check(python, run_block(python, repo))
+
+
+def test_a_block_written_twice_runs_once_naming_both_places(tmp_path):
+    block = "<!-- runnable -->\n```sh\nfalse\n```\n\n"
+    page = tmp_path / "twice.md"
+    page.write_text(f"# Twice\n\n{block}{block}<!-- runnable -->\n```sh\ntrue\n```\n")
+    once, other = distinct(runnable_blocks([page]))
+    assert (once.line, once.also, other.code) == (4, (f"{page}:9",), "true\n")
+    failed = subprocess.CompletedProcess(["bash"], 1, "", "")
+    with pytest.raises(AssertionError, match=r"twice\.md:4 \(also at .*twice\.md:9\): the sh"):
+        check(once, failed)
 
 
 def mkdocs_build(config: Path, site: Path) -> subprocess.CompletedProcess:
