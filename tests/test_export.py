@@ -31,7 +31,7 @@ MODELS = {"a0": dict(path=A0, key="serving_default"), "custom": dict(path=CUSTOM
 
 def stream_logits(model_path: Path, frames: list[np.ndarray]) -> np.ndarray:
     """The logits after each frame, fed from a zero state: ``[frames, classes]``."""
-    model = StreamModel(model_path, num_threads=2)
+    model = StreamModel(model_path)  # one LiteRT thread: the same logits, less CPU
     pre = Preprocessor(model.layout.height, model.layout.width)
     stream = model.new_stream()
     return np.array([stream.step(pre.from_array(f)).copy() for f in frames])
@@ -143,7 +143,7 @@ def test_a_new_head_computes_both_convs_in_int8(name, tmp_path):
     path, key = MODELS[name]["path"], MODELS[name]["key"]
     frames = read_frames(video(CLIP))[:30]
     checkpoints = (8, 30)
-    extractor = FeatureExtractor(path, threads=2)
+    extractor = FeatureExtractor(path)
     pooled = {k: extractor(frames[:k])[1].astype(np.float64) for k in checkpoints}
     fitted, conv = _moved_head(path)
     assert conv.activation == ("relu6" if name == "a0" else "swish")
@@ -157,7 +157,7 @@ def test_a_new_head_computes_both_convs_in_int8(name, tmp_path):
         path.read_bytes(), first, ranges, fitted.w2, fitted.b2, output_range=(lo, hi)
     )
     out.write_bytes(written_bytes)
-    original, written = StreamModel(path), StreamModel(out, num_threads=2)
+    original, written = StreamModel(path), StreamModel(out)
     assert written.layout.states == original.layout.states
     assert written.layout.signature_key == original.layout.signature_key
     assert written.layout.logits.shape == (1, 3)

@@ -41,7 +41,7 @@ def clip_frames() -> list[np.ndarray]:
 
 def stream_logits(model_path: Path, frames: list[np.ndarray]) -> np.ndarray:
     """The logits after each frame, fed from a zero state: ``[frames, classes]``."""
-    model = StreamModel(model_path, num_threads=2)
+    model = StreamModel(model_path)  # one LiteRT thread: the same logits, less CPU
     pre = Preprocessor(model.layout.height, model.layout.width)
     stream = model.new_stream()
     return np.array([stream.step(pre.from_array(f)).copy() for f in frames])
@@ -197,7 +197,7 @@ def test_a_new_three_class_head_computes_w_hidden_plus_b(name, clip_frames, tmp_
     data = path.read_bytes()
     frames = clip_frames[:30]
     checkpoints = (8, 30)  # compare after these many frames
-    extractor = FeatureExtractor(path, threads=2)
+    extractor = FeatureExtractor(path)
     hidden = {k: extractor(frames[:k])[0].astype(np.float64) for k in checkpoints}
     assert all(h.shape == (2048,) for h in hidden.values())
 
@@ -215,7 +215,7 @@ def test_a_new_three_class_head_computes_w_hidden_plus_b(name, clip_frames, tmp_
     )
 
     # It loads as a stream model with the original's inputs, states and signature.
-    original, written = StreamModel(path), StreamModel(out, num_threads=2)
+    original, written = StreamModel(path), StreamModel(out)
     assert written.layout.num_classes == 3
     assert written.layout.signature_key == original.layout.signature_key
     assert written.layout.image == original.layout.image
