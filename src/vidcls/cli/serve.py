@@ -145,6 +145,10 @@ def serve_options(args: argparse.Namespace) -> ServeOptions:
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     options = serve_options(args)
+    if options.config is not None:  # a bad file is one line at once, before the web stack loads
+        from ..config import load_config
+
+        load_config(options.config)
     from ..serve import serve
 
     serve(options)
