@@ -11,6 +11,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import av
 import numpy as np
 import pytest
+from cli_here import run_here
 from cli_run import assert_clean_error, run
 from conftest import VIDEOS, needs_shared, video
 from media import rotated_copy
@@ -70,7 +71,7 @@ def test_every_shared_clip_is_complete():
             assert sum(1 for _ in v.frames()) > 0
 
 
-def test_fifo_device_and_symlink_loop_are_named(tmp_path):
+def test_fifo_device_and_symlink_loop_are_named(tmp_path, capfd):
     fifo = tmp_path / "clip.mp4"
     os.mkfifo(fifo)
     # Named without being opened: opening a FIFO nobody writes to would never return.
@@ -78,7 +79,7 @@ def test_fifo_device_and_symlink_loop_are_named(tmp_path):
     assert_clean_error(run("classify", "/dev/zero"), "/dev/zero", "device")
     loop = tmp_path / "loop.mp4"
     loop.symlink_to(loop)
-    assert_clean_error(run("classify", loop), loop, "symbolic link loop")
+    assert_clean_error(run_here(capfd, "classify", loop), loop, "symbolic link loop")
     assert_clean_error(run("classify", "--model", fifo, video("carving_ice_rpi.mp4")), "FIFO")
     assert_clean_error(run("classify", "--labels", "/dev/zero", video("carving_ice_rpi.mp4")))
 
@@ -90,7 +91,7 @@ def test_newline_in_a_file_name_stays_on_one_error_line(tmp_path):
     assert "two lines.mp4" in line
 
 
-def test_video_url_is_fetched_and_classified(http_videos, classifier):
+def test_video_url_is_fetched_and_classified(http_videos, classifier, capfd):
     url = f"{http_videos}/carving_ice_rpi.mp4"  # its index is at the end: not streamable
     r = vidcls.classify_video(url, classifier=classifier)
     local = vidcls.classify_video(video("carving_ice_rpi.mp4"), classifier=classifier)
@@ -98,7 +99,8 @@ def test_video_url_is_fetched_and_classified(http_videos, classifier):
     cli = run("classify", url, "--summary-only")
     assert cli.returncode == 0 and "carving ice" in cli.stdout
     assert_clean_error(run("classify", f"{http_videos}/missing.mp4"), "HTTP 404")
-    assert_clean_error(run("classify", "rtsp://127.0.0.1:9/cam"), "use `vidcls live`")
+    rtsp = run_here(capfd, "classify", "rtsp://127.0.0.1:9/cam")  # refused before any reading
+    assert_clean_error(rtsp, "use `vidcls live`")
 
 
 def test_live_plays_a_file_url_once_and_ends(http_videos):
