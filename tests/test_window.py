@@ -395,9 +395,9 @@ def test_decayed_window_follows_the_cut_and_cumulative_does_not(carving_then_oth
     assert decayed.summary[0].label != CARVING
 
 
-def test_cli_window_mode_decay(carving_then_other):
+def test_cli_window_mode_decay(carving_then_other, capfd):
     joined, _ = carving_then_other
     flags = ["--window", "4", "--window-mode", "decay", "--format", "json", "--summary-only"]
-    r = run("classify", joined, *flags)
+    r = run_here(capfd, "classify", joined, *flags)  # without --window-mode: a process above
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["summary"]["top"][0]["label"] != CARVING
