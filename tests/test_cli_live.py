@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+from cli_here import run_here
 from cli_run import CLI, assert_clean_error, run
 from conftest import ROOT, SHARED, needs_shared, video
 
@@ -64,9 +65,9 @@ def test_one_file_prints_every_result_and_its_segment(tmp_path):
     )
 
 
-def test_replay_is_for_files_only():
+def test_replay_is_for_files_only(capfd):  # refused at once: checked in-process
     assert_clean_error(
-        run("live", "1", video("carving_ice_rpi.mp4"), "--replay"), "1", "only files"
+        run_here(capfd, "live", "1", video("carving_ice_rpi.mp4"), "--replay"), "1", "only files"
     )
 
 
@@ -155,8 +156,9 @@ def test_ctrl_c_on_one_source_closes_its_segment_and_exits_130(tmp_path):
         ("/dev/video99", "cannot open"),
     ],
 )
-def test_bad_sources_are_clear_errors(source, message):
-    r = run("live", source, "--headless", "--duration", "5", timeout=60)
+def test_bad_sources_are_clear_errors(source, message, capfd):
+    # In-process: the same command with a good source runs as a process in the tests above.
+    r = run_here(capfd, "live", source, "--headless", "--duration", "5")
     assert_clean_error(r, source, message)
 
 
