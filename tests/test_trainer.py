@@ -259,10 +259,18 @@ PHASES = {
 }
 
 
-def test_without_a_terminal_each_phase_logs_its_start_and_its_duration(tmp_path):
-    data = tiny_copy(tmp_path / "data")
-    out = tmp_path / "m.tflite"
-    r = run("train", data, "-o", out, "--views", "2", timeout=HANG)
+@pytest.fixture(scope="module")
+def tiny_trained(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """``vidcls train`` (no terminal, the defaults: every clip fitted) on ``tiny_copy``, once,
+    with its own empty feature cache: the data folder, the model and the run."""
+    folder = tmp_path_factory.mktemp("tiny")
+    data, out = tiny_copy(folder / "data"), folder / "m.tflite"
+    env = {"VIDCLS_CACHE": str(folder / "cache"), "VIDCLS_MIRROR": str(MODELS)}
+    return data, out, run("train", data, "-o", out, "--views", "2", env=env, timeout=HANG)
+
+
+def test_without_a_terminal_each_phase_logs_its_start_and_its_duration(tiny_trained):
+    data, out, r = tiny_trained
     print(f"tiny training:\n{r.stderr}")
     assert r.returncode == 0, r.stderr
     lines = r.stderr.splitlines()
@@ -389,21 +397,20 @@ def test_a_missing_data_folder_is_a_clean_error(tmp_path, capfd):
     assert_clean_error(run_here(capfd, "train", missing, "-o", tmp_path / "m.tflite"), missing)
 
 
-def test_evaluate_knows_a_model_trained_on_every_clip(tmp_path, capfd):
+def test_evaluate_knows_a_model_trained_on_every_clip(tiny_trained, monkeypatch, capfd):
     """``train`` fits every clip by default: ``evaluate --split val`` on the same folder is
     refused in one line (it once reported 100 % on the training clips), and ``--split all``
     says every clip was seen in training."""
-    data = small_dataset(tmp_path / "data", n=3)
-    out = tmp_path / "m.tflite"
-    r = run_here(capfd, "train", data, "-o", out, "--views", "1", "--cache", tmp_path / "f")
+    data, out, r = tiny_trained
     assert r.returncode == 0, r.stderr
+    monkeypatch.setenv("VIDCLS_CACHE", str(out.parent / "cache"))  # the model tried there
     assert embedded_config(out)["trained_on"]["held_out"] == 0
     r = run_here(capfd, "evaluate", data, "--model", out, "--split", "val")
-    assert_clean_error(r, data, "m.tflite was trained on all 6 clips here", "--val-fraction 0.3")
+    assert_clean_error(r, data, "m.tflite was trained on all 9 clips here", "--val-fraction 0.3")
     r = run_here(capfd, "evaluate", data, "--model", out, "--format", "json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert doc["clips"] == doc["seen_in_training"] == 6 and doc["seen_left_out"] == 0
+    assert doc["clips"] == doc["seen_in_training"] == 9 and doc["seen_left_out"] == 0
 
 
 # -- flags and the Python API -------------------------------------------------------------
