@@ -292,11 +292,15 @@ def test_without_a_terminal_each_phase_logs_its_start_and_its_duration(tiny_trai
     assert r.stdout.startswith(f"wrote {out} (3 classes)")  # stdout as it was
 
 
-def test_on_a_terminal_each_phase_has_a_bar_and_no_log_lines(tmp_path):
-    """stderr is a real pseudo-terminal (120 columns): a tqdm bar per phase, finished."""
-    data = tiny_copy(tmp_path / "data")
+def test_on_a_terminal_each_phase_has_a_bar_and_no_log_lines(tiny_trained, tmp_path):
+    """stderr is a real pseudo-terminal (120 columns): a tqdm bar per phase, finished. The
+    same training as the log test's: its features are read from that run's cache (the bar
+    advances per view all the same)."""
+    data, features = tiny_trained[0], tiny_trained[1].parent / "cache" / "features"
     out = tmp_path / "m.tflite"
-    stderr = run_on_a_terminal([*CLI, "train", data, "-o", out, "--views", "2"])
+    stderr = run_on_a_terminal(
+        [*CLI, "train", data, "-o", out, "--views", "2", "--cache", features]
+    )
     assert out.is_file()
     for name, done in PHASES.items():
         assert re.search(rf"\r{name}: 100%\|[^\r]*\| (\d+)/\1 ", stderr), (name, stderr)
