@@ -34,6 +34,16 @@ MB = 1024 * 1024
 WARMUP = 5.0  # seconds every camera runs before it is measured
 SETTLE = 3.0  # seconds after the moved cameras are back before the next round
 BACK_WAIT = 120.0  # seconds the moved cameras have to come back before a round gives up
+# The head node: no CPUs (no group runs there), and none of the helpers the measure has no
+# use for (the autoscaler's monitor, the log monitor: the actors' logs are not shown here,
+# the dashboard's modules), each a Python process of its own taking CPU at the start.
+HEAD = {
+    "num_cpus": 0,
+    "object_store_memory": 80 * MB,
+    "include_dashboard": False,
+    "no_monitor": True,
+    "include_log_monitor": False,
+}
 
 
 class Watched(Output):
@@ -188,9 +198,10 @@ class Running:
         self.thread.join(BACK_WAIT)
 
 
-def lose_a_node(cluster, running: Running, cpus: int) -> Loss:
+def lose_a_node(cluster, running: Running, cpus: int, add_back: bool = True) -> Loss:
     """Remove the node of the first group placed on a worker node; the figures once its
-    cameras are back (or BACK_WAIT s passed) and SETTLE s more; a node added back."""
+    cameras are back (or BACK_WAIT s passed) and SETTLE s more; a node added back if
+    ``add_back`` (for another round)."""
     engine, out = running.engine, running.out
     workers = {n.node_id: n for n in cluster.worker_nodes}
     _wait(lambda: all(g.where is not None for g in engine.groups), BACK_WAIT)
@@ -224,8 +235,9 @@ def lose_a_node(cluster, running: Running, cpus: int) -> Loss:
         interrupted=sum(1 for _, e, _ in since if e.kind == "end" and e.interrupted),
         deaths=engine.deaths - deaths,
     )
-    cluster.add_node(num_cpus=cpus, object_store_memory=80 * MB)
-    cluster.wait_for_nodes()
+    if add_back:
+        cluster.add_node(num_cpus=cpus, object_store_memory=80 * MB)
+        cluster.wait_for_nodes()
     return loss
 
 
@@ -271,7 +283,7 @@ def measure_cluster(cluster, plan, seconds: float, rounds: int, cpus: int) -> Cl
         groups, cameras = len(running.engine.groups), len(running.views)
         report = ClusterReport(nodes, cpus, groups, cameras, seconds, one, spread)
         for i in range(rounds):
-            report.losses.append(lose_a_node(cluster, running, cpus))
+            report.losses.append(lose_a_node(cluster, running, cpus, i + 1 < rounds))
             _say(f"loss {i + 1}: {report.losses[-1]}")
     finally:
         running.stop()
@@ -301,9 +313,7 @@ def run_cluster(
     load = os.getloadavg()[0]
     _say(f"starting {nodes} Ray nodes of {cpus} logical CPUs (load {load:.2f})")
     with contextlib.redirect_stdout(sys.stderr):  # Ray prints a lost node's last log lines
-        cluster = Cluster(
-            initialize_head=True, head_node_args={"num_cpus": 0, "object_store_memory": 80 * MB}
-        )
+        cluster = Cluster(initialize_head=True, head_node_args=HEAD)
         try:
             for _ in range(nodes):
                 cluster.add_node(num_cpus=cpus, object_store_memory=80 * MB)
