@@ -1,8 +1,9 @@
 """``GET /api/groups`` on a real ``vidcls serve --config``: the cameras' groups, where each
 runs and its load. Processes: every camera in one group, each group a live process; a group
 killed (-9) comes back in a new process with its death counted; sign-in guards the route.
-Ray (a simulated cluster of this machine): groups carry their node, nodes their CPUs, a group
-without room is "not placed" until a node joins and takes it."""
+Ray (a simulated cluster of this machine, the server's app in this process): groups carry
+their node, nodes their CPUs, a group without room is "not placed" until a node joins and
+takes it."""
 
 from __future__ import annotations
 
@@ -33,14 +34,15 @@ def _config(tmp_path, extra: str, names: list[str]):
     return path
 
 
-def _until(get, check, what: str, server: ServerProcess) -> dict:
+def _until(get, check, what: str, server: ServerProcess | None = None) -> dict:
     """``get()`` until ``check`` passes on it (a hang guard of HANG seconds)."""
     deadline = time.monotonic() + HANG
     while True:
         doc = get()
         if check(doc):
             return doc
-        assert time.monotonic() < deadline, f"no {what} in {HANG} s: {doc}\n{server.output()}"
+        log = "" if server is None else server.output()
+        assert time.monotonic() < deadline, f"no {what} in {HANG} s: {doc}\n{log}"
         time.sleep(0.3)
 
 
@@ -131,38 +133,47 @@ def _page_shows_the_groups(s: ServerProcess, token: str, doc: dict) -> None:
     assert errors == []
 
 
-def test_ray_groups_carry_their_node_and_one_without_room_waits_for_a_node(tmp_path):
+def test_ray_groups_carry_their_node_and_one_without_room_waits_for_a_node(tmp_path, monkeypatch):
     """A cluster of one CPU (the head) and two groups: one runs there, the other is not
-    placed; a node that joins takes it."""
+    placed; a node that joins takes it. The server in this process (the Ray driver), so that
+    a group is reported "not placed" after 1 s instead of 15."""
     ray = pytest.importorskip("ray", reason="--ray needs: pip install -e '.[ray]'")
+    from fastapi.testclient import TestClient
     from ray.cluster_utils import Cluster
 
+    from vidcls.bench.cluster import HEAD
+    from vidcls.live import ray_groups
+    from vidcls.serve import ServeOptions
+    from vidcls.serve.app import create_app
+
+    monkeypatch.setattr(ray_groups, "PLACE_WAIT", 1.0)
     if ray.is_initialized():  # left by another test in this process
         ray.shutdown()
-    cluster = Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 80 * MB}
-    )
+    cluster = Cluster(initialize_head=True, head_node_args={**HEAD, "num_cpus": 1})
     try:
         config = _config(tmp_path, "groups: 2\n", ["ice", "eye"])
-        args = ["--config", str(config), "--data", str(tmp_path / "data")]
-        args += ["--ray", cluster.address, "--log-level", "warning"]
-        env = server_env(tmp_path / "cache", MODELS)
-        with ServerProcess(args, env, tmp_path / "log") as s:
+        options = ServeOptions(
+            config=str(config), data=str(tmp_path / "data"), max_threads=1, ray=cluster.address
+        )
+        with TestClient(create_app(options)) as client:
 
             def get() -> dict:
-                return httpx.get(s.url + "/api/groups", timeout=60).json()
+                r = client.get("/api/groups")
+                assert r.status_code == 200, r.text
+                return r.json()
 
             def one_waits(doc: dict) -> bool:
                 states = sorted(g["state"] for g in doc["groups"])
                 return states == ["not placed", "running"]
 
-            doc = _until(get, one_waits, "one group running, one not placed", s)
+            doc = _until(get, one_waits, "one group running, one not placed")
             assert doc["transport"] == "ray"
             [node] = doc["nodes"]
             assert node["alive"] and node["cpus"] == 1 and node["address"]
             running = next(g for g in doc["groups"] if g["state"] == "running")
             waiting = next(g for g in doc["groups"] if g["state"] == "not placed")
             assert running["node"] == node["id"] and running["pid"] > 0 and not running["here"]
+            assert running["pid"] != os.getpid()  # in a Ray worker, not the server
             assert node["groups"] == [running["index"]]
             assert waiting["node"] is None and waiting["pid"] == 0 and waiting["error"]
             assert set(doc["failed_cameras"]) == {c["name"] for c in waiting["cameras"]}
@@ -174,9 +185,11 @@ def test_ray_groups_carry_their_node_and_one_without_room_waits_for_a_node(tmp_p
                     {n["id"] for n in doc["nodes"] if n["cpus"] == 1 and n["groups"]}
                 ) == 2
 
-            doc = _until(get, both_run, "the joined node running the waiting group", s)
+            doc = _until(get, both_run, "the joined node running the waiting group")
             moved = doc["groups"][waiting["index"]]
             assert moved["node"] not in (None, node["id"]) and moved["error"] is None
             assert moved["deaths"] == 0 and doc["failed_cameras"] == {}
     finally:
+        if ray.is_initialized():
+            ray.shutdown()
         cluster.shutdown()
