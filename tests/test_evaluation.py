@@ -43,10 +43,12 @@ def by_label(root: Path, folders: dict[str, tuple[str, ...]]) -> Path:
 
 
 @needs_shared
-def test_a0_on_carving_ice_clips_via_the_cli(tmp_path):
+def test_a0_on_carving_ice_clips_via_the_cli(tmp_path, capfd):
+    """In this process (the command's own run is the log test's below)."""
     data = by_label(tmp_path / "data", {"carving ice": CARVING})
     report, png = tmp_path / "eval.json", tmp_path / "confusion.png"
-    r = run("evaluate", data, "--model", A0, "--format", "json", "--output", report, "--plot", png)
+    args = ["--format", "json", "--output", report, "--plot", png]
+    r = run_here(capfd, "evaluate", data, "--model", A0, *args)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     doc = json.loads(r.stdout)
