@@ -460,6 +460,6 @@ def test_bad_flags_and_models_are_one_line_errors(archive, tmp_path, capfd):
     assert_clean_error(run_here(capfd, "batch", archive, "-o", out, "--model", "a9"), "a9")
     labels = tmp_path / "labels.txt"
     labels.write_text("one\ntwo\n")
-    r = vidcls("batch", archive, "-o", out, "--labels", labels, "--workers", "2")
+    r = run_here(capfd, "batch", archive, "-o", out, "--labels", labels, "--workers", "2")
     assert_clean_error(r, labels, "label count 2")  # from the workers, as one line
     assert not out.exists()
