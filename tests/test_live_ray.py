@@ -14,6 +14,7 @@ import time
 
 import av
 import pytest
+from cli_here import run_here
 from cli_run import assert_clean_error, run
 from conftest import end_facts, four_cameras, needs_shared, video
 from test_live_groups import Collect, _shape, _wait
@@ -33,22 +34,18 @@ def _run(plan, outputs, **kw):
     return engine
 
 
-def test_without_ray_or_at_a_bad_address_the_command_says_so_in_one_line(tmp_path):
+def test_without_ray_or_at_a_bad_address_the_command_says_so_in_one_line(
+    tmp_path, capfd, monkeypatch
+):
+    """Run here (``vidcls live --ray ADDRESS`` runs as a command in the tests below)."""
+    if ray.is_initialized():  # left by another test in this process: it would be joined
+        ray.shutdown()
     config = four_cameras(tmp_path)
-    r = run("live", "--config", config, "--ray", "127.0.0.1:1")
+    r = run_here(capfd, "live", "--config", config, "--ray", "127.0.0.1:1")
     assert_clean_error(r, "127.0.0.1:1")
-    code = (  # Ray not installed, as far as vidcls can tell
-        "import sys; sys.modules['ray'] = None; from vidcls.cli import main; "
-        f"sys.exit(main(['live', '--config', {str(config)!r}, '--ray']))"
-    )
-    r = run_python(code)
+    monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed, as far as vidcls can tell
+    r = run_here(capfd, "live", "--config", config, "--ray")
     assert_clean_error(r, "pip install 'vidcls[ray]'")
-
-
-def run_python(code: str):
-    import subprocess
-
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
 
 
 def test_a_ray_started_here_runs_the_group_and_is_shut_down_after(tmp_path):
@@ -297,11 +294,12 @@ def test_a_group_that_dies_starts_again_on_another_node_if_one_has_room(cluster,
     """Three groups on two nodes of two CPUs: the one alone on its node crashes (its process
     killed); the other node is full, so it starts again where it was (its node lives on).
     Then one on the full node crashes: it starts again on the other node, not on its own,
-    which has a CPU free again and which Ray alone could have chosen."""
+    which has a CPU free again and which Ray alone could have chosen. Decoding in each
+    group's threads (decoding processes in actors: the tests above)."""
     path = four_cameras(tmp_path, "loop: true")
     path.write_text(path.read_text().replace("replay: true", ""))  # on the real clock
     out = Collect()
-    plan = from_config(load_config(path), groups=3, ray=cluster.address)
+    plan = from_config(load_config(path), groups=3, ray=cluster.address, decoders=0)
     engine = plan.engine(plan.load(), out)
     runner = threading.Thread(target=engine.run)
     runner.start()
