@@ -142,8 +142,9 @@ def test_ray_groups_carry_their_node_and_one_without_room_waits_for_a_node(tmp_p
     from ray.cluster_utils import Cluster
 
     from vidcls.bench.cluster import HEAD
+    from vidcls.cli import build_parser
+    from vidcls.cli.serve import serve_options
     from vidcls.live import ray_groups
-    from vidcls.serve import ServeOptions
     from vidcls.serve.app import create_app
 
     monkeypatch.setattr(ray_groups, "PLACE_WAIT", 1.0)
@@ -152,9 +153,10 @@ def test_ray_groups_carry_their_node_and_one_without_room_waits_for_a_node(tmp_p
     cluster = Cluster(initialize_head=True, head_node_args={**HEAD, "num_cpus": 1})
     try:
         config = _config(tmp_path, "groups: 2\n", ["ice", "eye"])
-        options = ServeOptions(
-            config=str(config), data=str(tmp_path / "data"), max_threads=1, ray=cluster.address
-        )
+        args = ["serve", "--config", str(config), "--data", str(tmp_path / "data")]
+        args += ["--ray", cluster.address]  # the command's flags, made into its options
+        options = serve_options(build_parser().parse_args(args))
+        assert options.ray == cluster.address
         with TestClient(create_app(options)) as client:
 
             def get() -> dict:
